@@ -1,0 +1,23 @@
+// Runs before `npm start`, `npm test`, `npm run bench` and `stack:up`: installs the npm packages when
+// they are missing or older than package-lock.json, with npm's own progress on the terminal.
+// Plain Node with no dependencies, because it runs before any are there. The local servers'
+// binaries (Temporal CLI, Kafka jars) are installed by the stack itself when it first starts.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const marker = `${root}node_modules/.package-lock.json`;
+const lock = `${root}package-lock.json`;
+
+const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
+if (stale) {
+  const cmd = existsSync(lock) ? 'ci' : 'install';
+  console.log(`[setup] installing npm packages (npm ${cmd}) ...`);
+  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund', '--foreground-scripts=false'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`[setup] npm ${cmd} failed with exit code ${r.status}; see the output above.`);
+    process.exit(r.status ?? 1);
+  }
+  console.log('[setup] npm packages ready');
+}

@@ -1,0 +1,20 @@
+/** Helpers for integration tests: the shared stack's endpoints, clients, and unique names. */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import type { StackEndpoints } from '../../infra/local/endpoints.js';
+import { loadConfig, type PlatformConfig } from '../../workers/config.js';
+
+/** The endpoints the global setup started or found. */
+export function stackEndpoints(): StackEndpoints {
+  return inject('stack');
+}
+
+/** The platform config as the tests see it (environment plus defaults). */
+export function testConfig(): PlatformConfig {
+  return loadConfig();
+}
+
+/** A short unique suffix so tests can share one stack: `events_${uniqueId()}`. */
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}

@@ -1,0 +1,118 @@
+/**
+ * The platform's configuration, read from the environment in exactly one place. Every variable is
+ * validated with zod; a bad value refuses to start the process with a message that names the
+ * variable, the expected form and what was found. Secrets are read here and never logged.
+ */
+import { z } from 'zod';
+
+const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+const brokers = z
+  .string()
+  .trim()
+  .refine((v) => v.split(',').every((b) => hostPort.test(b.trim())), {
+    message: 'expected host:port[,host:port]',
+  })
+  .transform((v) => v.split(',').map((b) => b.trim()));
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number({ message: 'expected a TCP port number' }).int().min(1).max(65535);
+
+/** Environment variables the platform reads, with their defaults. */
+export const envSchema = z.object({
+  /** Temporal frontend host:port. Unset: the local dev server is started (or reused). */
+  TEMPORAL_ADDRESS: z.string().regex(hostPort, 'expected host:port').optional(),
+  /** @default "default" */
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Temporal Cloud API key (secret). */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** @default false */
+  TEMPORAL_TLS: bool.default(false),
+  /** @default "streamwarden" */
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('streamwarden'),
+
+  /** Kafka bootstrap brokers. Unset: the local KRaft broker is started (or reused). */
+  KAFKA_BROKERS: brokers.optional(),
+  /** @default "streamwarden" */
+  KAFKA_CLIENT_ID: z.string().min(1).default('streamwarden'),
+  /** @default false */
+  KAFKA_SSL: bool.default(false),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  /** Secret. */
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+
+  /** ClickHouse HTTP(S) URL. Unset: the embedded chdb endpoint is started (or reused). */
+  CLICKHOUSE_URL: z.url({ message: 'expected an http(s) URL such as http://localhost:8123' }).optional(),
+  /** @default "default" */
+  CLICKHOUSE_USER: z.string().min(1).default('default'),
+  /** Secret. @default "" */
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  /** @default "streamwarden" */
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an identifier like streamwarden')
+    .default('streamwarden'),
+
+  /** Where the local stack keeps binaries, data, PID and log files. @default ".state" */
+  PLATFORM_STATE_DIR: z.string().min(1).default('.state'),
+  /** @default 7233 */
+  LOCAL_TEMPORAL_PORT: port.default(7233),
+  /** @default 8233 */
+  LOCAL_TEMPORAL_UI_PORT: port.default(8233),
+  /** @default 9092 */
+  LOCAL_KAFKA_PORT: port.default(9092),
+  /** @default 9093 */
+  LOCAL_KAFKA_CONTROLLER_PORT: port.default(9093),
+  /** @default 8123 */
+  LOCAL_CLICKHOUSE_PORT: port.default(8123),
+
+  /** Port of the platform's own HTTP endpoint (signed acknowledge links). @default 8787 */
+  PLATFORM_HTTP_PORT: port.default(8787),
+  /** Public base URL that acknowledge links point at. @default http://localhost:8787 */
+  PLATFORM_PUBLIC_URL: z.url({ message: 'expected an http(s) URL' }).default('http://localhost:8787'),
+  /** HMAC key for acknowledge links and webhook signatures (secret). Local default is for demos only. */
+  ALERT_SIGNING_SECRET: z.string().min(16, 'expected at least 16 characters').default('local-demo-signing-secret-change-me'),
+
+  /** @default "info" */
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+/** The validated configuration. */
+export type PlatformConfig = z.infer<typeof envSchema>;
+
+/** Thrown when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  readonly retriable = false;
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Names of variables whose values must never be printed. */
+export const secretVariables = new Set(['TEMPORAL_API_KEY', 'KAFKA_SASL_PASSWORD', 'CLICKHOUSE_PASSWORD', 'ALERT_SIGNING_SECRET']);
+
+/**
+ * Parses the environment (default `process.env`). Empty strings count as unset so that
+ * `FOO= npm start` behaves like leaving FOO out.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
+  const present: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  const parsed = envSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '?');
+    const found = secretVariables.has(name) ? '(secret, not shown)' : JSON.stringify(present[name]);
+    return `${name}: ${issue.message}, got ${found}`;
+  });
+  throw new ConfigError(problems);
+}

@@ -1,0 +1,58 @@
+/**
+ * Builds the clients for the three servers from the validated config and the resolved endpoints.
+ * The one place that knows about TLS, SASL and credentials; secrets are passed, never logged.
+ */
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Client, Connection } from '@temporalio/client';
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import type { StackEndpoints } from '../infra/local/endpoints.js';
+import type { PlatformConfig } from './config.js';
+
+/** Opens a Temporal client connection. Close it with `connection.close()`. */
+export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints): Promise<Client> {
+  const connection = await Connection.connect({
+    address: endpoints.temporalAddress,
+    tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
+    ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
+  });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}
+
+/** Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects). */
+export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = ''): Kafka {
+  let sasl: SASLOptions | undefined;
+  if (config.KAFKA_SASL_MECHANISM) {
+    sasl = {
+      mechanism: config.KAFKA_SASL_MECHANISM,
+      username: config.KAFKA_SASL_USERNAME ?? '',
+      password: config.KAFKA_SASL_PASSWORD ?? '',
+    } as SASLOptions;
+  }
+  return new Kafka({
+    clientId: `${config.KAFKA_CLIENT_ID}${clientIdSuffix}`,
+    brokers: endpoints.kafkaBrokers,
+    ssl: config.KAFKA_SSL,
+    ...(sasl ? { sasl } : {}),
+    logLevel: logLevel.WARN,
+    retry: { retries: 8, initialRetryTime: 200 },
+  });
+}
+
+/**
+ * Creates the warehouse client (the only ClickHouse code path). `database` defaults to the
+ * configured one; tests pass their own so they can share a server.
+ */
+export function createWarehouse(
+  config: PlatformConfig,
+  endpoints: StackEndpoints,
+  database: string = config.CLICKHOUSE_DATABASE,
+): ClickHouseClient {
+  return createClient({
+    url: endpoints.clickhouseUrl,
+    username: config.CLICKHOUSE_USER,
+    password: config.CLICKHOUSE_PASSWORD,
+    database,
+    request_timeout: 120_000,
+    clickhouse_settings: { date_time_input_format: 'best_effort' },
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * The `platform` command-line tool for people: `platform help` lists the subcommands.
+ * Each command group lives in its own file under workers/cli/ and is registered here.
+ */
+import { ConfigError } from './config.js';
+import { UsageError, type Command } from './cli/command.js';
+
+const loaders: Record<string, () => Promise<Command>> = {
+  // Registered lazily so that `platform sql` does not load kafkajs, and so on.
+};
+
+/** Registers a command group (used by the list below). */
+function register(name: string, load: () => Promise<{ default: Command }>): void {
+  loaders[name] = async () => (await load()).default;
+}
+
+register('generate', () => import('./cli/generate.js'));
+register('sql', () => import('./cli/sql.js'));
+register('status', () => import('./cli/status.js'));
+register('pipeline', () => import('./cli/pipeline.js'));
+register('schemas', () => import('./cli/schemas.js'));
+register('alerts', () => import('./cli/alerts.js'));
+
+async function help(topic?: string): Promise<number> {
+  if (topic && loaders[topic]) {
+    const cmd = await loaders[topic]();
+    console.log(cmd.usage);
+    return 0;
+  }
+  console.log('Usage: platform <command> [args]\n\nCommands:');
+  for (const [name, load] of Object.entries(loaders)) {
+    try {
+      const cmd = await load();
+      console.log(`  ${name.padEnd(10)} ${cmd.summary}`);
+    } catch {
+      // A command group whose file is not there yet is simply not listed.
+    }
+  }
+  console.log('\nRun `platform help <command>` for details.');
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') return help(rest[0]);
+  const load = loaders[name];
+  if (!load) {
+    console.error(`platform: unknown command "${name}". Run \`platform help\`.`);
+    return 2;
+  }
+  const cmd = await load();
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`platform ${name}: ${err.message}\n\n${cmd.usage}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
