@@ -30,3 +30,27 @@ export const alertFiringSchema = z.object({
   firedAt: z.string().min(1),
 });
 export type AlertFiring = z.infer<typeof alertFiringSchema>;
+
+/** Workflow type of an incident, its start signal, and the id prefix: public names (CLI, UI). */
+export const alertWorkflowType = 'alert';
+export const fireSignalName = 'fire';
+
+/**
+ * Fingerprint of an alert: detector plus sorted labels, hashed (64-bit FNV-1a, hex). Pure and
+ * stable across processes, so the same rule on the same labels always maps to the same incident.
+ */
+export function alertFingerprint(detector: string, labels: Record<string, string>): string {
+  const canonical = [detector, ...Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`)].join('\u0000');
+  let hash = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  for (const byte of new TextEncoder().encode(canonical)) {
+    hash ^= BigInt(byte);
+    hash = (hash * prime) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, '0');
+}
+
+/** Workflow id of the open incident for a fingerprint: `alert-<fingerprint>`. */
+export function alertWorkflowId(fingerprint: string): string {
+  return `alert-${fingerprint}`;
+}
