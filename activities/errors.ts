@@ -1,56 +1,51 @@
 /**
- * The platform's error base: every error an activity throws on purpose carries a stable `code`
- * (it becomes the Temporal failure `type`, which retry policies name) and a `retriable` flag.
- * At the activity boundary {@link toApplicationFailure} turns it into an `ApplicationFailure`.
+ * The platform's error base: a stable `code` (becomes the ApplicationFailure type at the activity
+ * boundary, so retry policies can name it) and a `retriable` flag.
  */
 import { ApplicationFailure } from '@temporalio/common';
 
-/** Extra context for a {@link PlatformError}. */
-export interface PlatformErrorOptions {
-  /** The underlying error (kept as the failure's cause). */
-  cause?: unknown;
-  /** When the other side said when to come back (HTTP Retry-After), in milliseconds. */
-  retryAfterMs?: number;
-  /** Structured context recorded as the failure's details (never secrets). */
-  details?: Record<string, unknown>;
-}
-
-/** Base class: a stable machine-readable `code` plus whether trying again can help. */
+/** Base of the platform's errors. */
 export class PlatformError extends Error {
-  /** Server-requested delay before the next attempt, if any. */
-  readonly retryAfterMs: number | undefined;
-  /** Structured context (status, target, ...), safe to log. */
-  readonly details: Record<string, unknown> | undefined;
-
   constructor(
-    /** Stable identifier, used as the Temporal failure type (`nonRetryableErrorTypes`). */
     readonly code: string,
     message: string,
-    /** True when the same call may succeed later (network, 5xx, timeouts). */
     readonly retriable: boolean,
-    options: PlatformErrorOptions = {},
+    options?: ErrorOptions,
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.retryAfterMs = options.retryAfterMs;
-    this.details = options.details;
+    super(message, options);
+    this.name = 'PlatformError';
   }
 }
 
-/**
- * Converts an error for the activity boundary: a {@link PlatformError} becomes an
- * `ApplicationFailure` with `type = code`, `nonRetryable = !retriable`, its details, and
- * `nextRetryDelay` when the other side asked for one; anything else is returned unchanged
- * (Temporal records it as a retryable failure).
- */
-export function toApplicationFailure(error: unknown): unknown {
-  if (!(error instanceof PlatformError)) return error;
-  return ApplicationFailure.create({
-    type: error.code,
-    message: error.message,
-    nonRetryable: !error.retriable,
-    ...(error.details ? { details: [error.details] } : {}),
-    ...(error.cause instanceof Error ? { cause: error.cause } : {}),
-    ...(error.retriable && error.retryAfterMs !== undefined ? { nextRetryDelay: error.retryAfterMs } : {}),
-  });
+/** Error type names that workflows list as non-retryable. */
+export const nonRetryableErrorTypes = ['invalid_input', 'topic_missing', 'range_invalid', 'migration_failed'] as const;
+
+/** Bad input to an activity: retrying cannot help. */
+export class InvalidInputError extends PlatformError {
+  constructor(message: string) {
+    super('invalid_input', message, false);
+    this.name = 'InvalidInputError';
+  }
+}
+
+/** A fetch did not cover its range before the deadline (broker slow or unreachable): retried. */
+export class RangeIncompleteError extends PlatformError {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly from: number,
+    readonly to: number,
+    readonly reached: number,
+  ) {
+    super('range_incomplete', `fetch ${topic}[${partition}] [${from}, ${to}): expected to reach offset ${to} before the deadline, reached ${reached}`, true);
+    this.name = 'RangeIncompleteError';
+  }
+}
+
+/** Converts a non-retriable platform error into a non-retryable ApplicationFailure; rethrows others as they are. */
+export function toActivityFailure(err: unknown): unknown {
+  if (err instanceof PlatformError && !err.retriable) {
+    return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, cause: err });
+  }
+  return err;
 }
