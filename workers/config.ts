@@ -45,8 +45,8 @@ export const envSchema = z.object({
   /** Secret. */
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
 
-  /** ClickHouse HTTP(S) URL. Unset: the embedded chdb endpoint is started (or reused). */
-  CLICKHOUSE_URL: z.url({ message: 'expected an http(s) URL such as http://localhost:8123' }).optional(),
+  /** ClickHouse HTTP(S) URL. Unset: the embedded chdb endpoint is started (or reused). The scheme is required: plain z.url() would take `localhost:8123` as a URL with scheme "localhost". */
+  CLICKHOUSE_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://localhost:8123' }).optional(),
   /** @default "default" */
   CLICKHOUSE_USER: z.string().min(1).default('default'),
   /** Secret. @default "" */
@@ -73,7 +73,7 @@ export const envSchema = z.object({
   /** Port of the platform's own HTTP endpoint (signed acknowledge links). @default 8787 */
   PLATFORM_HTTP_PORT: port.default(8787),
   /** Public base URL that acknowledge links point at. @default http://localhost:8787 */
-  PLATFORM_PUBLIC_URL: z.url({ message: 'expected an http(s) URL' }).default('http://localhost:8787'),
+  PLATFORM_PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).default('http://localhost:8787'),
   /** HMAC key for acknowledge links and webhook signatures (secret). Local default is for demos only. */
   ALERT_SIGNING_SECRET: z.string().min(16, 'expected at least 16 characters').default('local-demo-signing-secret-change-me'),
 
