@@ -1,0 +1,321 @@
+/**
+ * docker-compose.yml cannot run on these machines (no Docker), so it is checked the way compose
+ * itself reads it: YAML with merge keys, `${VAR:-default}` interpolation, then every value that the
+ * platform reads is validated by the platform's own config schema, and every address is checked
+ * against the service that is supposed to answer there.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DEFAULT_DATASOURCE_UID, DATASOURCE_TYPE } from '../../dashboards/panels.js';
+import { serverProperties, pinnedKafkaVersion } from '../../infra/local/kafka.js';
+import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
+import { searchAttributes } from '../../schemas/search-attributes.js';
+import { envSchema, loadConfig } from '../../workers/config.js';
+
+const root = join(import.meta.dirname, '../..');
+
+interface Healthcheck {
+  test: string | string[];
+}
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string | number | boolean | null>;
+  expose?: (string | number)[];
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: Healthcheck;
+  profiles?: string[];
+  user?: string;
+}
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+/**
+ * Compose's variable interpolation for the forms this file uses: `${NAME}`, `${NAME:-default}`,
+ * `${NAME-default}`, `$NAME` and `$$` (a literal dollar). Values come from `env` (empty here, so
+ * the file's own defaults are what is checked).
+ */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced?: string, op?: string, fallback?: string, bare?: string) => {
+    if (match === '$$') return '$';
+    const name = braced ?? bare!;
+    const value = env[name];
+    if (op === ':-') return value === undefined || value === '' ? (fallback ?? '') : value;
+    if (op === '-') return value ?? fallback ?? '';
+    if (value === undefined) throw new Error(`docker-compose.yml uses \${${name}} without a default`);
+    return value;
+  });
+}
+
+function loadCompose(): Compose {
+  const raw = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+  // Interpolation applies to the YAML text's values; no key in this file contains a `$`.
+  return parse(interpolate(raw, {}), { merge: true }) as Compose;
+}
+
+const compose = loadCompose();
+const services = compose.services;
+
+function service(name: string): Service {
+  const found = services[name];
+  if (!found) throw new Error(`docker-compose.yml: expected a service "${name}", found ${Object.keys(services).join(', ')}`);
+  return found;
+}
+
+function stringEnv(svc: Service): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(svc.environment ?? {})) {
+    if (value !== null && value !== undefined) out[key] = String(value);
+  }
+  return out;
+}
+
+function exposedPorts(svc: Service): number[] {
+  return (svc.expose ?? []).map(Number);
+}
+
+/** `host:container` port mappings as container -> host. */
+function publishedPorts(svc: Service): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const mapping of svc.ports ?? []) {
+    const parts = mapping.split(':');
+    out.set(Number(parts.at(-1)), Number(parts.at(-2)));
+  }
+  return out;
+}
+
+/** The value after `flag` in a command list (`--port 7233`). */
+function flagValue(command: string[] | undefined, flag: string): string | undefined {
+  const args = command ?? [];
+  const index = args.indexOf(flag);
+  return index >= 0 ? args[index + 1] : undefined;
+}
+
+function hostPort(address: string): { host: string; port: number } {
+  const [host, port] = address.split(':');
+  return { host: host!, port: Number(port) };
+}
+
+const platformServices = ['worker', 'generator'];
+
+describe('docker-compose.yml', () => {
+  it('defines the platform, its servers, Grafana, the init steps and the demo generator', () => {
+    expect(Object.keys(services).sort()).toEqual(
+      ['clickhouse', 'dashboards', 'generator', 'grafana', 'kafka', 'temporal', 'temporal-init', 'worker'].sort(),
+    );
+    expect(service('generator').profiles).toEqual(['demo']);
+    for (const name of ['worker', 'temporal', 'kafka', 'clickhouse', 'grafana']) {
+      expect(service(name).profiles, `${name} starts without a profile`).toBeUndefined();
+    }
+  });
+
+  it('pins every image to a version tag (no latest, no untagged image)', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      expect(svc.image, `${name}: image`).toBeTruthy();
+      const image = svc.image!;
+      const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : '';
+      expect(tag, `${name}: ${image} has no tag`).not.toBe('');
+      expect(tag, `${name}: ${image}`).not.toBe('latest');
+      expect(tag, `${name}: ${image} tag names a version`).toMatch(/^\d+(\.\d+)*([-.][A-Za-z0-9.]+)?$/);
+    }
+    const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
+    const from = /^FROM\s+(\S+)/m.exec(dockerfile)?.[1] ?? '';
+    expect(from).toMatch(/^node:20(\.\d+)*-/);
+  });
+
+  it('runs the same server versions as the local stack', () => {
+    expect(service('temporal').image).toBe(`temporalio/temporal:${TEMPORAL_CLI_VERSION}`);
+    expect(service('temporal-init').image).toBe(`temporalio/temporal:${TEMPORAL_CLI_VERSION}`);
+    expect(service('kafka').image).toBe(`apache/kafka:${pinnedKafkaVersion()}`);
+    expect(service('clickhouse').image).toMatch(/^clickhouse\/clickhouse-server:26\.\d+/);
+  });
+
+  it('gives every platform container an environment that the config schema accepts', () => {
+    const known = new Set(Object.keys(envSchema.shape));
+    for (const name of platformServices) {
+      const env = stringEnv(service(name));
+      const unknown = Object.keys(env).filter((key) => !known.has(key));
+      // loadConfig ignores unknown names, so a typo would silently fall back to a default.
+      expect(unknown, `${name}: variables the platform does not read`).toEqual([]);
+      const config = loadConfig(env);
+      expect(config.TEMPORAL_ADDRESS, `${name}: TEMPORAL_ADDRESS`).toBeDefined();
+      expect(config.KAFKA_BROKERS, `${name}: KAFKA_BROKERS`).toBeDefined();
+      expect(config.CLICKHOUSE_URL, `${name}: CLICKHOUSE_URL`).toBeDefined();
+    }
+    expect(stringEnv(service('generator'))).toEqual(stringEnv(service('worker')));
+  });
+
+  it('points the worker at the temporal service on the port the dev server listens on', () => {
+    const config = loadConfig(stringEnv(service('worker')));
+    const temporal = service('temporal');
+    const { host, port } = hostPort(config.TEMPORAL_ADDRESS!);
+    expect(host).toBe('temporal');
+    expect(Number(flagValue(temporal.command, '--port'))).toBe(port);
+    expect(flagValue(temporal.command, '--ip')).toBe('0.0.0.0');
+    expect(exposedPorts(temporal)).toContain(port);
+    expect(flagValue(temporal.command, '--namespace')).toBe(config.TEMPORAL_NAMESPACE);
+    // The UI is published on the port the README names.
+    const uiPort = Number(flagValue(temporal.command, '--ui-port'));
+    expect(publishedPorts(temporal).get(uiPort)).toBe(8233);
+  });
+
+  it('points the worker at a Kafka listener that advertises the same address', () => {
+    const config = loadConfig(stringEnv(service('worker')));
+    const kafka = stringEnv(service('kafka'));
+    const advertised = kafka.KAFKA_ADVERTISED_LISTENERS!.split(',').map((l) => l.replace(/^[A-Z_]+:\/\//, ''));
+    const listenerPorts = kafka.KAFKA_LISTENERS!.split(',').map((l) => Number(l.split(':').at(-1)));
+    for (const broker of config.KAFKA_BROKERS!) {
+      const { host, port } = hostPort(broker);
+      expect(host).toBe('kafka');
+      expect(advertised).toContain(broker);
+      expect(listenerPorts).toContain(port);
+      expect(exposedPorts(service('kafka'))).toContain(port);
+    }
+    // The host listener is advertised with the port it is published on.
+    const hostListener = advertised.find((a) => a.startsWith('localhost:'))!;
+    const hostListenerPort = hostPort(hostListener).port;
+    expect(publishedPorts(service('kafka')).get(hostListenerPort)).toBe(hostListenerPort);
+  });
+
+  it('configures the single KRaft node like the local stack (replication 1, no rebalance delay)', () => {
+    const kafka = stringEnv(service('kafka'));
+    const local = serverProperties(loadConfig({}))
+      .split('\n')
+      .filter((line) => /replication\.factor|min\.isr|min\.insync|initial\.rebalance|auto\.create\.topics/.test(line));
+    expect(local.length).toBeGreaterThanOrEqual(8);
+    for (const line of local) {
+      const [key, value] = line.split('=');
+      const variable = `KAFKA_${key!.toUpperCase().replaceAll('.', '_')}`;
+      expect(kafka[variable], `${variable} (local stack: ${line})`).toBe(value);
+    }
+    expect(kafka.KAFKA_PROCESS_ROLES).toBe('broker,controller');
+    expect(kafka.CLUSTER_ID).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('points the worker and Grafana at the ClickHouse service, database and user it creates', () => {
+    const config = loadConfig(stringEnv(service('worker')));
+    const clickhouse = stringEnv(service('clickhouse'));
+    const url = new URL(config.CLICKHOUSE_URL!);
+    expect(url.hostname).toBe('clickhouse');
+    expect(exposedPorts(service('clickhouse'))).toContain(Number(url.port));
+    expect(JSON.stringify(service('clickhouse').healthcheck?.test)).toContain(`:${url.port}/ping`);
+    expect(clickhouse.CLICKHOUSE_DB).toBe(config.CLICKHOUSE_DATABASE);
+    expect(clickhouse.CLICKHOUSE_USER).toBe(config.CLICKHOUSE_USER);
+    expect(clickhouse.CLICKHOUSE_PASSWORD).toBe(config.CLICKHOUSE_PASSWORD);
+
+    const grafana = stringEnv(service('grafana'));
+    expect(grafana.CLICKHOUSE_HOST).toBe(url.hostname);
+    expect(grafana.CLICKHOUSE_USER).toBe(config.CLICKHOUSE_USER);
+    expect(grafana.CLICKHOUSE_PASSWORD).toBe(config.CLICKHOUSE_PASSWORD);
+    expect(grafana.CLICKHOUSE_DATABASE).toBe(config.CLICKHOUSE_DATABASE);
+  });
+
+  it('publishes the platform HTTP port that acknowledge links point at', () => {
+    const config = loadConfig(stringEnv(service('worker')));
+    const worker = service('worker');
+    expect(exposedPorts(worker)).toContain(config.PLATFORM_HTTP_PORT);
+    const published = publishedPorts(worker).get(config.PLATFORM_HTTP_PORT);
+    expect(published).toBeDefined();
+    const publicUrl = new URL(config.PLATFORM_PUBLIC_URL);
+    expect(publicUrl.hostname).toBe('localhost');
+    expect(Number(publicUrl.port)).toBe(published);
+  });
+
+  it('registers exactly the search attributes of schemas/search-attributes.ts', () => {
+    const init = service('temporal-init');
+    const command = init.command ?? [];
+    expect(command.slice(0, 3)).toEqual(['operator', 'search-attribute', 'create']);
+    const config = loadConfig(stringEnv(service('worker')));
+    expect(flagValue(command, '--address')).toBe(config.TEMPORAL_ADDRESS);
+    expect(flagValue(command, '--namespace')).toBe(config.TEMPORAL_NAMESPACE);
+    const created: Record<string, string> = {};
+    for (let i = 0; i < command.length; i++) {
+      if (command[i] === '--name') {
+        expect(command[i + 2], `--type after --name ${command[i + 1]}`).toBe('--type');
+        created[command[i + 1]!] = command[i + 3]!;
+      }
+    }
+    expect(created).toEqual({ ...searchAttributes });
+  });
+
+  it('starts each service after the ones it needs are healthy or done', () => {
+    const worker = service('worker');
+    expect(worker.depends_on).toMatchObject({
+      temporal: { condition: 'service_healthy' },
+      'temporal-init': { condition: 'service_completed_successfully' },
+      kafka: { condition: 'service_healthy' },
+      clickhouse: { condition: 'service_healthy' },
+    });
+    expect(service('temporal-init').depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
+    expect(service('grafana').depends_on).toMatchObject({
+      clickhouse: { condition: 'service_healthy' },
+      dashboards: { condition: 'service_completed_successfully' },
+    });
+    for (const [name, svc] of Object.entries(services)) {
+      for (const [dependency, { condition }] of Object.entries(svc.depends_on ?? {})) {
+        expect(services[dependency], `${name} depends on unknown service ${dependency}`).toBeDefined();
+        if (condition === 'service_healthy') {
+          expect(services[dependency]!.healthcheck, `${dependency} needs a healthcheck (${name} waits for it)`).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('builds the platform image for the worker and runs `npm run worker`', () => {
+    const worker = service('worker');
+    expect(worker.build).toEqual({ context: '.', dockerfile: 'infra/docker/Dockerfile' });
+    expect(worker.command).toEqual(['npm', 'run', '--silent', 'worker']);
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.worker).toBeDefined();
+    const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/RUN npm ci\b/);
+    expect(dockerfile).toMatch(/CMD \["npm", "run", "--silent", "worker"\]/);
+  });
+
+  it('provisions Grafana with the ClickHouse plugin, the datasource the dashboards use and the built dashboards', () => {
+    const grafana = service('grafana');
+    const env = stringEnv(grafana);
+    expect(env.GF_INSTALL_PLUGINS).toContain(DATASOURCE_TYPE);
+    expect(grafana.volumes).toContain('./infra/grafana/provisioning:/etc/grafana/provisioning:ro');
+
+    const datasources = parse(readFileSync(join(root, 'infra/grafana/provisioning/datasources/clickhouse.yaml'), 'utf8')) as {
+      datasources: { uid: string; type: string; jsonData: Record<string, unknown>; secureJsonData: Record<string, string> }[];
+    };
+    const [ds] = datasources.datasources;
+    expect(ds?.type).toBe(DATASOURCE_TYPE);
+    expect(ds?.uid).toBe(DEFAULT_DATASOURCE_UID);
+    expect(ds?.jsonData.port).toBe(exposedPorts(service('clickhouse'))[0]);
+    // Every $VAR the provisioning file reads is set on the Grafana container.
+    const referenced = JSON.stringify(ds).match(/\$[A-Z_]+/g) ?? [];
+    expect(referenced.length).toBeGreaterThan(0);
+    for (const ref of referenced) expect(env[ref.slice(1)], ref).toBeDefined();
+
+    const providers = parse(readFileSync(join(root, 'infra/grafana/provisioning/dashboards/streamwarden.yaml'), 'utf8')) as {
+      providers: { type: string; options: { path: string } }[];
+    };
+    const providerPath = providers.providers[0]!.options.path;
+    const out = flagValue(service('dashboards').command, '--out');
+    expect(out).toBe(providerPath);
+    const volumeOf = (svc: Service, path: string) => (svc.volumes ?? []).find((v) => v.split(':')[1] === path)?.split(':')[0];
+    expect(volumeOf(grafana, providerPath)).toBeDefined();
+    expect(volumeOf(grafana, providerPath)).toBe(volumeOf(service('dashboards'), out!));
+    expect(env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH?.startsWith(`${providerPath}/`)).toBe(true);
+  });
+
+  it('declares every named volume it mounts', () => {
+    const declared = new Set(Object.keys(compose.volumes ?? {}));
+    for (const [name, svc] of Object.entries(services)) {
+      for (const volume of svc.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (!source.startsWith('.') && !source.startsWith('/')) expect(declared.has(source), `${name}: volume ${source}`).toBe(true);
+      }
+    }
+  });
+});
