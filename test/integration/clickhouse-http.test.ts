@@ -170,6 +170,24 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     expect(await count('landed')).toBe(1010);
   });
 
+  it('lands a token insert larger than one engine chunk completely, once', async () => {
+    await client.command({
+      query: `CREATE TABLE landed_big (k UInt64, v String) ENGINE = MergeTree ORDER BY k
+              SETTINGS non_replicated_deduplication_window = 1000`,
+    });
+    const pad = 'y'.repeat(80);
+    function* rows(): Generator<{ k: number; v: string }> {
+      for (let k = 0; k < 120_000; k++) yield { k, v: pad };
+    }
+    const insert = (): Promise<unknown> => client.insert({
+      table: 'landed_big', values: Readable.from(rows()), format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: 'pipeline/topic/1/0-120000' },
+    });
+    await insert();
+    await insert();
+    expect(await count('landed_big')).toBe(120_000);
+  });
+
   it('applies settings from URL parameters to that query only', async () => {
     const setting = async (settings: Record<string, string | number>): Promise<string> => {
       const rs = await client.query({ query: "SELECT toString(getSetting('max_threads')) AS v", format: 'JSONEachRow', clickhouse_settings: settings });
@@ -216,6 +234,31 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     const res = await sql('SELECT 1', { params: { query_id: 'curl-id' } });
     expect(res.headers.get('x-clickhouse-query-id')).toBe('curl-id');
     expect(JSON.parse(res.headers.get('x-clickhouse-summary')!)).toMatchObject({ read_rows: expect.any(String), written_rows: '0' });
+  });
+
+  it('accepts gzip request bodies, multipart query parameters and serves Native as bytes', async () => {
+    const gzipClient = createClient({
+      url: server.url, database: db, compression: { request: true, response: true }, use_multipart_params: true,
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+    try {
+      await gzipClient.command({ query: 'CREATE TABLE zipped (k UInt64, v String) ENGINE = MergeTree ORDER BY k' });
+      await gzipClient.insert({ table: 'zipped', values: [{ k: 1, v: 'a' }, { k: 2, v: "it's" }], format: 'JSONEachRow' });
+      const rs = await gzipClient.query({
+        query: 'SELECT k FROM zipped WHERE v IN {vs:Array(String)} AND k > {min:UInt8}',
+        format: 'JSONEachRow',
+        query_params: { vs: ["it's", 'b'], min: 0 },
+      });
+      expect(await rs.json()).toEqual([{ k: 2 }]);
+    } finally {
+      await gzipClient.close();
+    }
+    const native = await sql('SELECT toUInt64(0) AS z', { params: { default_format: 'Native' } });
+    expect(native.headers.get('x-clickhouse-format')).toBe('Native');
+    const bytes = new Uint8Array(await native.arrayBuffer());
+    // Native: 1 column, 1 row, name "z", type "UInt64", then eight zero bytes.
+    expect([...bytes.slice(0, 3)]).toEqual([1, 1, 1]);
+    expect([...bytes.slice(-8)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('works for curl-style requests: GET, query in body, URL query plus streamed body, basic auth', async () => {
