@@ -1,0 +1,548 @@
+/**
+ * Notification channels as one Temporal activity, `notify`: delivers one notification to one
+ * receiver target (generic signed webhook, Slack-compatible incoming webhook, PagerDuty Events v2,
+ * email over SMTP, or the log). The alert workflow decides when and whom and retries with backoff;
+ * this side classifies failures: a rejection that retrying cannot fix (HTTP 4xx other than
+ * 408/429, SMTP 5xx, bad config) is a non-retryable `ApplicationFailure`, everything transient is
+ * retryable.
+ *
+ * Idempotency lives on the wire, not in memory (several workers may run): webhooks get
+ * `Idempotency-Key: <notificationId>`, PagerDuty dedupes on `dedup_key = fingerprint`, email carries
+ * a `Message-ID` derived from the notification id. `duplicate` is true only when the receiver says
+ * so (`Idempotent-Replayed: true`).
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash, createHmac } from 'node:crypto';
+import { notificationSchema, type Notification, type NotifiedAlert, type NotifyResult } from '../schemas/notification.js';
+import { findTarget, receiversSchema, targetIds, type Receivers, type Target } from '../schemas/receivers.js';
+import { ackUrl, signAckToken } from './ack-token.js';
+import { ChannelError, channelFailure } from './channel-error.js';
+import { PlatformError } from './errors.js';
+import { formatMessage, mailboxAddress, sendMail } from './smtp-client.js';
+
+/** The logging surface the channels need; Temporal's activity `log` and `console` both fit. */
+export interface NotifyLog {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+}
+
+/** Dependencies of {@link createNotifyActivities}. */
+export interface NotifyActivitiesOptions {
+  /** The receivers config (parsed again here, so defaults apply even to raw input). */
+  receivers: Receivers;
+  /**
+   * Where the secrets named in the config (`routingKeyEnv`, `urlEnv`, `passwordEnv`, ...) are
+   * looked up; the worker passes its environment. Every named variable must be set, or creation fails.
+   * @default {}
+   */
+  secrets?: Readonly<Record<string, string | undefined>>;
+  /** HMAC key for ack links, and for webhook signatures unless a target names its own `secretEnv`. */
+  signingSecret: string;
+  /** Base URL of the platform's HTTP endpoint that ack links point at. */
+  publicUrl: string;
+  log: NotifyLog;
+  /** Upper bound for any single HTTP request, whatever a target's `timeoutMs` says. @default no cap */
+  fetchTimeoutMs?: number;
+  /** How long an ack link stays valid. @default 86400000 (24 h) */
+  ackLinkTtlMs?: number;
+}
+
+/** The activities returned by {@link createNotifyActivities}. */
+export interface NotifyActivities {
+  /** Delivers one notification to one target; throws an ApplicationFailure on failure. */
+  notify(notification: Notification): Promise<NotifyResult>;
+}
+
+interface ResolvedSecrets {
+  webhookKey?: string;
+  headers?: Record<string, string>;
+  url?: string;
+  routingKey?: string;
+  auth?: { user: string; pass: string };
+}
+
+interface Delivery {
+  detail: string;
+  duplicate: boolean;
+}
+
+const maxAlertsShown = 10;
+
+const severityWords: Record<NotifiedAlert['severity'], string> = {
+  info: 'INFO',
+  warning: 'WARNING',
+  critical: 'CRITICAL',
+  page: 'PAGE',
+};
+
+/** PagerDuty knows critical/error/warning/info; `page` is the top of our scale. */
+const pagerDutySeverity: Record<NotifiedAlert['severity'], 'critical' | 'error' | 'warning' | 'info'> = {
+  page: 'critical',
+  critical: 'error',
+  warning: 'warning',
+  info: 'info',
+};
+
+const slackEmoji: Record<NotifiedAlert['severity'], string> = {
+  info: ':information_source:',
+  warning: ':warning:',
+  critical: ':red_circle:',
+  page: ':rotating_light:',
+};
+
+function currentActivity(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    // Called outside an activity (a script, a plain test): no attempt number, no cancellation.
+    return undefined;
+  }
+}
+
+/** Resolves the env-named secrets of every target up front, so a missing one stops the worker at start. */
+function resolveSecrets(receivers: Receivers, env: Readonly<Record<string, string | undefined>>, signingSecret: string): Map<string, ResolvedSecrets> {
+  const problems: string[] = [];
+  const resolved = new Map<string, ResolvedSecrets>();
+  const read = (id: string, field: string, name: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '') problems.push(`${id}: ${field} names environment variable ${name}, which is not set`);
+    return value ?? '';
+  };
+  for (const receiver of receivers) {
+    targetIds(receiver).forEach((id, index) => {
+      const target = receiver.targets[index]!;
+      const secrets: ResolvedSecrets = {};
+      switch (target.type) {
+        case 'webhook':
+          secrets.webhookKey = target.secretEnv ? read(id, 'secretEnv', target.secretEnv) : signingSecret;
+          secrets.headers = Object.fromEntries(Object.entries(target.headersFromEnv ?? {}).map(([h, name]) => [h, read(id, `headersFromEnv.${h}`, name)]));
+          break;
+        case 'slack':
+          secrets.url = target.urlEnv ? read(id, 'urlEnv', target.urlEnv) : target.url!;
+          if (target.urlEnv && secrets.url && !/^https?:\/\//.test(secrets.url)) problems.push(`${id}: ${target.urlEnv} should hold an http(s) URL`);
+          break;
+        case 'pagerduty':
+          secrets.routingKey = read(id, 'routingKeyEnv', target.routingKeyEnv);
+          break;
+        case 'email':
+          if (target.userEnv && target.passwordEnv) {
+            secrets.auth = { user: read(id, 'userEnv', target.userEnv), pass: read(id, 'passwordEnv', target.passwordEnv) };
+          }
+          break;
+        case 'log':
+          break;
+      }
+      resolved.set(id, secrets);
+    });
+  }
+  if (problems.length > 0) {
+    throw new ChannelError('channel_config', `Notification receivers are not usable:\n  ${problems.join('\n  ')}`, false);
+  }
+  return resolved;
+}
+
+/** Scheme, host and port only: webhook URLs (Slack's especially) carry secrets in path and query. */
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function excerpt(text: string, max = 300): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}
+
+/** Retry-After as milliseconds (delta-seconds or HTTP date), capped so a hostile value cannot park a retry for days. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  if (!Number.isFinite(ms) || ms <= 0) return undefined;
+  return Math.min(ms, 10 * 60_000);
+}
+
+async function readExcerpt(response: Response, maxBytes = 4096): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+}
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+  headers: Headers;
+}
+
+/**
+ * POSTs JSON and classifies the outcome: 2xx returns; 408, 429 and 5xx are retryable
+ * (`channel_unavailable`, honouring Retry-After); redirects and other 4xx are final
+ * (`channel_rejected`); network errors are retryable, timeouts are `channel_timeout`.
+ */
+async function postJson(
+  channel: string,
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  cancel: AbortSignal | undefined,
+): Promise<HttpAnswer> {
+  const where = `${channel} ${safeOrigin(url)}`;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
+  let response: Response;
+  let text: string;
+  try {
+    // Redirects are not followed: a POST that moves is a config problem, and following it could
+    // leak the signature headers to another host.
+    response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, redirect: 'manual', signal });
+    text = await readExcerpt(response);
+  } catch (error) {
+    if (timeout.aborted) {
+      throw new ChannelError('channel_timeout', `${where}: no complete response within ${timeoutMs} ms`, true, { cause: error, details: { timeoutMs } });
+    }
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : error instanceof Error ? error.message : String(error);
+    throw new ChannelError('channel_unavailable', `${where}: request failed (${cause})`, true, { cause: error });
+  }
+  const status = response.status;
+  if (status >= 200 && status < 300) return { status, body: text, headers: response.headers };
+  const details = { status, body: excerpt(text) };
+  if (status === 408 || status === 429 || status >= 500) {
+    const after = retryAfterMs(response.headers.get('retry-after'));
+    throw new ChannelError('channel_unavailable', `${where}: expected 2xx, got HTTP ${status} (will retry): ${excerpt(text)}`, true, {
+      details,
+      ...(after === undefined ? {} : { retryAfterMs: after }),
+    });
+  }
+  if (status >= 300 && status < 400) {
+    throw new ChannelError('channel_rejected', `${where}: expected 2xx, got redirect ${status} to ${safeOrigin(response.headers.get('location') ?? '')}; configure the final URL`, false, { details });
+  }
+  throw new ChannelError('channel_rejected', `${where}: expected 2xx, got HTTP ${status} (not retried): ${excerpt(text)}`, false, { details });
+}
+
+function labelsText(labels: Record<string, string>): string {
+  const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? '(none)' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+function kindPhrase(notification: Notification): string {
+  const first = notification.alerts[0]!;
+  switch (notification.kind) {
+    case 'trigger':
+      return '';
+    case 'repeat':
+      return 'still firing: ';
+    case 'escalate':
+      return `escalated to level ${first.level + 1}: `;
+    case 'acknowledge':
+      return `acknowledged${first.acknowledgedBy ? ` by ${first.acknowledgedBy}` : ''}: `;
+    case 'resolve':
+      return 'resolved: ';
+  }
+}
+
+function subjectOf(notification: Notification): string {
+  const first = notification.alerts[0]!;
+  const top = notification.alerts.reduce((worst, a) => (severityRank(a.severity) > severityRank(worst) ? a.severity : worst), first.severity);
+  const what = notification.alerts.length === 1 ? first.summary : `${notification.alerts.length} alerts: ${first.summary}, ...`;
+  const subject = `[${severityWords[top]}] ${kindPhrase(notification)}${what}`.replace(/[\r\n]+/g, ' ');
+  return subject.length > 200 ? `${subject.slice(0, 197)}...` : subject;
+}
+
+function severityRank(severity: NotifiedAlert['severity']): number {
+  return ['info', 'warning', 'critical', 'page'].indexOf(severity);
+}
+
+/** Plain-text rendering shared by email and the log; one block per alert, each with its ack link. */
+function textBody(notification: Notification, links: Map<string, string>): string {
+  const lines: string[] = [];
+  const shown = notification.alerts.slice(0, maxAlertsShown);
+  for (const alert of shown) {
+    lines.push(`${severityWords[alert.severity]}: ${alert.summary}`);
+    lines.push(`  Status: ${alert.status}, escalation level ${alert.level}, fired ${alert.count} time(s)`);
+    lines.push(`  Detector: ${alert.detector}`);
+    lines.push(`  Labels: ${labelsText(alert.labels)}`);
+    lines.push(`  First seen: ${alert.firstSeen}, last seen: ${alert.lastSeen}`);
+    if (alert.acknowledgedBy) lines.push(`  Acknowledged by: ${alert.acknowledgedBy}`);
+    if (alert.pipeline) lines.push(`  Pipeline: ${alert.pipeline}`);
+    if (alert.query) lines.push(`  Query: ${alert.query.replace(/\s+/g, ' ')}`);
+    lines.push(`  Incident: ${alert.incidentId} (fingerprint ${alert.fingerprint})`);
+    const link = links.get(alert.incidentId);
+    if (link) lines.push('', `  Acknowledge: ${link}`);
+    lines.push('');
+  }
+  if (notification.alerts.length > shown.length) lines.push(`... and ${notification.alerts.length - shown.length} more alert(s).`, '');
+  lines.push('-- ', `streamwarden notification ${notification.notificationId} (${notification.kind}) to ${notification.target}`);
+  return lines.join('\n');
+}
+
+function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
+function slackPayload(notification: Notification, links: Map<string, string>): { text: string; blocks: unknown[] } {
+  const blocks: unknown[] = [{ type: 'header', text: { type: 'plain_text', text: clip(subjectOf(notification), 150), emoji: true } }];
+  for (const alert of notification.alerts.slice(0, maxAlertsShown)) {
+    const details = [
+      `${slackEmoji[alert.severity]} *${slackEscape(clip(alert.summary, 500))}*`,
+      `*Severity:* ${alert.severity}   *Status:* ${slackEscape(alert.status)}   *Level:* ${alert.level}   *Count:* ${alert.count}`,
+      `*Labels:* ${slackEscape(clip(labelsText(alert.labels), 1000))}`,
+      `*First seen:* ${slackEscape(alert.firstSeen)}   *Last seen:* ${slackEscape(alert.lastSeen)}`,
+      ...(alert.acknowledgedBy ? [`*Acknowledged by:* ${slackEscape(alert.acknowledgedBy)}`] : []),
+      ...(alert.pipeline ? [`*Pipeline:* ${slackEscape(alert.pipeline)}`] : []),
+    ].join('\n');
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(details, 3000) } });
+    const link = links.get(alert.incidentId);
+    if (link) {
+      blocks.push({
+        type: 'actions',
+        elements: [{ type: 'button', text: { type: 'plain_text', text: 'Acknowledge' }, style: 'primary', url: link, action_id: `ack-${alert.fingerprint}` }],
+      });
+    }
+  }
+  if (notification.alerts.length > maxAlertsShown) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `... and ${notification.alerts.length - maxAlertsShown} more alert(s).` } });
+  }
+  blocks.push({
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: slackEscape(`${notification.alerts[0]!.incidentId} · notification ${notification.notificationId} (${notification.kind})`) }],
+  });
+  const text = `${subjectOf(notification)}${links.size > 0 ? ` Acknowledge: ${[...links.values()][0]}` : ''}`;
+  return { text, blocks };
+}
+
+/** PagerDuty Events v2: trigger for trigger/repeat/escalate, acknowledge and resolve as such. */
+function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routingKey: string, link: string | undefined, publicUrl: string): Record<string, unknown> {
+  const action = notification.kind === 'acknowledge' || notification.kind === 'resolve' ? notification.kind : 'trigger';
+  const base = { routing_key: routingKey, event_action: action, dedup_key: alert.fingerprint };
+  if (action !== 'trigger') return base;
+  const timestamp = Number.isNaN(Date.parse(alert.lastSeen)) ? undefined : new Date(alert.lastSeen).toISOString();
+  return {
+    ...base,
+    payload: {
+      summary: clip(alert.summary, 1024),
+      source: `streamwarden:${alert.pipeline ?? alert.detector}`,
+      severity: pagerDutySeverity[alert.severity],
+      ...(timestamp ? { timestamp } : {}),
+      component: alert.detector,
+      ...(alert.pipeline ? { group: alert.pipeline } : {}),
+      class: alert.detector,
+      custom_details: {
+        incident_id: alert.incidentId,
+        notification_id: notification.notificationId,
+        kind: notification.kind,
+        status: alert.status,
+        streamwarden_severity: alert.severity,
+        level: alert.level,
+        count: alert.count,
+        first_seen: alert.firstSeen,
+        last_seen: alert.lastSeen,
+        labels: alert.labels,
+        ...(alert.query ? { query: alert.query } : {}),
+      },
+    },
+    client: 'streamwarden',
+    client_url: publicUrl,
+    ...(link ? { links: [{ href: link, text: 'Acknowledge in streamwarden' }] } : {}),
+  };
+}
+
+/** Creates the notification activities (see the module comment for the error and idempotency rules). */
+export function createNotifyActivities(options: NotifyActivitiesOptions): NotifyActivities {
+  const receivers = receiversSchema.parse(options.receivers);
+  const secrets = resolveSecrets(receivers, options.secrets ?? {}, options.signingSecret);
+  const ttl = options.ackLinkTtlMs ?? 24 * 3600_000;
+  const { log } = options;
+  const timeoutFor = (ms: number): number => Math.min(ms, options.fetchTimeoutMs ?? ms);
+
+  /** One link per incident in the notification, for the kinds where acknowledging still makes sense. */
+  function ackLinks(notification: Notification, context: Context | undefined): Map<string, string> {
+    const links = new Map<string, string>();
+    if (notification.kind === 'acknowledge' || notification.kind === 'resolve') return links;
+    const execution = context?.info.workflowExecution;
+    const expiresAt = Date.now() + ttl;
+    for (const alert of notification.alerts) {
+      if (links.has(alert.incidentId)) continue;
+      // Bind the link to the sending run's chain when the sender is the incident itself, so an old
+      // link cannot acknowledge a later incident that reuses the fingerprint-derived workflow id.
+      const runId = execution?.workflowId === alert.incidentId ? execution.runId : undefined;
+      links.set(alert.incidentId, ackUrl(options.publicUrl, signAckToken({ workflowId: alert.incidentId, ...(runId ? { runId } : {}), action: 'acknowledge', expiresAt }, options.signingSecret)));
+    }
+    const first = notification.alerts[0]!.incidentId;
+    if (notification.ackUrl) links.set(first, notification.ackUrl);
+    return links;
+  }
+
+  async function deliver(notification: Notification, target: Target, resolved: ResolvedSecrets, links: Map<string, string>, cancel: AbortSignal | undefined): Promise<Delivery> {
+    const firstLink = links.get(notification.alerts[0]!.incidentId);
+    switch (target.type) {
+      case 'webhook': {
+        const sentAt = new Date();
+        const body = JSON.stringify({
+          type: 'streamwarden.notification',
+          version: 1,
+          sentAt: sentAt.toISOString(),
+          notificationId: notification.notificationId,
+          kind: notification.kind,
+          receiver: notification.receiver,
+          target: notification.target,
+          ...(firstLink ? { ackUrl: firstLink } : {}),
+          alerts: notification.alerts.map((a) => ({ ...a, ...(links.has(a.incidentId) ? { ackUrl: links.get(a.incidentId) } : {}) })),
+        });
+        const signature = createHmac('sha256', resolved.webhookKey!).update(body, 'utf8').digest('hex');
+        const answer = await postJson(
+          'webhook',
+          target.url,
+          body,
+          {
+            'user-agent': 'streamwarden',
+            ...target.headers,
+            ...resolved.headers,
+            'x-streamwarden-signature': `sha256=${signature}`,
+            'x-streamwarden-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+            'idempotency-key': notification.notificationId,
+          },
+          timeoutFor(target.timeoutMs),
+          cancel,
+        );
+        const duplicate = answer.headers.get('idempotent-replayed')?.toLowerCase() === 'true';
+        return { detail: `HTTP ${answer.status}${answer.body ? ` ${excerpt(answer.body, 120)}` : ''}`, duplicate };
+      }
+      case 'slack': {
+        const answer = await postJson('slack', resolved.url!, JSON.stringify(slackPayload(notification, links)), { 'user-agent': 'streamwarden' }, timeoutFor(target.timeoutMs), cancel);
+        return { detail: `HTTP ${answer.status} ${excerpt(answer.body, 120)}`.trim(), duplicate: false };
+      }
+      case 'pagerduty': {
+        const details: string[] = [];
+        // One event per alert: PagerDuty's unit is the dedup_key, and a re-sent trigger for an open
+        // dedup_key is merged by PagerDuty, so a retry after a partial failure is harmless.
+        for (const alert of notification.alerts) {
+          const event = pagerDutyEvent(notification, alert, resolved.routingKey!, links.get(alert.incidentId), options.publicUrl);
+          const answer = await postJson('pagerduty', target.url, JSON.stringify(event), { 'user-agent': 'streamwarden' }, timeoutFor(target.timeoutMs), cancel);
+          details.push(`${String(event.event_action)} ${alert.fingerprint}: HTTP ${answer.status}`);
+        }
+        return { detail: details.join('; '), duplicate: false };
+      }
+      case 'email': {
+        const domain = mailboxAddress(target.from).split('@')[1] ?? 'streamwarden.local';
+        // Same notification to the same target -> same Message-ID, so mail systems and people can
+        // recognise a redelivery after a retry.
+        const id = createHash('sha256').update(`${notification.notificationId}\u0000${notification.target}`).digest('hex').slice(0, 32);
+        const message = formatMessage({
+          from: target.from,
+          to: target.to,
+          subject: subjectOf(notification),
+          date: new Date(),
+          messageId: `${id}@${domain}`,
+          text: textBody(notification, links),
+          headers: { 'X-Streamwarden-Notification-Id': notification.notificationId, 'X-Streamwarden-Incident': notification.alerts[0]!.incidentId },
+        });
+        const sent = await sendMail(
+          {
+            host: target.host,
+            port: target.port,
+            secure: target.secure,
+            startTls: target.startTls,
+            rejectUnauthorized: target.tlsRejectUnauthorized,
+            allowInsecureAuth: target.allowInsecureAuth,
+            heloName: target.heloName,
+            timeoutMs: target.timeoutMs,
+            ...(resolved.auth ? { auth: resolved.auth } : {}),
+            ...(cancel ? { signal: cancel } : {}),
+          },
+          { from: mailboxAddress(target.from), to: target.to.map(mailboxAddress) },
+          message,
+        );
+        return { detail: `SMTP ${sent.response}`, duplicate: false };
+      }
+      case 'log': {
+        // The log is a delivery channel people chose: the line carries the ack link like a message would.
+        log.info('alert notification', {
+          channel: 'log',
+          notificationId: notification.notificationId,
+          kind: notification.kind,
+          receiver: notification.receiver,
+          target: notification.target,
+          subject: subjectOf(notification),
+          alerts: notification.alerts.map((a) => ({
+            incidentId: a.incidentId,
+            fingerprint: a.fingerprint,
+            severity: a.severity,
+            status: a.status,
+            level: a.level,
+            count: a.count,
+            summary: a.summary,
+            labels: a.labels,
+            ...(a.acknowledgedBy ? { acknowledgedBy: a.acknowledgedBy } : {}),
+            ...(links.has(a.incidentId) ? { ackUrl: links.get(a.incidentId) } : {}),
+          })),
+        });
+        return { detail: 'logged', duplicate: false };
+      }
+    }
+  }
+
+  return {
+    async notify(input: Notification): Promise<NotifyResult> {
+      const parsed = notificationSchema.safeParse(input);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+        throw ApplicationFailure.nonRetryable(`notify: invalid notification: ${problems}`, 'notification_invalid');
+      }
+      const notification = parsed.data;
+      const context = currentActivity();
+      const attempt = context?.info.attempt ?? 1;
+      const where = { notificationId: notification.notificationId, receiver: notification.receiver, target: notification.target, attempt };
+      try {
+        const receiver = receivers.find((r) => r.name === notification.receiver);
+        if (!receiver) {
+          throw new ChannelError('channel_config', `notify: receiver "${notification.receiver}" is not configured; expected one of ${receivers.map((r) => r.name).join(', ') || '(none)'}`, false);
+        }
+        const target = findTarget(receiver, notification.target);
+        if (!target) {
+          throw new ChannelError('channel_config', `notify: target "${notification.target}" is not in receiver "${receiver.name}"; expected one of ${targetIds(receiver).join(', ')}`, false);
+        }
+        const links = ackLinks(notification, context);
+        const delivery = await deliver(notification, target, secrets.get(notification.target)!, links, context?.cancellationSignal);
+        log.info('notification delivered', { ...where, channel: target.type, detail: delivery.detail, duplicate: delivery.duplicate });
+        return {
+          notificationId: notification.notificationId,
+          target: notification.target,
+          delivered: true,
+          duplicate: delivery.duplicate,
+          detail: delivery.detail,
+          attempts: attempt,
+        };
+      } catch (error) {
+        const platform = error instanceof PlatformError ? error : undefined;
+        log.warn('notification failed', {
+          ...where,
+          code: platform?.code ?? 'unexpected',
+          retriable: platform?.retriable ?? true,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        throw channelFailure(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,542 @@
+/**
+ * The notification channels against real local receivers: a node:http server that records what
+ * arrives (and answers as told), and real SMTP servers from npm `smtp-server`. No mocks of the
+ * channels: bytes go over sockets and are checked on the receiving side.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { verifyAckToken } from '../../activities/ack-token.js';
+import { createNotifyActivities, type NotifyLog } from '../../activities/notify.js';
+import { sendMail } from '../../activities/smtp-client.js';
+import type { Notification, NotifiedAlert, NotifyResult } from '../../schemas/notification.js';
+import { receiversSchema, targetIds, type Receivers } from '../../schemas/receivers.js';
+
+const signingSecret = 'integration-signing-secret-0123456789';
+const publicUrl = 'http://ack.example.test:8787';
+
+interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  raw: Buffer;
+}
+
+type Reply = { status: number; body?: string; headers?: Record<string, string> } | 'hang';
+
+/** A local HTTP receiver: records every request; answers from a per-path script, else 200. */
+class Receiver {
+  readonly requests: Recorded[] = [];
+  private readonly scripts = new Map<string, Reply[]>();
+  private readonly hanging: ServerResponse[] = [];
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const path = (req.url ?? '/').split('?')[0]!;
+        this.requests.push({ method: req.method ?? '', path, headers: req.headers, raw: Buffer.concat(chunks) });
+        const reply = this.scripts.get(path)?.shift() ?? { status: 200, body: 'ok' };
+        if (reply === 'hang') {
+          this.hanging.push(res);
+          return;
+        }
+        res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+        res.end(reply.body ?? '');
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  script(path: string, replies: Reply[]): void {
+    this.scripts.set(path, [...replies]);
+  }
+
+  at(path: string): Recorded[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.scripts.clear();
+    for (const res of this.hanging.splice(0)) res.destroy();
+  }
+
+  async stop(): Promise<void> {
+    this.reset();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+}
+
+interface ReceivedMail {
+  from: string;
+  to: string[];
+  raw: string;
+  user: string | undefined;
+  secure: boolean;
+}
+
+/** A real SMTP server on port 0 that keeps what it received. */
+async function startSmtp(options: Partial<SMTPServerOptions>): Promise<{ port: number; mails: ReceivedMail[]; close(): Promise<void> }> {
+  const mails: ReceivedMail[] = [];
+  const server = new SMTPServer({
+    logger: false,
+    ...options,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString('utf8'),
+          user: session.user as string | undefined,
+          secure: session.secure,
+        });
+        callback(null, 'Message queued as TEST1');
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return { port, mails, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function alert(overrides: Partial<NotifiedAlert> = {}): NotifiedAlert {
+  return {
+    incidentId: 'alert-00000000000000aa',
+    fingerprint: '00000000000000aa',
+    detector: 'error_rate_high',
+    severity: 'page',
+    status: 'firing',
+    summary: 'Error rate 12% on orders (threshold 5%)',
+    labels: { pipeline: 'orders', topic: 'orders.v1' },
+    level: 0,
+    firstSeen: '2026-11-27T06:00:00.000Z',
+    lastSeen: '2026-11-27T06:05:00.000Z',
+    count: 3,
+    pipeline: 'orders',
+    query: 'SELECT count() FROM events WHERE topic = {topic:String}',
+    ...overrides,
+  };
+}
+
+function notification(target: string, overrides: Partial<Notification> = {}): Notification {
+  return {
+    notificationId: `alert-00000000000000aa/${target}/1`,
+    kind: 'trigger',
+    receiver: target.split('/')[0]!,
+    target,
+    alerts: [alert()],
+    ...overrides,
+  };
+}
+
+/** Runs a promise that must fail with an ApplicationFailure and returns it. */
+async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    return error as ApplicationFailure;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const logLines: { level: string; message: string; meta: Record<string, unknown> | undefined }[] = [];
+const log: NotifyLog = {
+  info: (message, meta) => logLines.push({ level: 'info', message, meta }),
+  warn: (message, meta) => logLines.push({ level: 'warn', message, meta }),
+};
+
+describe('notification channels (real local receivers)', () => {
+  const http = new Receiver();
+  let plainSmtp: Awaited<ReturnType<typeof startSmtp>>;
+  let tlsSmtp: Awaited<ReturnType<typeof startSmtp>>;
+  let receivers: Receivers;
+  let notify: ReturnType<typeof createNotifyActivities>['notify'];
+  const secrets = {
+    PD_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000',
+    SLACK_URL: '',
+    PARTNER_SECRET: 'partner-own-secret-abcdef',
+    PARTNER_AUTH: 'Bearer partner-token',
+    SMTP_USER: 'alerts',
+    SMTP_PASSWORD: 'p@ss word',
+  };
+
+  beforeAll(async () => {
+    await http.start();
+    secrets.SLACK_URL = `${http.url}/slack/T000/B000/XXXX`;
+    const checkAuth: SMTPServerOptions['onAuth'] = (auth, _session, callback) => {
+      if (auth.username === secrets.SMTP_USER && auth.password === secrets.SMTP_PASSWORD) callback(null, { user: auth.username });
+      else callback(new Error('Invalid username or password'));
+    };
+    plainSmtp = await startSmtp({ allowInsecureAuth: true, authOptional: true, hideSTARTTLS: true, authMethods: ['PLAIN', 'LOGIN'], onAuth: checkAuth });
+    // Offers STARTTLS with smtp-server's built-in self-signed certificate, and only AUTH LOGIN.
+    tlsSmtp = await startSmtp({ authMethods: ['LOGIN'], onAuth: checkAuth });
+    receivers = receiversSchema.parse([
+      {
+        name: 'ops',
+        targets: [
+          { type: 'webhook', url: `${http.url}/hook`, headers: { 'X-Team': 'ops' }, timeoutMs: 5000 },
+          { type: 'slack', urlEnv: 'SLACK_URL' },
+          { type: 'pagerduty', url: `${http.url}/pd/enqueue`, routingKeyEnv: 'PD_ROUTING_KEY' },
+          {
+            type: 'email',
+            host: '127.0.0.1',
+            port: plainSmtp.port,
+            allowInsecureAuth: true,
+            from: 'Streamwarden <alerts@streamwarden.test>',
+            to: ['oncall@example.test', 'Backup Person <backup@example.test>'],
+            userEnv: 'SMTP_USER',
+            passwordEnv: 'SMTP_PASSWORD',
+          },
+          { type: 'log' },
+        ],
+      },
+      {
+        name: 'partner',
+        targets: [
+          { type: 'webhook', name: 'signed', url: `${http.url}/partner`, secretEnv: 'PARTNER_SECRET', headersFromEnv: { Authorization: 'PARTNER_AUTH' } },
+          { type: 'webhook', name: 'slow', url: `${http.url}/slow`, timeoutMs: 300 },
+          { type: 'webhook', name: 'down', url: 'http://127.0.0.1:1/nothing-listens-here' },
+          {
+            type: 'email',
+            name: 'tls',
+            host: '127.0.0.1',
+            port: tlsSmtp.port,
+            startTls: 'required',
+            tlsRejectUnauthorized: false,
+            from: 'alerts@streamwarden.test',
+            to: ['partner@example.test'],
+            userEnv: 'SMTP_USER',
+            passwordEnv: 'SMTP_PASSWORD',
+          },
+        ],
+      },
+    ]);
+    notify = createNotifyActivities({ receivers, secrets, signingSecret, publicUrl, log }).notify;
+  });
+
+  afterAll(async () => {
+    await http.stop();
+    await plainSmtp.close();
+    await tlsSmtp.close();
+  });
+
+  beforeEach(() => {
+    http.reset();
+    logLines.length = 0;
+    plainSmtp.mails.length = 0;
+    tlsSmtp.mails.length = 0;
+  });
+
+  it('names the targets of a receiver by type and index or name', () => {
+    expect(targetIds(receivers[0]!)).toEqual(['ops/webhook:0', 'ops/slack:1', 'ops/pagerduty:2', 'ops/email:3', 'ops/log:4']);
+    expect(targetIds(receivers[1]!)).toEqual(['partner/webhook:signed', 'partner/webhook:slow', 'partner/webhook:down', 'partner/email:tls']);
+  });
+
+  it('webhook: signed JSON body, idempotency key, timestamp, extra headers, working ack link', async () => {
+    const result = await notify(notification('ops/webhook:0'));
+    expect(result).toEqual({ notificationId: 'alert-00000000000000aa/ops/webhook:0/1', target: 'ops/webhook:0', delivered: true, duplicate: false, detail: 'HTTP 200 ok', attempts: 1 });
+
+    const [request] = http.at('/hook');
+    expect(request).toBeDefined();
+    const { headers, raw } = request!;
+    expect(request!.method).toBe('POST');
+    expect(headers['content-type']).toBe('application/json');
+    expect(headers['idempotency-key']).toBe('alert-00000000000000aa/ops/webhook:0/1');
+    expect(headers['x-team']).toBe('ops');
+    // What a receiver does: HMAC-SHA256 of the raw body bytes with the shared secret, compared.
+    const expected = `sha256=${createHmac('sha256', signingSecret).update(raw).digest('hex')}`;
+    expect(headers['x-streamwarden-signature']).toBe(expected);
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown> & { alerts: Record<string, unknown>[]; ackUrl: string; sentAt: string };
+    expect(Number(headers['x-streamwarden-timestamp'])).toBe(Math.floor(Date.parse(body.sentAt) / 1000));
+    expect(body).toMatchObject({ type: 'streamwarden.notification', version: 1, notificationId: 'alert-00000000000000aa/ops/webhook:0/1', kind: 'trigger', receiver: 'ops', target: 'ops/webhook:0' });
+    expect(body.alerts[0]).toMatchObject({ ...alert(), ackUrl: body.ackUrl });
+
+    const link = new URL(body.ackUrl);
+    expect(`${link.origin}${link.pathname}`).toBe(`${publicUrl}/ack`);
+    const verified = verifyAckToken(link.searchParams.get('token')!, signingSecret);
+    expect(verified).toMatchObject({ ok: true, claims: { workflowId: 'alert-00000000000000aa', action: 'acknowledge' } });
+    // Outside an activity there is no sending run to bind to.
+    expect(verified.ok && verified.claims.runId).toBeUndefined();
+  });
+
+  it('webhook: a target with its own secret signs with it and sends secret headers from the environment', async () => {
+    await notify(notification('partner/webhook:signed'));
+    const [request] = http.at('/partner');
+    expect(request!.headers.authorization).toBe('Bearer partner-token');
+    expect(request!.headers['x-streamwarden-signature']).toBe(`sha256=${createHmac('sha256', 'partner-own-secret-abcdef').update(request!.raw).digest('hex')}`);
+    expect(request!.headers['x-streamwarden-signature']).not.toBe(`sha256=${createHmac('sha256', signingSecret).update(request!.raw).digest('hex')}`);
+  });
+
+  it('webhook: reports a duplicate only when the receiver says it replayed the key', async () => {
+    http.script('/hook', [{ status: 200, body: 'seen', headers: { 'Idempotent-Replayed': 'true' } }]);
+    const result = await notify(notification('ops/webhook:0'));
+    expect(result.duplicate).toBe(true);
+    expect(result.delivered).toBe(true);
+  });
+
+  it('inside an activity: attempt number reported, ack link bound to the sending run', async () => {
+    const env = new MockActivityEnvironment({
+      attempt: 3,
+      workflowExecution: { workflowId: 'alert-00000000000000aa', runId: '11111111-2222-3333-4444-555555555555' },
+    });
+    const result: NotifyResult = await env.run(notify, notification('ops/webhook:0'));
+    expect(result.attempts).toBe(3);
+    const body = JSON.parse(http.at('/hook')[0]!.raw.toString('utf8')) as { ackUrl: string };
+    const verified = verifyAckToken(new URL(body.ackUrl).searchParams.get('token')!, signingSecret);
+    expect(verified).toMatchObject({ ok: true, claims: { workflowId: 'alert-00000000000000aa', runId: '11111111-2222-3333-4444-555555555555' } });
+  });
+
+  it('slack: incoming-webhook body with text fallback, blocks and an Acknowledge button', async () => {
+    const result = await notify(notification('ops/slack:1', { kind: 'escalate', alerts: [alert({ level: 1, summary: 'Lag <high> & rising' })] }));
+    expect(result.delivered).toBe(true);
+    const [request] = http.at('/slack/T000/B000/XXXX');
+    const body = JSON.parse(request!.raw.toString('utf8')) as { text: string; blocks: { type: string; text?: { text: string }; elements?: { url?: string; text?: unknown }[] }[] };
+    expect(body.text).toContain('[PAGE] escalated to level 2: Lag <high> & rising');
+    expect(body.blocks[0]).toMatchObject({ type: 'header' });
+    const section = body.blocks.find((b) => b.type === 'section');
+    // Slack mrkdwn needs &, < and > escaped or it reads them as links/entities.
+    expect(section!.text!.text).toContain('Lag &lt;high&gt; &amp; rising');
+    expect(section!.text!.text).toContain('pipeline=orders, topic=orders.v1');
+    const actions = body.blocks.find((b) => b.type === 'actions');
+    const button = actions!.elements![0]!;
+    expect(verifyAckToken(new URL(button.url!).searchParams.get('token')!, signingSecret).ok).toBe(true);
+    expect(body.text).toContain(button.url!);
+  });
+
+  it('pagerduty: Events v2 trigger with routing key, dedup_key = fingerprint, mapped severity, custom details and link', async () => {
+    const second = alert({ incidentId: 'alert-00000000000000bb', fingerprint: '00000000000000bb', severity: 'warning', summary: 'Lag growing' });
+    const result = await notify(notification('ops/pagerduty:2', { alerts: [alert(), second] }));
+    expect(result.detail).toBe('trigger 00000000000000aa: HTTP 200; trigger 00000000000000bb: HTTP 200');
+    const events = http.at('/pd/enqueue').map((r) => JSON.parse(r.raw.toString('utf8')) as Record<string, unknown> & { payload: Record<string, unknown>; links: { href: string }[] });
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatchObject({
+      routing_key: secrets.PD_ROUTING_KEY,
+      event_action: 'trigger',
+      dedup_key: '00000000000000aa',
+      client: 'streamwarden',
+      payload: {
+        summary: 'Error rate 12% on orders (threshold 5%)',
+        source: 'streamwarden:orders',
+        severity: 'critical',
+        timestamp: '2026-11-27T06:05:00.000Z',
+        component: 'error_rate_high',
+        group: 'orders',
+        custom_details: { incident_id: 'alert-00000000000000aa', count: 3, level: 0, labels: { pipeline: 'orders', topic: 'orders.v1' } },
+      },
+    });
+    expect(events[1]).toMatchObject({ dedup_key: '00000000000000bb', payload: { severity: 'warning' } });
+    const link = verifyAckToken(new URL(events[1]!.links[0]!.href).searchParams.get('token')!, signingSecret);
+    expect(link).toMatchObject({ ok: true, claims: { workflowId: 'alert-00000000000000bb' } });
+  });
+
+  it('pagerduty: acknowledge and resolve become the matching event actions on the same dedup_key', async () => {
+    await notify(notification('ops/pagerduty:2', { kind: 'acknowledge', notificationId: 'n-ack', alerts: [alert({ status: 'acknowledged', acknowledgedBy: 'alice' })] }));
+    await notify(notification('ops/pagerduty:2', { kind: 'resolve', notificationId: 'n-res', alerts: [alert({ status: 'resolved' })] }));
+    const events = http.at('/pd/enqueue').map((r) => JSON.parse(r.raw.toString('utf8')) as Record<string, unknown>);
+    expect(events).toEqual([
+      { routing_key: secrets.PD_ROUTING_KEY, event_action: 'acknowledge', dedup_key: '00000000000000aa' },
+      { routing_key: secrets.PD_ROUTING_KEY, event_action: 'resolve', dedup_key: '00000000000000aa' },
+    ]);
+  });
+
+  it('email: SMTP with AUTH PLAIN; envelope, headers, Message-ID from the notification id, ack link in the body', async () => {
+    const result = await notify(notification('ops/email:3'));
+    expect(result.detail).toMatch(/^SMTP 250 .*queued as TEST1/);
+    expect(plainSmtp.mails).toHaveLength(1);
+    const mail = plainSmtp.mails[0]!;
+    expect(mail.user).toBe('alerts');
+    expect(mail.from).toBe('alerts@streamwarden.test');
+    expect(mail.to).toEqual(['oncall@example.test', 'backup@example.test']);
+    const split = mail.raw.indexOf('\r\n\r\n');
+    const head = mail.raw.slice(0, split);
+    const body = mail.raw.slice(split + 4);
+    expect(head).toContain('From: "Streamwarden" <alerts@streamwarden.test>');
+    expect(head).toContain('To: oncall@example.test, "Backup Person" <backup@example.test>');
+    expect(head).toContain('Subject: [PAGE] Error rate 12% on orders (threshold 5%)');
+    expect(head).toMatch(/\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000\r\n/);
+    expect(head).toContain('X-Streamwarden-Notification-Id: alert-00000000000000aa/ops/email:3/1');
+    const messageId = /Message-ID: <([^>]+)>/.exec(head)![1]!;
+    expect(messageId).toMatch(/^[0-9a-f]{32}@streamwarden\.test$/);
+    const link = /Acknowledge: (\S+)/.exec(body)![1]!;
+    expect(verifyAckToken(new URL(link).searchParams.get('token')!, signingSecret)).toMatchObject({ ok: true, claims: { workflowId: 'alert-00000000000000aa' } });
+    expect(body).toContain('Labels: pipeline=orders, topic=orders.v1');
+
+    // The same notification again carries the same Message-ID (a retry is recognisable as such).
+    await notify(notification('ops/email:3'));
+    expect(plainSmtp.mails[1]!.raw).toContain(`Message-ID: <${messageId}>`);
+  });
+
+  it('email: STARTTLS (required) then AUTH LOGIN; non-ASCII subject is encoded', async () => {
+    await notify(notification('partner/email:tls', { alerts: [alert({ summary: 'Débit en baisse — commandes' })] }));
+    expect(tlsSmtp.mails).toHaveLength(1);
+    const mail = tlsSmtp.mails[0]!;
+    expect(mail.secure).toBe(true);
+    expect(mail.user).toBe('alerts');
+    const subject = /\r\nSubject: ((?:.|\r\n )+)\r\n/.exec(mail.raw)![1]!;
+    const decoded = subject
+      .split('\r\n ')
+      .map((w) => Buffer.from(/^=\?UTF-8\?B\?(.*)\?=$/.exec(w)![1]!, 'base64').toString('utf8'))
+      .join('');
+    expect(decoded).toBe('[PAGE] Débit en baisse — commandes');
+    expect(mail.raw).toContain('Content-Transfer-Encoding: quoted-printable');
+  });
+
+  it('smtp: dot-stuffing survives the round trip', async () => {
+    const text = 'line one\r\n.\r\n..two dots\r\n.leading dot\r\nlast';
+    await sendMail(
+      { host: '127.0.0.1', port: plainSmtp.port, secure: false, startTls: 'off', rejectUnauthorized: true, allowInsecureAuth: false, heloName: 'test.local', timeoutMs: 5000 },
+      { from: 'a@streamwarden.test', to: ['b@example.test'] },
+      `Subject: dots\r\n\r\n${text}`,
+    );
+    expect(plainSmtp.mails[0]!.raw).toBe(`Subject: dots\r\n\r\n${text}\r\n`);
+  });
+
+  it('smtp: credentials are not sent over a plain connection unless allowed', async () => {
+    const error = await sendMail(
+      { host: '127.0.0.1', port: plainSmtp.port, secure: false, startTls: 'auto', rejectUnauthorized: true, allowInsecureAuth: false, heloName: 'test.local', timeoutMs: 5000, auth: { user: 'alerts', pass: 'x' } },
+      { from: 'a@streamwarden.test', to: ['b@example.test'] },
+      'Subject: x\r\n\r\nx',
+    ).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'channel_config', retriable: false });
+    expect(plainSmtp.mails).toHaveLength(0);
+  });
+
+  it('smtp: a permanent 5xx refusal is final, a 4xx is retryable', async () => {
+    const reject = (code: number) => async () => {
+      const server = await startSmtp({
+        hideSTARTTLS: true,
+        authOptional: true,
+        onRcptTo(_address, _session, callback) {
+          const error = new Error(code >= 500 ? 'No such user here' : 'Try again later') as SMTPServerError;
+          error.responseCode = code;
+          callback(error);
+        },
+      });
+      try {
+        const notifyVia = createNotifyActivities({
+          receivers: [{ name: 'm', targets: [{ type: 'email', host: '127.0.0.1', port: server.port, from: 'a@streamwarden.test', to: ['nobody@example.test'] }] }] as Receivers,
+          signingSecret,
+          publicUrl,
+          log,
+        }).notify;
+        return await failure(notifyVia(notification('m/email:0')));
+      } finally {
+        await server.close();
+      }
+    };
+    const permanent = await reject(550)();
+    expect(permanent.type).toBe('channel_rejected');
+    expect(permanent.nonRetryable).toBe(true);
+    expect(permanent.message).toContain('550');
+    const transient = await reject(451)();
+    expect(transient.type).toBe('channel_unavailable');
+    expect(transient.nonRetryable).toBe(false);
+  });
+
+  it('log: one structured line with the alert and its ack link', async () => {
+    const result = await notify(notification('ops/log:4'));
+    expect(result).toMatchObject({ delivered: true, detail: 'logged' });
+    const line = logLines.find((l) => l.message === 'alert notification');
+    expect(line?.meta).toMatchObject({ channel: 'log', notificationId: 'alert-00000000000000aa/ops/log:4/1', kind: 'trigger', target: 'ops/log:4' });
+    const [logged] = (line!.meta!.alerts as { ackUrl: string; severity: string }[]);
+    expect(logged!.severity).toBe('page');
+    expect(verifyAckToken(new URL(logged!.ackUrl).searchParams.get('token')!, signingSecret).ok).toBe(true);
+  });
+
+  it('5xx is retryable and the next attempt delivers', async () => {
+    http.script('/hook', [{ status: 503, body: 'upstream down' }]);
+    const first = await failure(notify(notification('ops/webhook:0')));
+    expect(first.type).toBe('channel_unavailable');
+    expect(first.nonRetryable).toBe(false);
+    expect(first.message).toContain('HTTP 503');
+    expect(first.details?.[0]).toMatchObject({ status: 503, body: 'upstream down' });
+    const second = await notify(notification('ops/webhook:0'));
+    expect(second.delivered).toBe(true);
+    // Both attempts carried the same idempotency key: the receiver can drop a late duplicate.
+    expect(http.at('/hook').map((r) => r.headers['idempotency-key'])).toEqual(['alert-00000000000000aa/ops/webhook:0/1', 'alert-00000000000000aa/ops/webhook:0/1']);
+    const warned = logLines.find((l) => l.level === 'warn');
+    expect(warned?.meta).toMatchObject({ code: 'channel_unavailable', retriable: true, target: 'ops/webhook:0' });
+  });
+
+  it('429 is retryable and passes Retry-After on as the next retry delay', async () => {
+    http.script('/hook', [{ status: 429, body: 'slow down', headers: { 'Retry-After': '7' } }]);
+    const error = await failure(notify(notification('ops/webhook:0')));
+    expect(error.type).toBe('channel_unavailable');
+    expect(error.nonRetryable).toBe(false);
+    expect(error.nextRetryDelay).toBe(7000);
+  });
+
+  it('400 is a final rejection with status and body excerpt', async () => {
+    http.script('/pd/enqueue', [{ status: 400, body: '{"status":"invalid event","errors":["\'routing_key\' is invalid"]}' }]);
+    const error = await failure(notify(notification('ops/pagerduty:2')));
+    expect(error.type).toBe('channel_rejected');
+    expect(error.nonRetryable).toBe(true);
+    expect(error.message).toContain('HTTP 400');
+    expect(error.message).toContain('routing_key');
+    // The routing key is a secret and stays out of the error.
+    expect(error.message).not.toContain(secrets.PD_ROUTING_KEY);
+  });
+
+  it('a redirect is not followed and is final', async () => {
+    http.script('/hook', [{ status: 302, headers: { Location: 'http://elsewhere.test/hook' } }]);
+    const error = await failure(notify(notification('ops/webhook:0')));
+    expect(error.type).toBe('channel_rejected');
+    expect(error.message).toContain('redirect 302 to http://elsewhere.test');
+  });
+
+  it('Slack errors do not leak the secret webhook URL', async () => {
+    http.script('/slack/T000/B000/XXXX', [{ status: 404, body: 'no_service' }]);
+    const error = await failure(notify(notification('ops/slack:1')));
+    expect(error.type).toBe('channel_rejected');
+    expect(error.message).toContain('no_service');
+    expect(error.message).not.toContain('/T000/');
+  });
+
+  it('a receiver that does not answer in time is a retryable timeout', async () => {
+    http.script('/slow', ['hang']);
+    const error = await failure(notify(notification('partner/webhook:slow')));
+    expect(error.type).toBe('channel_timeout');
+    expect(error.nonRetryable).toBe(false);
+    expect(http.at('/slow')).toHaveLength(1);
+  });
+
+  it('a refused connection is retryable', async () => {
+    const error = await failure(notify(notification('partner/webhook:down')));
+    expect(error.type).toBe('channel_unavailable');
+    expect(error.nonRetryable).toBe(false);
+  });
+
+  it('unknown receivers and targets, and invalid notifications, are final and say what was expected', async () => {
+    const noReceiver = await failure(notify(notification('nobody/webhook:0')));
+    expect(noReceiver).toMatchObject({ type: 'channel_config', nonRetryable: true });
+    expect(noReceiver.message).toContain('expected one of ops, partner');
+    const wrongType = await failure(notify(notification('ops/slack:0')));
+    expect(wrongType).toMatchObject({ type: 'channel_config', nonRetryable: true });
+    expect(wrongType.message).toContain('ops/webhook:0');
+    const invalid = await failure(notify({ ...notification('ops/log:4'), alerts: [] }));
+    expect(invalid).toMatchObject({ type: 'notification_invalid', nonRetryable: true });
+    expect(invalid.message).toContain('alerts');
+    expect(http.requests).toHaveLength(0);
+  });
+
+  it('refuses to start when a secret named in the config is not set, naming the variable', () => {
+    const partial: Record<string, string> = { ...secrets };
+    delete partial.PD_ROUTING_KEY;
+    expect(() => createNotifyActivities({ receivers, secrets: partial, signingSecret, publicUrl, log })).toThrow(
+      /ops\/pagerduty:2: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set/,
+    );
+  });
+});
