@@ -1,0 +1,96 @@
+/** Command line of `npm run bench`: sizes, the global deadline, and whether to keep what it created. */
+import { parseArgs } from 'node:util';
+
+/** What one bench run does. */
+export interface BenchOptions {
+  /** Events produced to the fresh topic. @default 200000 */
+  events: number;
+  /** Partitions of the fresh topic. @default 3 */
+  partitions: number;
+  /** Fraction of the produced events that are invalid (malformed JSON or contract violations). @default 0.02 */
+  invalidFraction: number;
+  /** Whole-run deadline in minutes; past it the run stops, says so, and cleans up. @default 15 */
+  deadlineMinutes: number;
+  /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
+  keep: boolean;
+  /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
+  skip: Set<'raw' | 'naive' | 'platform'>;
+}
+
+/** Usage text printed by `--help` and on a bad command line. */
+export const usage = `Usage: npm run bench -- [options]
+
+Produces N events to a fresh topic, then measures in one run:
+  (a) platform  events/s landed by the Temporal pipeline (worker in a child process), exactly once
+  (b) raw       KafkaJS consume rate with no processing
+  (c) naive     KafkaJS eachBatch -> validate -> ClickHouse insert, no Temporal
+
+Options:
+  --events N            events to produce (default 200000)
+  --partitions N        partitions of the fresh topic (default 3)
+  --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
+  --deadline-min M      stop the whole run after M minutes (default 15)
+  --skip NAME           skip raw | naive | platform (repeatable)
+  --keep                keep the topic, databases and groups (default: delete them)
+  -h, --help            this text`;
+
+/** Thrown for a bad command line. */
+export class BenchUsageError extends Error {
+  readonly code = 'bench_usage';
+  readonly retriable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchUsageError';
+  }
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw.replaceAll('_', ''));
+  if (!Number.isInteger(value) || value < 1) throw new BenchUsageError(`${name}: expected a positive integer, got "${raw}"`);
+  return value;
+}
+
+/** Parses argv (without node and script); returns null when help was asked for. */
+export function parseBenchArgs(argv: string[]): BenchOptions | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      events: { type: 'string' },
+      partitions: { type: 'string' },
+      'invalid-fraction': { type: 'string' },
+      'deadline-min': { type: 'string' },
+      skip: { type: 'string', multiple: true },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  const invalidRaw = values['invalid-fraction'];
+  const invalidFraction = invalidRaw === undefined ? 0.02 : Number(invalidRaw);
+  if (!Number.isFinite(invalidFraction) || invalidFraction < 0 || invalidFraction > 0.5) {
+    throw new BenchUsageError(`--invalid-fraction: expected a number in [0, 0.5], got "${invalidRaw}"`);
+  }
+  const deadlineRaw = values['deadline-min'];
+  const deadlineMinutes = deadlineRaw === undefined ? 15 : Number(deadlineRaw);
+  if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
+    throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
+  }
+  const skip = new Set<'raw' | 'naive' | 'platform'>();
+  for (const name of values.skip ?? []) {
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform') {
+      throw new BenchUsageError(`--skip: expected raw, naive or platform, got "${name}"`);
+    }
+    skip.add(name);
+  }
+  return {
+    events: positiveInt('--events', values.events, 200_000),
+    partitions: positiveInt('--partitions', values.partitions, 3),
+    invalidFraction,
+    deadlineMinutes,
+    keep: values.keep,
+    skip,
+  };
+}

@@ -1,0 +1,116 @@
+/** The bench's result record, its printed table, and the JSON file under the state folder. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { RateResult } from './raw-consume.js';
+
+/** Rows landed in one database by one measurement. */
+export interface LandedCounts {
+  /** `count()` of the events table (duplicates included: no FINAL). */
+  landed: number;
+  /** `uniqExact(topic, partition, offset)` of the events table. */
+  uniqueOffsets: number;
+  /** `count()` of the dead-letter table. */
+  deadLetters: number;
+}
+
+/** Everything one run measured; written as JSON and printed as a table. */
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  /** How the run was invoked, to repeat it. */
+  command: string;
+  options: { events: number; partitions: number; invalidFraction: number; deadlineMinutes: number; keep: boolean; skip: string[] };
+  host: { cpus: number; cpuModel: string; memoryMb: number; node: string };
+  names: { topic: string; naiveDatabase: string; platformDatabase: string; taskQueue: string; workflowId: string };
+  produce?: RateResult & { valid: number; invalid: number };
+  raw?: RateResult;
+  naive?: RateResult & LandedCounts & { batches: number };
+  platform?: RateResult &
+    LandedCounts & {
+      exactlyOnce: boolean;
+      batches: number | null;
+      meanBatchSize: number | null;
+      workerPeakRssMb: number | null;
+      workerPeakRssSource: string;
+    };
+  ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
+  benchPeakRssMb: number;
+  /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
+  stoppedEarly: string | null;
+  notes: string[];
+}
+
+/** Host facts that matter when comparing runs. */
+export function hostFacts(): BenchReport['host'] {
+  const list = cpus();
+  return { cpus: list.length, cpuModel: list[0]?.model ?? 'unknown', memoryMb: Math.round(totalmem() / 2 ** 20), node: process.version };
+}
+
+/** a / b when both are known and b is not zero. */
+export function ratio(a: RateResult | undefined, b: RateResult | undefined): number | null {
+  if (!a || !b || b.perSecond === 0) return null;
+  return a.perSecond / b.perSecond;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number | null | undefined, digits = 2): string => (n === null || n === undefined ? '-' : n.toFixed(digits));
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The human-readable summary printed at the end of a run. */
+export function formatReport(r: BenchReport): string {
+  const rows: string[][] = [];
+  const row = (name: string, m: RateResult | undefined, extra: string): void => {
+    if (!m) {
+      rows.push([name, '-', '-', '-', '-', 'not measured']);
+      return;
+    }
+    rows.push([name, int(m.events), fixed(m.seconds), int(m.perSecond), m.firstEventMs === null ? '-' : int(m.firstEventMs), extra]);
+  };
+  row('produce (generator -> Kafka)', r.produce, r.produce ? `${int(r.produce.valid)} valid, ${int(r.produce.invalid)} invalid` : '');
+  row('(a) platform (Temporal pipeline)', r.platform, r.platform ? `landed ${int(r.platform.landed)}, dead ${int(r.platform.deadLetters)}, exactly once: ${r.platform.exactlyOnce ? 'yes' : 'NO'}` : '');
+  row('(b) raw KafkaJS consume', r.raw, '');
+  row('(c) naive consume -> insert', r.naive, r.naive ? `landed ${int(r.naive.landed)}, dead ${int(r.naive.deadLetters)}, ${int(r.naive.batches)} inserts` : '');
+  const out = [
+    `streamwarden bench  ${r.startedAt}  (${r.host.cpus} CPU ${r.host.cpuModel}, ${r.host.memoryMb} MB, node ${r.host.node})`,
+    `topic ${r.names.topic}: ${int(r.options.events)} events requested, ${r.options.partitions} partitions`,
+    '',
+    table(['measurement', 'events', 'seconds', 'events/s', 'first event ms', 'notes'], rows),
+    '',
+    table(
+      ['ratio', 'value'],
+      [
+        ['a/b  platform vs raw consume', fixed(r.ratios.aOverB, 3)],
+        ['a/c  platform vs naive loop', fixed(r.ratios.aOverC, 3)],
+        ['c/b  naive loop vs raw consume', fixed(r.ratios.cOverB, 3)],
+      ],
+    ),
+    '',
+    table(
+      ['resource', 'value'],
+      [
+        ['worker peak RSS (MB)', r.platform?.workerPeakRssMb === null || r.platform === undefined ? '-' : `${fixed(r.platform.workerPeakRssMb, 1)} (${r.platform.workerPeakRssSource})`],
+        ['bench process peak RSS (MB)', fixed(r.benchPeakRssMb, 1)],
+        ['pipeline batches (lineage_batches)', r.platform?.batches === null || r.platform === undefined ? '-' : int(r.platform.batches)],
+        ['mean batch size (events)', fixed(r.platform?.meanBatchSize, 1)],
+      ],
+    ),
+  ];
+  if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
+  for (const note of r.notes) out.push(`note: ${note}`);
+  return out.join('\n');
+}
+
+/** Writes the report to `<stateDir>/bench/<timestamp>.json` and returns the path. */
+export async function writeReport(stateDir: string, r: BenchReport): Promise<string> {
+  const dir = join(stateDir, 'bench');
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${r.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  await writeFile(path, `${JSON.stringify(r, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench`: one run, on the local stack (started or reused), that produces N events to a
+ * fresh topic and measures (a) the platform, (b) raw KafkaJS consumption and (c) a naive
+ * consume-then-insert loop on the same data; prints a table and writes JSON under
+ * `<state>/bench/`. A measurement, not a test: nothing here asserts a speed. Bounded by a global
+ * deadline; deletes its topic, groups and databases at the end unless --keep.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Admin } from 'kafkajs';
+import { ensureStack } from '../../infra/local/stack.js';
+import { migrate } from '../../infra/clickhouse/migrate.js';
+import { defaultConsumerGroup } from '../../schemas/pipeline.js';
+import { loadConfig } from '../../workers/config.js';
+import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
+import { Deadline, DeadlineExceededError } from './deadline.js';
+import { topicExtent } from './kafka-util.js';
+import { measureNaive } from './naive.js';
+import { BenchUsageError, parseBenchArgs, usage, type BenchOptions } from './options.js';
+import { measurePlatform } from './platform.js';
+import { produceEvents } from './produce.js';
+import { measureRawConsume } from './raw-consume.js';
+import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
+import { dropDatabase, landedCounts } from './warehouse-util.js';
+
+const log = (line: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+/** Extra time after the deadline for cleanup before the process gives up on it. */
+const cleanupGraceMs = 90_000;
+
+async function bench(options: BenchOptions): Promise<number> {
+  const config = loadConfig();
+  const stateDir = resolve(config.PLATFORM_STATE_DIR);
+  const deadline = new Deadline(options.deadlineMinutes * 60_000);
+  process.once('SIGINT', () => {
+    log('interrupted: stopping the current measurement and cleaning up (Ctrl-C again to quit at once)');
+    deadline.abort('interrupted (Ctrl-C)');
+    process.once('SIGINT', () => process.exit(130));
+  });
+  // If cleanup itself hangs (a server gone away), the run still ends, and says why.
+  setTimeout(() => {
+    console.error(`[bench] deadline + ${cleanupGraceMs / 1000} s passed and cleanup did not finish; exiting. Leftovers may remain (names above).`);
+    process.exit(3);
+  }, deadline.budgetMs + cleanupGraceMs).unref();
+
+  const id = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const names = {
+    topic: `bench-${id}`,
+    naiveDatabase: `bench_${id}_naive`,
+    platformDatabase: `bench_${id}_platform`,
+    taskQueue: `bench-${id}`,
+    pipelineId: `bench-${id}`,
+  };
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    options: { ...options, skip: [...options.skip] },
+    host: hostFacts(),
+    names: { topic: names.topic, naiveDatabase: names.naiveDatabase, platformDatabase: names.platformDatabase, taskQueue: names.taskQueue, workflowId: `pipeline-${names.pipelineId}` },
+    ratios: { aOverB: null, aOverC: null, cOverB: null },
+    benchPeakRssMb: 0,
+    stoppedEarly: null,
+    notes: [],
+  };
+  log(`run ${id}: ${options.events} events, ${options.partitions} partitions, deadline ${options.deadlineMinutes} min`);
+  const endpoints = await ensureStack(config, { log: (line) => console.log(`[stack] ${line}`) });
+  deadline.check('starting the stack');
+
+  const kafka = createKafka(config, endpoints, '-bench');
+  const chAdmin = createWarehouse(config, endpoints, 'default');
+  let admin: Admin | null = null;
+  const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+  let exitCode = 0;
+  try {
+    admin = kafka.admin();
+    await admin.connect();
+    const kafkaAdmin = admin;
+    await kafkaAdmin.createTopics({ topics: [{ topic: names.topic, numPartitions: options.partitions, replicationFactor: 1 }], waitForLeaders: true });
+    cleanups.push({ what: `topic ${names.topic}`, run: () => kafkaAdmin.deleteTopics({ topics: [names.topic] }) });
+
+    log(`producing ${options.events} events to ${names.topic}`);
+    const produced = await produceEvents(kafka, names.topic, options.events, options.invalidFraction, deadline);
+    report.produce = produced;
+    const extent = await topicExtent(kafkaAdmin, names.topic);
+    log(`produced ${produced.events} (${produced.valid} valid, ${produced.invalid} invalid) in ${produced.seconds.toFixed(2)} s = ${Math.round(produced.perSecond)}/s; topic holds ${extent.total}`);
+    if (extent.total !== produced.events) report.notes.push(`the topic holds ${extent.total} records, the generator reported ${produced.events}`);
+
+    if (!options.skip.has('raw')) {
+      const group = `bench-${id}-raw`;
+      cleanups.push({ what: `group ${group}`, run: () => kafkaAdmin.deleteGroups([group]) });
+      log('(b) raw KafkaJS consume');
+      report.raw = await measureRawConsume(kafka, names.topic, extent, group, deadline);
+      log(`(b) ${Math.round(report.raw.perSecond)}/s`);
+    }
+
+    if (!options.skip.has('naive')) {
+      const group = `bench-${id}-naive`;
+      const warehouse = createWarehouse(config, endpoints, names.naiveDatabase);
+      cleanups.push({ what: `group ${group}`, run: () => kafkaAdmin.deleteGroups([group]) });
+      cleanups.push({ what: `database ${names.naiveDatabase}`, run: () => dropDatabase(chAdmin, names.naiveDatabase) });
+      cleanups.push({ what: 'naive warehouse client', run: () => warehouse.close() });
+      await migrate(warehouse, names.naiveDatabase, { admin: chAdmin });
+      log(`(c) naive consume -> validate -> insert into ${names.naiveDatabase}`);
+      const naive = await measureNaive(kafka, warehouse, names.topic, extent, group, deadline);
+      const counts = await landedCounts(warehouse);
+      report.naive = { ...naive, ...counts };
+      log(`(c) ${Math.round(naive.perSecond)}/s; ${counts.landed} rows, ${counts.deadLetters} dead letters, ${naive.batches} inserts`);
+      if (counts.landed !== produced.valid || counts.deadLetters !== produced.invalid) {
+        report.notes.push(`naive loop landed ${counts.landed}/${counts.deadLetters}, the generator reported ${produced.valid} valid / ${produced.invalid} invalid`);
+      }
+    }
+
+    if (!options.skip.has('platform')) {
+      const warehouse = createWarehouse(config, endpoints, names.platformDatabase);
+      const temporal = await connectTemporal(config, endpoints);
+      cleanups.push({ what: `group ${defaultConsumerGroup(names.pipelineId)}`, run: () => kafkaAdmin.deleteGroups([defaultConsumerGroup(names.pipelineId)]) });
+      cleanups.push({ what: `database ${names.platformDatabase}`, run: () => dropDatabase(chAdmin, names.platformDatabase) });
+      cleanups.push({ what: 'platform warehouse client', run: () => warehouse.close() });
+      cleanups.push({ what: 'Temporal connection', run: () => temporal.connection.close() });
+      // Migrated here too, so the count queries work before the worker's first batch.
+      await migrate(warehouse, names.platformDatabase, { admin: chAdmin });
+      await mkdir(join(stateDir, 'bench'), { recursive: true });
+      log(`(a) platform: worker child on ${names.taskQueue}, database ${names.platformDatabase}`);
+      const partitions = [...extent.high.keys()].sort((a, b) => a - b);
+      const platform = await measurePlatform(
+        temporal,
+        warehouse,
+        endpoints,
+        {
+          pipelineId: names.pipelineId,
+          topic: names.topic,
+          partitions,
+          taskQueue: names.taskQueue,
+          database: names.platformDatabase,
+          expectedValid: produced.valid,
+          expectedInvalid: produced.invalid,
+          workerLog: join(stateDir, 'bench', `${id}-worker.log`),
+        },
+        deadline,
+        log,
+      );
+      report.platform = {
+        ...platform,
+        workerPeakRssMb: platform.workerPeakRss?.mb ?? null,
+        workerPeakRssSource: platform.workerPeakRss?.source ?? 'not measured',
+      };
+      report.notes.push(`(a) timed ${platform.timing}`);
+      log(`(a) ${Math.round(platform.perSecond)}/s; exactly once: ${platform.exactlyOnce ? 'yes' : 'NO'}`);
+      if (!platform.exactlyOnce) exitCode = 1;
+    }
+  } catch (err) {
+    if (err instanceof DeadlineExceededError) {
+      report.stoppedEarly = `${err.message}. Raise --deadline-min or lower --events.`;
+      exitCode = 2;
+    } else {
+      report.stoppedEarly = `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      exitCode = 1;
+    }
+    log(`stopped early: ${report.stoppedEarly}`);
+  } finally {
+    for (const c of cleanups.reverse()) {
+      const dataLike = /^(topic|group|database) /.test(c.what);
+      if (options.keep && dataLike) continue;
+      await c.run().catch((err: unknown) => log(`cleanup of ${c.what} failed: ${(err as Error).message}`));
+    }
+    if (options.keep) log(`kept: topic ${names.topic}, databases ${names.naiveDatabase} / ${names.platformDatabase}`);
+    await admin?.disconnect().catch(() => undefined);
+    await chAdmin.close().catch(() => undefined);
+  }
+
+  report.ratios = { aOverB: ratio(report.platform, report.raw), aOverC: ratio(report.platform, report.naive), cOverB: ratio(report.naive, report.raw) };
+  report.benchPeakRssMb = process.resourceUsage().maxRSS / 1024;
+  report.finishedAt = new Date().toISOString();
+  const path = await writeReport(stateDir, report);
+  console.log(`\n${formatReport(report)}\n\nresults: ${path}`);
+  return exitCode;
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions | null;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof BenchUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`bench: ${(err as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (!options) {
+    console.log(usage);
+    return 0;
+  }
+  return bench(options);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);
