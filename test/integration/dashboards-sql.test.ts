@@ -1,0 +1,376 @@
+/**
+ * Every dashboard query runs on the real ClickHouse of the shared stack, against the tables the
+ * migrations create, after the Grafana macros are expanded the way the ClickHouse plugin expands
+ * them. Known rows are seeded in a database of their own, and the results are checked against
+ * them: counts add up, filters by template variable exclude other pipelines, percentiles and
+ * ratios come out as seeded.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Dashboard, VariableModel } from '@grafana/grafana-foundation-sdk/dashboard';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboards } from '../../dashboards/build.js';
+import { allPanels, type ClickHouseQuery } from '../../dashboards/panels.js';
+import { migrate } from '../../infra/clickhouse/migrate.js';
+import { createWarehouse } from '../../workers/connections.js';
+import { expandGrafanaSql, type GrafanaQueryContext } from '../support/grafana-sql.js';
+import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+
+type Row = Record<string, unknown>;
+
+const database = uniqueId('t');
+let client: ClickHouseClient;
+let admin: ClickHouseClient;
+
+/** Minute boundaries of the seeded data; the dashboards' time range covers them. */
+const base = Date.parse('2026-03-01T10:00:00Z');
+const at = (minute: number, ms = 0): string => new Date(base + minute * 60_000 + ms).toISOString();
+
+const ctx = (overrides: Partial<GrafanaQueryContext> = {}): GrafanaQueryContext => ({
+  from: new Date(base - 5 * 60_000),
+  to: new Date(base + 30 * 60_000),
+  intervalSeconds: 60,
+  variables: { pipeline: ['orders'], service: ['checkout', 'search'] },
+  ...overrides,
+});
+
+const dashboards = buildDashboards().map(({ file, dashboard }) => ({ file, dashboard: JSON.parse(JSON.stringify(dashboard)) as Dashboard }));
+
+function panelSql(file: string, title: string): string {
+  const dashboard = dashboards.find((d) => d.file === file)!.dashboard;
+  const panel = allPanels(dashboard).find((p) => p.title === title);
+  if (!panel) throw new Error(`${file}: no panel titled ${JSON.stringify(title)}`);
+  return (panel.targets![0] as unknown as ClickHouseQuery).rawSql;
+}
+
+async function run(sql: string, context: GrafanaQueryContext = ctx()): Promise<Row[]> {
+  const { query, params } = expandGrafanaSql(sql, context);
+  const result = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return result.json<Row>();
+}
+
+const panel = (file: string, title: string, context?: GrafanaQueryContext): Promise<Row[]> => run(panelSql(file, title), context);
+const num = (value: unknown): number => Number(value);
+const sum = (rows: Row[], column: string): number => rows.reduce((acc, r) => acc + num(r[column]), 0);
+
+/**
+ * Seeded data. Pipeline `orders` (selected) and `other` (must be filtered out):
+ * - events: orders 5 / 7 / 3 in minutes 0, 1, 2 (15), other 4 in minute 1; each lands 250 ms
+ *   after its Kafka timestamp.
+ * - dead_letters: orders 3 contract_violation + 2 malformed_json, other 1 malformed_json.
+ * - lineage_batches: orders 4 batches (partition 0: [0,6) [6,12); partition 1: [0,4) [4,8)) lasting
+ *   100 / 200 / 300 / 400 ms, 15 valid + 5 rejected; other 1 batch.
+ * - rollups_1m: orders checkout and search in minutes 0-2 (route '*' plus routes), one window
+ *   recomputed (the newer computation must win), and other/checkout that must not count.
+ */
+async function seed(): Promise<void> {
+  const common = { batch_id: 'b', subject: 'request_telemetry', contract_version: 1, processor_version: 'test' };
+  const events: Row[] = [];
+  const perMinute = [5, 7, 3];
+  let offset = 0;
+  perMinute.forEach((n, minute) => {
+    for (let i = 0; i < n; i++) {
+      const landed = at(minute, 1000 + i * 100);
+      events.push({
+        ...common,
+        pipeline: 'orders',
+        topic: 'requests',
+        partition: offset % 2,
+        offset: offset++,
+        event_id: crypto.randomUUID(),
+        event_key: `k${i}`,
+        event_time: landed,
+        data: '{}',
+        kafka_timestamp: new Date(Date.parse(landed) - 250).toISOString(),
+        ingested_at: landed,
+      });
+    }
+  });
+  for (let i = 0; i < 4; i++) {
+    events.push({
+      ...common,
+      pipeline: 'other',
+      topic: 'requests',
+      partition: 0,
+      offset: i,
+      event_id: crypto.randomUUID(),
+      event_key: 'k',
+      event_time: at(1, 500),
+      data: '{}',
+      kafka_timestamp: at(1, 0),
+      ingested_at: at(1, 500),
+    });
+  }
+  await client.insert({ table: 'events', values: events, format: 'JSONEachRow' });
+
+  const deadLetter = (pipeline: string, off: number, reason: string, minute: number): Row => ({
+    pipeline,
+    batch_id: 'b',
+    topic: 'requests',
+    partition: off % 2,
+    offset: 1000 + off,
+    reason_code: reason,
+    reason_message: `${reason} at offset ${1000 + off}`,
+    reason_detail: '{}',
+    message_key: '',
+    raw: '{bad',
+    raw_encoding: 'utf8',
+    raw_bytes: 4,
+    kafka_timestamp: at(minute),
+    processor_version: 'test',
+    ingested_at: at(minute, 2000),
+  });
+  await client.insert({
+    table: 'dead_letters',
+    values: [
+      deadLetter('orders', 0, 'contract_violation', 0),
+      deadLetter('orders', 1, 'contract_violation', 1),
+      deadLetter('orders', 2, 'contract_violation', 1),
+      deadLetter('orders', 3, 'malformed_json', 2),
+      deadLetter('orders', 4, 'malformed_json', 2),
+      deadLetter('other', 5, 'malformed_json', 1),
+    ],
+    format: 'JSONEachRow',
+  });
+
+  const batch = (pipeline: string, partition: number, from: number, to: number, valid: number, rejected: number, minute: number, durationMs: number): Row => ({
+    pipeline,
+    batch_id: `${pipeline}/requests/${partition}/${from}-${to}`,
+    topic: 'requests',
+    partition,
+    from_offset: from,
+    to_offset: to,
+    valid_count: valid,
+    rejected_count: rejected,
+    missing_count: 0,
+    bytes: 100,
+    contract_versions: ['request_telemetry@1'],
+    reject_codes: {},
+    min_event_time: at(minute),
+    max_event_time: at(minute),
+    processor_version: 'test',
+    workflow_id: 'wf',
+    run_id: 'run',
+    activity_attempt: 1,
+    started_at: at(minute, 3000),
+    finished_at: at(minute, 3000 + durationMs),
+  });
+  await client.insert({
+    table: 'lineage_batches',
+    values: [
+      batch('orders', 0, 0, 6, 5, 1, 0, 100),
+      batch('orders', 0, 6, 12, 4, 2, 1, 200),
+      batch('orders', 1, 0, 4, 3, 1, 1, 300),
+      batch('orders', 1, 4, 8, 3, 1, 2, 400),
+      batch('other', 0, 0, 5, 4, 1, 1, 50),
+    ],
+    format: 'JSONEachRow',
+  });
+
+  const rollup = (pipeline: string, minute: number, service: string, route: string, requests: number, errors: number, p95: number, computedMs = 0): Row => ({
+    pipeline,
+    window_start: at(minute).replace('.000Z', 'Z'),
+    service,
+    route,
+    requests,
+    errors,
+    client_errors: 1,
+    duration_p50: p95 / 2,
+    duration_p95: p95,
+    duration_p99: p95 * 2,
+    bytes_out: 0,
+    processor_version: 'test',
+    computed_at: at(minute + 1, computedMs),
+  });
+  await client.insert({
+    table: 'rollups_1m',
+    values: [
+      // checkout: 100 + 120 + 80 = 300 requests, 2 + 30 + 1 = 33 errors, p95 up to 900 ms in minute 1.
+      rollup('orders', 0, 'checkout', '*', 100, 2, 120),
+      rollup('orders', 1, 'checkout', '*', 999, 999, 5000, 0), // superseded by the recomputation below
+      rollup('orders', 1, 'checkout', '*', 120, 30, 900, 500),
+      rollup('orders', 2, 'checkout', '*', 80, 1, 110),
+      rollup('orders', 1, 'checkout', 'POST /pay', 70, 28, 950, 500),
+      rollup('orders', 1, 'checkout', 'GET /cart', 50, 2, 90, 500),
+      // search: 200 + 200 + 200 = 600 requests, no errors.
+      rollup('orders', 0, 'search', '*', 200, 0, 40),
+      rollup('orders', 1, 'search', '*', 200, 0, 45),
+      rollup('orders', 2, 'search', '*', 200, 0, 50),
+      rollup('orders', 1, 'search', 'GET /q', 200, 0, 45),
+      // Another pipeline's copy of checkout: filtered out by $pipeline.
+      rollup('other', 1, 'checkout', '*', 5000, 5000, 9999),
+    ],
+    format: 'JSONEachRow',
+  });
+
+}
+
+beforeAll(async () => {
+  const config = testConfig();
+  const endpoints = stackEndpoints();
+  admin = createWarehouse(config, endpoints, 'default');
+  client = createWarehouse(config, endpoints, database);
+  await migrate(client, database, { admin });
+  await seed();
+});
+
+afterAll(async () => {
+  await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: database } });
+  await client?.close();
+  await admin?.close();
+});
+
+describe('dashboard SQL on the real ClickHouse', () => {
+  it('runs every panel query and returns rows with the columns the panel shows', async () => {
+    let ran = 0;
+    for (const { file, dashboard } of dashboards) {
+      for (const p of allPanels(dashboard)) {
+        for (const target of p.targets as unknown as ClickHouseQuery[]) {
+          const rows = await run(target.rawSql);
+          const where = `${file} / ${p.title}`;
+          expect(rows.length, `${where}: rows for the seeded data`).toBeGreaterThan(0);
+          // Every alias of the SELECT list is a column of the result.
+          const selectList = /^SELECT\s+([\s\S]*?)\nFROM\b/m.exec(target.rawSql)?.[1] ?? '';
+          const aliases = [...selectList.matchAll(/\bAS\s+([a-z_][a-z0-9_]*)\s*(?:,|$)/gim)].map((m) => m[1]!);
+          expect(aliases.length, `${where}: named columns`).toBeGreaterThan(0);
+          expect(Object.keys(rows[0]!), where).toEqual(expect.arrayContaining(aliases));
+          if (p.type === 'timeseries') expect(Object.keys(rows[0]!)[0], where).toBe('time');
+          ran++;
+        }
+      }
+    }
+    expect(ran).toBeGreaterThanOrEqual(20);
+  });
+
+  it('runs every template variable query', async () => {
+    for (const { file, dashboard } of dashboards) {
+      for (const variable of (dashboard.templating.list ?? []) as VariableModel[]) {
+        if (variable.type !== 'query') continue;
+        const sql = (variable.query as { rawSql: string }).rawSql;
+        const rows = await run(sql);
+        expect(rows.length, `${file}: $${variable.name}`).toBeGreaterThan(0);
+      }
+    }
+    const pipelines = await run('SELECT DISTINCT pipeline FROM lineage_batches ORDER BY pipeline');
+    expect(pipelines.map((r) => r.pipeline)).toEqual(['orders', 'other']);
+  });
+
+  describe('pipeline health', () => {
+    const file = 'pipeline-health.json';
+
+    it('events landed per minute add up to the seeded events of the selected pipeline', async () => {
+      const rows = await panel(file, 'Events landed per minute');
+      expect(new Set(rows.map((r) => r.pipeline))).toEqual(new Set(['orders']));
+      expect(rows.map((r) => num(r.events_per_min))).toEqual([5, 7, 3]);
+      expect(sum(rows, 'events_per_min')).toBe(15);
+      // Wider buckets still show a per-minute rate: 15 events in one 5-minute bucket = 3 / min.
+      const coarse = await panel(file, 'Events landed per minute', ctx({ intervalSeconds: 300 }));
+      expect(coarse.map((r) => num(r.events_per_min))).toEqual([3]);
+      // Both pipelines selected: the other one's 4 events appear as their own series.
+      const both = await panel(file, 'Events landed per minute', ctx({ variables: { pipeline: ['orders', 'other'] } }));
+      expect(sum(both, 'events_per_min')).toBe(19);
+    });
+
+    it('counts events, dead letters and the rejected share in the time range', async () => {
+      expect(num((await panel(file, 'Events landed'))[0]!.events)).toBe(15);
+      expect(num((await panel(file, 'Dead-lettered'))[0]!.dead_letters)).toBe(5);
+      expect(num((await panel(file, 'Rejected share'))[0]!.rejected_ratio)).toBeCloseTo(5 / 20, 10);
+      const [last] = await panel(file, 'Last batch landed');
+      expect(num(last!.last_batch_at)).toBe(Date.parse(at(2, 3400)));
+      // A range that ends before the data has nothing in it.
+      const before = ctx({ from: new Date(base - 3_600_000), to: new Date(base - 60_000) });
+      expect(num((await panel(file, 'Events landed', before))[0]!.events)).toBe(0);
+    });
+
+    it('dead letters per minute by reason add up per reason', async () => {
+      const rows = await panel(file, 'Dead letters per minute by reason');
+      const byReason = (code: string) => sum(rows.filter((r) => r.reason_code === code), 'dead_letters_per_min');
+      expect(byReason('contract_violation')).toBe(3);
+      expect(byReason('malformed_json')).toBe(2);
+    });
+
+    it('measures the Kafka-to-ClickHouse delay of the seeded events', async () => {
+      const rows = await panel(file, 'Kafka-to-ClickHouse delay');
+      expect(rows).toHaveLength(3);
+      for (const row of rows) {
+        expect(num(row.p50_ms)).toBe(250);
+        expect(num(row.p95_ms)).toBe(250);
+      }
+    });
+
+    it('counts batches and their latency from lineage', async () => {
+      const batches = await panel(file, 'Batches per minute');
+      expect(sum(batches, 'batches_per_min')).toBe(4);
+      const latency = await panel(file, 'Batch latency');
+      expect(latency.map((r) => num(r.max_ms))).toEqual([100, 300, 400]);
+    });
+
+    it('shows each partition position and the cursor over time', async () => {
+      const positions = await panel(file, 'Partition positions');
+      expect(positions.map((r) => [r.pipeline, r.topic, num(r.partition), num(r.next_offset), num(r.landed), num(r.rejected), num(r.batches)])).toEqual([
+        ['orders', 'requests', 0, 12, 9, 3, 2],
+        ['orders', 'requests', 1, 8, 6, 2, 2],
+      ]);
+      const cursor = await panel(file, 'Next offset per partition');
+      const last = (tp: string) => Math.max(...cursor.filter((r) => r.topic_partition === tp).map((r) => num(r.next_offset)));
+      expect(last('requests/0')).toBe(12);
+      expect(last('requests/1')).toBe(8);
+    });
+
+    it('ranks the rejected reasons', async () => {
+      const rows = await panel(file, 'Top rejected reasons');
+      expect(rows.map((r) => [r.reason_code, num(r.rejected)])).toEqual([
+        ['contract_violation', 3],
+        ['malformed_json', 2],
+      ]);
+      expect(String(rows[0]!.example)).toMatch(/^contract_violation at offset/);
+      expect(num(rows[0]!.partitions)).toBe(2);
+    });
+  });
+
+  describe('service telemetry', () => {
+    const file = 'service-telemetry.json';
+
+    it('offers the services of the selected pipelines', async () => {
+      const dashboard = dashboards.find((d) => d.file === file)!.dashboard;
+      const variable = dashboard.templating.list!.find((v) => v.name === 'service')!;
+      const rows = await run((variable.query as { rawSql: string }).rawSql);
+      expect(rows.map((r) => r.service)).toEqual(['checkout', 'search']);
+    });
+
+    it('reads the latest computation of each window and only the whole-service rows', async () => {
+      expect(num((await panel(file, 'Requests'))[0]!.requests)).toBe(900);
+      expect(num((await panel(file, 'Error rate'))[0]!.error_rate)).toBeCloseTo(33 / 900, 10);
+      expect(num((await panel(file, 'Worst p95 latency'))[0]!.worst_p95_ms)).toBe(900);
+    });
+
+    it('charts requests, error rate and p95 per service and minute', async () => {
+      const requests = await panel(file, 'Requests per minute');
+      expect(sum(requests.filter((r) => r.service === 'checkout'), 'requests_per_min')).toBe(300);
+      expect(sum(requests.filter((r) => r.service === 'search'), 'requests_per_min')).toBe(600);
+      const errorRate = await panel(file, 'Error rate per service');
+      expect(errorRate.filter((r) => r.service === 'checkout').map((r) => num(r.error_rate))).toEqual([0.02, 0.25, 0.0125]);
+      expect(errorRate.filter((r) => r.service === 'search').every((r) => num(r.error_rate) === 0)).toBe(true);
+      const p95 = await panel(file, 'p95 latency');
+      expect(p95.filter((r) => r.service === 'checkout').map((r) => num(r.p95_ms))).toEqual([120, 900, 110]);
+    });
+
+    it('filters by the service variable', async () => {
+      const rows = await panel(file, 'Services', ctx({ variables: { pipeline: ['orders'], service: ['search'] } }));
+      expect(rows.map((r) => [r.service, num(r.requests), num(r.server_errors)])).toEqual([['search', 600, 0]]);
+      const all = await panel(file, 'Services');
+      expect(all.map((r) => [r.service, num(r.requests), num(r.server_errors), num(r.worst_p95_ms)])).toEqual([
+        ['search', 600, 0, 50],
+        ['checkout', 300, 33, 900],
+      ]);
+    });
+
+    it('ranks routes by server errors, excluding the whole-service rows', async () => {
+      const rows = await panel(file, 'Routes with the most server errors');
+      expect(rows.map((r) => [r.service, r.route, num(r.server_errors)])).toEqual([
+        ['checkout', 'POST /pay', 28],
+        ['checkout', 'GET /cart', 2],
+        ['search', 'GET /q', 0],
+      ]);
+    });
+  });
+});
