@@ -5,7 +5,7 @@
  * Pure; importable from workflows.
  */
 import type { z } from 'zod';
-import { lookupContract } from './contracts/index.js';
+import { findSubject, subjects as treeSubjects, type SubjectDefinition } from './contracts/index.js';
 import { envelopeSchema, type ValidEvent } from './envelope.js';
 
 /** Stable codes of the reasons an event is rejected. */
@@ -46,21 +46,48 @@ export interface DeadLetterReason {
 
 /** Outcome of {@link validateEvent}. */
 export type ValidationResult =
-  | { ok: true; event: ValidEvent; subject: string; version: number }
+  | {
+      ok: true;
+      /** The event with its data at `version` (upcast when a migration is declared). */
+      event: ValidEvent;
+      subject: string;
+      /** The contract version of `event.data` as landed. */
+      version: number;
+      /** The version the producer wrote; differs from `version` when the event was upcast. */
+      writtenVersion: number;
+    }
   | { ok: false; reason: DeadLetterReason };
+
+/**
+ * Kafka record headers as KafkaJS hands them over (`IHeaders`): used for `subject` and `version`
+ * when the envelope does not carry them.
+ */
+export type RecordHeaders = Readonly<Record<string, string | Uint8Array | readonly (string | Uint8Array)[] | undefined>>;
 
 /** Options of {@link validateEvent}. */
 export interface ValidateOptions {
   /** Largest accepted raw size in bytes (UTF-8). */
   maxBytes: number;
+  /**
+   * The record's Kafka headers. `subject` and `version` headers fill in envelope fields that are
+   * absent; the envelope wins when both are present.
+   */
+  headers?: RecordHeaders | null;
+  /**
+   * Upcast events of older versions to the latest version reachable through declared migrations.
+   * @default true
+   */
+  upcast?: boolean;
+  /** The contract catalogue to validate against. @default the working tree's subjects */
+  catalogue?: readonly SubjectDefinition[];
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
-/** Converts zod issues to dotted paths (array indices in brackets), prefixed by `prefix`. */
+/** Converts every zod issue to a dotted path (array indices in brackets), prefixed by `prefix`. */
 export function toIssues(error: z.ZodError, prefix = ''): ValidationIssue[] {
-  return error.issues.slice(0, 20).map((issue) => {
+  return error.issues.map((issue) => {
     let path = prefix;
     for (const part of issue.path) {
       if (typeof part === 'number') path += `[${part}]`;
@@ -100,33 +127,103 @@ export function validateEvent(raw: Uint8Array | string, opts: ValidateOptions): 
     const found = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`;
     return reject('not_an_object', `expected a JSON object (an event envelope), found ${found}`, { bytes });
   }
-  const envelope = envelopeSchema.safeParse(parsed);
+  const envelope = envelopeSchema.safeParse(withHeaderFields(parsed as Record<string, unknown>, opts.headers));
   if (!envelope.success) {
     const issues = toIssues(envelope.error);
-    return reject('contract_violation', `envelope invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+    return reject('contract_violation', `envelope invalid: ${summary(issues)}`, { issues });
   }
   const { subject, version } = envelope.data;
-  const contract = lookupContract(subject, version);
-  if (!contract.found) {
-    if (contract.reason === 'unknown_subject') {
-      return reject('unknown_subject', `no contract for subject "${subject}"`, { subject, version });
-    }
+  const definition = findSubject(subject, opts.catalogue ?? treeSubjects);
+  if (!definition) {
+    return reject('unknown_subject', `no contract for subject "${subject}"`, { subject, version });
+  }
+  const index = definition.versions.findIndex((v) => v.version === version);
+  if (index < 0) {
+    const knownVersions = definition.versions.map((v) => v.version);
     return reject(
       'unknown_version',
-      `subject "${subject}" has no version ${version}; known versions: ${contract.knownVersions.join(', ')}`,
-      { subject, version, knownVersions: contract.knownVersions },
+      `subject "${subject}" has no version ${version}; known versions: ${knownVersions.join(', ')}`,
+      { subject, version, knownVersions },
     );
   }
-  const data = contract.schema.safeParse(envelope.data.data);
+  const data = definition.versions[index]!.schema.safeParse(envelope.data.data);
   if (!data.success) {
     const issues = toIssues(data.error, 'data');
-    return reject(
-      'contract_violation',
-      `${subject} v${version}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      { subject, version, issues },
-    );
+    return reject('contract_violation', `${subject} v${version}: ${summary(issues)}`, { subject, version, issues });
   }
-  return { ok: true, event: { ...envelope.data, data: data.data }, subject, version };
+  let landed = data.data;
+  let landedVersion = version;
+  if (opts.upcast ?? true) {
+    // Walk the declared migrations forward; stop at the first version without one.
+    for (const next of definition.versions.slice(index + 1)) {
+      if (!next.upcast) break;
+      let candidate: unknown;
+      try {
+        candidate = next.upcast(landed);
+      } catch (err) {
+        const detail = err instanceof Error ? err.message : String(err);
+        return reject('contract_violation', `${subject}: upcast v${landedVersion} -> v${next.version} failed: ${detail}`, {
+          subject,
+          version,
+          upcastTo: next.version,
+        });
+      }
+      const upcast = next.schema.safeParse(candidate);
+      if (!upcast.success) {
+        const issues = toIssues(upcast.error, 'data');
+        return reject('contract_violation', `${subject}: upcast v${landedVersion} -> v${next.version} produced invalid data: ${summary(issues)}`, {
+          subject,
+          version,
+          upcastTo: next.version,
+          issues,
+        });
+      }
+      landed = upcast.data;
+      landedVersion = next.version;
+    }
+  }
+  return {
+    ok: true,
+    event: { ...envelope.data, version: landedVersion, data: landed },
+    subject,
+    version: landedVersion,
+    writtenVersion: version,
+  };
+}
+
+/** `path: message; ...` for the first issues, then how many more. */
+function summary(issues: readonly ValidationIssue[], shown = 5): string {
+  const head = issues.slice(0, shown).map((i) => `${i.path}: ${i.message}`).join('; ');
+  return issues.length > shown ? `${head}; and ${issues.length - shown} more` : head;
+}
+
+function headerText(value: RecordHeaders[string]): string | undefined {
+  const first = Array.isArray(value) ? (value as readonly (string | Uint8Array)[])[0] : (value as string | Uint8Array | undefined);
+  if (first === undefined) return undefined;
+  if (typeof first === 'string') return first;
+  try {
+    return decoder.decode(first);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fills `subject` / `version` from the Kafka headers when the envelope lacks them. A version
+ * header that is not a number stays a string, so the envelope check reports it at `version`.
+ */
+function withHeaderFields(envelope: Record<string, unknown>, headers: RecordHeaders | null | undefined): Record<string, unknown> {
+  if (!headers) return envelope;
+  const out = { ...envelope };
+  if (out.subject === undefined) {
+    const subject = headerText(headers.subject);
+    if (subject !== undefined) out.subject = subject;
+  }
+  if (out.version === undefined) {
+    const version = headerText(headers.version);
+    if (version !== undefined) out.version = /^\d+$/.test(version.trim()) ? Number(version.trim()) : version;
+  }
+  return out;
 }
 
 /** The reason for an event whose id was already seen earlier in the same batch. */
