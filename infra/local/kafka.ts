@@ -111,6 +111,11 @@ export function serverProperties(config: PlatformConfig): string {
     'share.coordinator.state.topic.replication.factor=1',
     'share.coordinator.state.topic.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
+    // A restarted node waits for its previous broker session to expire before it is unfenced;
+    // the default 9 s session made every restart ~8 s slower. 6 s still tolerates GC pauses and
+    // a busy 2-core machine (heartbeats every second).
+    'broker.session.timeout.ms=6000',
+    'broker.heartbeat.interval.ms=1000',
     'auto.create.topics.enable=false',
     'delete.topic.enable=true',
     // Tests create many short-lived topics; keep the local disk use bounded.

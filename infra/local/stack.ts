@@ -180,7 +180,7 @@ export async function stopStack(config: PlatformConfig, opts: { log?: LogFn } = 
 /** State of one component as reported by {@link stackStatus}. */
 export interface ComponentStatus {
   component: ComponentName;
-  /** Whether a healthy server answers at `address`; null when not checked (an external Kafka, whose credentials are the platform's business). */
+  /** Whether a healthy server answers at `address`; null when an external server could not be checked (Kafka, TLS, credentials). */
   running: boolean | null;
   /** external: from the environment; local: started by this stack; foreign: healthy but not ours; stopped. */
   mode: 'external' | 'local' | 'foreign' | 'stopped';
@@ -200,8 +200,9 @@ export async function stackStatus(config: PlatformConfig): Promise<ComponentStat
     components.map(async (c): Promise<ComponentStatus> => {
       const external = c.external(config);
       if (external !== null) {
+        // A version proves it answers; without one (credentials, TLS, Kafka) it is simply not checked.
         const version = await c.version(config);
-        return { component: c.name, running: c.name === 'kafka' ? null : version !== null, mode: 'external', pid: null, port: null, address: external, log: null, version };
+        return { component: c.name, running: version === null ? null : true, mode: 'external', pid: null, port: null, address: external, log: null, version };
       }
       const paths = componentPaths(config, c.name);
       const pid = ownedPid(paths, c.marker(config));

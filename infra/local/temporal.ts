@@ -72,6 +72,15 @@ async function installTemporal(config: PlatformConfig, log: LogFn): Promise<void
     log(`[temporal] installed ${bin} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    rmEmptyDir(join(stateDir(config), 'tmp'));
+  }
+}
+
+function rmEmptyDir(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+  } catch {
+    /* already gone */
   }
 }
 
@@ -172,10 +181,16 @@ export const temporalComponent: LocalComponent = {
   },
 
   async afterReady(config, log) {
+    if (config.TEMPORAL_ADDRESS && (config.TEMPORAL_TLS || config.TEMPORAL_API_KEY)) {
+      // A secured cluster (Temporal Cloud) manages search attributes through its own tooling.
+      log(`[temporal] not registering search attributes on ${config.TEMPORAL_ADDRESS} (TLS/API key): register them with \`temporal operator search-attribute create\` (schemas/search-attributes.ts)`);
+      return;
+    }
     await registerSearchAttributes(config.TEMPORAL_ADDRESS ?? `${host}:${config.LOCAL_TEMPORAL_PORT}`, config.TEMPORAL_NAMESPACE, log);
   },
 
   async version(config) {
+    if (config.TEMPORAL_ADDRESS && (config.TEMPORAL_TLS || config.TEMPORAL_API_KEY)) return null; // plain gRPC cannot ask it
     let connection: Connection | undefined;
     try {
       connection = await connectLocal(config.TEMPORAL_ADDRESS ?? `${host}:${config.LOCAL_TEMPORAL_PORT}`, 2000);
