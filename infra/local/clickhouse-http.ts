@@ -73,6 +73,30 @@ const dataInsert = new RegExp(
   String.raw`^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(${ident}(?:\.${ident})?)\s*(?:\(([^()]*)\))?\s*FORMAT\s+(\w+)\s*;?\s*$`, 'i');
 const trailingFormat = /\bFORMAT\s+([A-Za-z0-9_]+)\s*(?:SETTINGS\b[^;]*)?;?\s*$/i;
 const stateChanging = /^\s*(?:USE|SET)\s/i;
+const chdbIdentifier = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
+
+/**
+ * Offset of a second statement in `sql`, or -1. The server refuses multi-statements over HTTP,
+ * and here one would also change the shared session behind the tracked state.
+ */
+function secondStatement(sql: string): number {
+  let end = -1;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      for (i++; i < sql.length && sql[i] !== c; i++) if (sql[i] === '\\') i++;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      i = sql.indexOf('\n', i) < 0 ? sql.length : sql.indexOf('\n', i);
+    } else if (c === '/' && sql[i + 1] === '*') {
+      i = sql.indexOf('*/', i + 2) < 0 ? sql.length : sql.indexOf('*/', i + 2) + 1;
+    } else if (c === ';') {
+      end = i;
+    } else if (end >= 0 && !/\s/.test(c)) {
+      return i;
+    }
+  }
+  return -1;
+}
 
 /** An error carrying a ClickHouse error code, rendered as the server renders exceptions. */
 class EndpointError extends Error {
@@ -224,26 +248,34 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
 
     const insert = req.method === 'POST' ? dataInsert.exec(urlSql) : null;
-    if (insert) {
-      const [, table, columnList, format] = insert as unknown as [string, string, string | undefined, string];
-      const columns = columnList?.split(',').map((c) => unquoteIdent(c.trim())).filter((c) => c !== '');
-      if (binaryFormat.test(format)) {
-        throw new EndpointError(48, `Format ${format} in an INSERT body is not supported by the embedded endpoint: use a text format such as JSONEachRow, CSV or TSV`, 'NOT_IMPLEMENTED');
+    const [, table = '', columnList, insertFormat = ''] = insert ?? [];
+    const columns = columnList?.split(',').map((c) => unquoteIdent(c.trim())).filter((c) => c !== '');
+    // chdb's insert API takes plain identifiers only; anything fancier goes in as SQL text below.
+    if (insert && [unquoteIdent(table), ...(columns ?? [])].every((name) => chdbIdentifier.test(name))) {
+      if (binaryFormat.test(insertFormat)) {
+        throw new EndpointError(48, `Format ${insertFormat} in an INSERT body is not supported by the embedded endpoint: use a text format such as JSONEachRow, CSV or TSV`, 'NOT_IMPLEMENTED');
       }
       const target = { table: unquoteIdent(table), ...(columns?.length ? { columns } : {}) };
-      const streamFormat = streamFormats.get(format);
+      const streamFormat = streamFormats.get(insertFormat);
+      let summary: { rowsWritten: number; bytesWritten: number; bytesSent: number } | undefined;
       // A dedup token must cover the whole insert: chunked stream inserts would each carry it and
       // the later chunks would be dropped as duplicates, so token inserts go in as one statement.
       if (streamFormat && !settings.has('insert_deduplication_token')) {
-        const summary = await engine.run(database, settings, () =>
-          session.insert({ ...target, format: streamFormat, values: bodyStream(req) }));
-        return { body: Buffer.alloc(0), format, summary: { read_rows: summary.rowsWritten, read_bytes: summary.bytesSent, written_rows: summary.rowsWritten, written_bytes: summary.bytesWritten, elapsed: elapsed() } };
-      }
-      if (streamFormat || bufferedFormats.has(format as BufferedFormat)) {
+        summary = await engine.run(database, settings, () =>
+          // A stalled upload would hold the queue: give up after a minute without data.
+          session.insert({ ...target, format: streamFormat, values: bodyStream(req), stallTimeout: 60_000 }));
+      } else if (streamFormat || bufferedFormats.has(insertFormat as BufferedFormat)) {
         const values = await readAll(bodyStream(req));
-        const rawFormat = (streamFormat ?? format) as BufferedFormat | StreamInsertFormat;
-        const summary = await engine.run(database, settings, () => session.insert({ ...target, format: rawFormat, values }));
-        return { body: Buffer.alloc(0), format, summary: { read_rows: summary.rowsWritten, read_bytes: summary.bytesSent, written_rows: summary.rowsWritten, written_bytes: summary.bytesWritten, elapsed: elapsed() } };
+        const rawFormat = (streamFormat ?? insertFormat) as BufferedFormat | StreamInsertFormat;
+        summary = await engine.run(database, settings, () => session.insert({ ...target, format: rawFormat, values }));
+      }
+      if (summary) {
+        const { rowsWritten, bytesWritten, bytesSent } = summary;
+        return {
+          body: Buffer.alloc(0),
+          format: insertFormat,
+          summary: { read_rows: rowsWritten, read_bytes: bytesSent, written_rows: rowsWritten, written_bytes: bytesWritten, elapsed: elapsed() },
+        };
       }
     }
 
@@ -259,6 +291,10 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     const sql = urlSql && text ? `${urlSql}\n${text}` : urlSql || text;
     if (sql.trim() === '') throw new EndpointError(62, 'Empty query', 'SYNTAX_ERROR');
     const format = trailingFormat.exec(sql)?.[1] ?? defaultFormat;
+    const second = /^\s*INSERT\b/i.test(sql) ? -1 : secondStatement(sql);
+    if (second >= 0) {
+      throw new EndpointError(62, `Syntax error (Multi-statements are not allowed): failed at position ${second + 1}: ${sql.slice(second, second + 40)}`, 'SYNTAX_ERROR');
+    }
     if (stateChanging.test(sql)) {
       // Without a session, USE and SET last for one request on a real server: nothing to keep.
       return { body: Buffer.alloc(0), format, summary: { read_rows: 0, read_bytes: 0, written_rows: 0, written_bytes: 0, elapsed: elapsed() } };

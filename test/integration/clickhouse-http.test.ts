@@ -199,6 +199,20 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     const unknown = await client.query({ query: 'SELECT 1', clickhouse_settings: { no_such_setting: 1 } as ClickHouseSettings }).catch((e: unknown) => e);
     expect((unknown as ClickHouseError).code).toBe('115');
     expect(await setting({})).toBe(before);
+    // Without a session, SET and USE last for their own request, as on a server.
+    await client.command({ query: 'SET max_threads = 1' });
+    await client.command({ query: 'USE system' });
+    expect(await setting({})).toBe(before);
+    expect(await count('events')).toBe(20_000);
+  });
+
+  it('refuses multi-statements like the server, and accepts a trailing semicolon', async () => {
+    const multi = await client.command({ query: "SELECT 1; SELECT ';'" }).catch((e: unknown) => e);
+    expect(multi).toBeInstanceOf(ClickHouseError);
+    expect((multi as ClickHouseError).code).toBe('62');
+    expect((multi as ClickHouseError).message).toContain('Multi-statements are not allowed');
+    const single = await sql("SELECT 'a;b' AS s; -- done", { params: { default_format: 'JSONEachRow' } });
+    expect(await single.text()).toBe('{"s":"a;b"}\n');
   });
 
   it('keeps 20 concurrent queries and inserts independent', async () => {
@@ -279,7 +293,10 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     expect(csv.status).toBe(200);
     const inline = await sql(`INSERT INTO ${db}.landed_curl FORMAT JSONEachRow\n{"k":4,"v":"w"}\n`);
     expect(inline.status).toBe(200);
-    expect(await count('landed_curl')).toBe(4);
+    // Column lists the insert API cannot take go in as SQL text with the body appended.
+    const except = await sql('5\n', { params: { query: 'INSERT INTO landed_curl (* EXCEPT (v)) FORMAT TSV', database: db } });
+    expect(except.status).toBe(200);
+    expect(await count('landed_curl')).toBe(5);
     const wrongUser = await sql('SELECT 1', { headers: { 'X-ClickHouse-User': 'mallory' } });
     expect(wrongUser.status).toBe(403);
     expect(wrongUser.headers.get('x-clickhouse-exception-code')).toBe('516');
