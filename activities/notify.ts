@@ -15,7 +15,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, createHmac } from 'node:crypto';
 import { notificationSchema, type Notification, type NotifiedAlert, type NotifyResult } from '../schemas/notification.js';
-import { findTarget, receiversSchema, targetIds, type Receivers, type Target } from '../schemas/receivers.js';
+import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, type Target } from '../schemas/receivers.js';
 import { ackUrl, signAckToken } from './ack-token.js';
 import { ChannelError, channelFailure } from './channel-error.js';
 import { PlatformError } from './errors.js';
@@ -29,8 +29,8 @@ export interface NotifyLog {
 
 /** Dependencies of {@link createNotifyActivities}. */
 export interface NotifyActivitiesOptions {
-  /** The receivers config (parsed again here, so defaults apply even to raw input). */
-  receivers: Receivers;
+  /** The channel targets by id (parsed again here, so defaults apply even to raw config input). */
+  targets: ChannelTargets | ChannelTargetsInput;
   /**
    * Where the secrets named in the config (`routingKeyEnv`, `urlEnv`, `passwordEnv`, ...) are
    * looked up; the worker passes its environment. Every named variable must be set, or creation fails.
@@ -101,7 +101,7 @@ function currentActivity(): Context | undefined {
 }
 
 /** Resolves the env-named secrets of every target up front, so a missing one stops the worker at start. */
-function resolveSecrets(receivers: Receivers, env: Readonly<Record<string, string | undefined>>, signingSecret: string): Map<string, ResolvedSecrets> {
+function resolveSecrets(targets: ChannelTargets, env: Readonly<Record<string, string | undefined>>, signingSecret: string): Map<string, ResolvedSecrets> {
   const problems: string[] = [];
   const resolved = new Map<string, ResolvedSecrets>();
   const read = (id: string, field: string, name: string): string => {
@@ -109,35 +109,32 @@ function resolveSecrets(receivers: Receivers, env: Readonly<Record<string, strin
     if (value === undefined || value === '') problems.push(`${id}: ${field} names environment variable ${name}, which is not set`);
     return value ?? '';
   };
-  for (const receiver of receivers) {
-    targetIds(receiver).forEach((id, index) => {
-      const target = receiver.targets[index]!;
-      const secrets: ResolvedSecrets = {};
-      switch (target.type) {
-        case 'webhook':
-          secrets.webhookKey = target.secretEnv ? read(id, 'secretEnv', target.secretEnv) : signingSecret;
-          secrets.headers = Object.fromEntries(Object.entries(target.headersFromEnv ?? {}).map(([h, name]) => [h, read(id, `headersFromEnv.${h}`, name)]));
-          break;
-        case 'slack':
-          secrets.url = target.urlEnv ? read(id, 'urlEnv', target.urlEnv) : target.url!;
-          if (target.urlEnv && secrets.url && !/^https?:\/\//.test(secrets.url)) problems.push(`${id}: ${target.urlEnv} should hold an http(s) URL`);
-          break;
-        case 'pagerduty':
-          secrets.routingKey = read(id, 'routingKeyEnv', target.routingKeyEnv);
-          break;
-        case 'email':
-          if (target.userEnv && target.passwordEnv) {
-            secrets.auth = { user: read(id, 'userEnv', target.userEnv), pass: read(id, 'passwordEnv', target.passwordEnv) };
-          }
-          break;
-        case 'log':
-          break;
-      }
-      resolved.set(id, secrets);
-    });
+  for (const [id, target] of Object.entries(targets)) {
+    const secrets: ResolvedSecrets = {};
+    switch (target.type) {
+      case 'webhook':
+        secrets.webhookKey = target.secretEnv ? read(id, 'secretEnv', target.secretEnv) : signingSecret;
+        secrets.headers = Object.fromEntries(Object.entries(target.headersFromEnv ?? {}).map(([h, name]) => [h, read(id, `headersFromEnv.${h}`, name)]));
+        break;
+      case 'slack':
+        secrets.url = target.urlEnv ? read(id, 'urlEnv', target.urlEnv) : target.url!;
+        if (target.urlEnv && secrets.url && !/^https?:\/\//.test(secrets.url)) problems.push(`${id}: ${target.urlEnv} should hold an http(s) URL`);
+        break;
+      case 'pagerduty':
+        secrets.routingKey = read(id, 'routingKeyEnv', target.routingKeyEnv);
+        break;
+      case 'email':
+        if (target.userEnv && target.passwordEnv) {
+          secrets.auth = { user: read(id, 'userEnv', target.userEnv), pass: read(id, 'passwordEnv', target.passwordEnv) };
+        }
+        break;
+      case 'log':
+        break;
+    }
+    resolved.set(id, secrets);
   }
   if (problems.length > 0) {
-    throw new ChannelError('channel_config', `Notification receivers are not usable:\n  ${problems.join('\n  ')}`, false);
+    throw new ChannelError('channel_config', `Channel targets are not usable:\n  ${problems.join('\n  ')}`, false);
   }
   return resolved;
 }
@@ -369,8 +366,8 @@ function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routin
 
 /** Creates the notification activities (see the module comment for the error and idempotency rules). */
 export function createNotifyActivities(options: NotifyActivitiesOptions): NotifyActivities {
-  const receivers = receiversSchema.parse(options.receivers);
-  const secrets = resolveSecrets(receivers, options.secrets ?? {}, options.signingSecret);
+  const targets = channelTargetsSchema.parse(options.targets);
+  const secrets = resolveSecrets(targets, options.secrets ?? {}, options.signingSecret);
   const ttl = options.ackLinkTtlMs ?? 24 * 3600_000;
   const { log } = options;
   const timeoutFor = (ms: number): number => Math.min(ms, options.fetchTimeoutMs ?? ms);
@@ -514,13 +511,13 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
       const attempt = context?.info.attempt ?? 1;
       const where = { notificationId: notification.notificationId, receiver: notification.receiver, target: notification.target, attempt };
       try {
-        const receiver = receivers.find((r) => r.name === notification.receiver);
-        if (!receiver) {
-          throw new ChannelError('channel_config', `notify: receiver "${notification.receiver}" is not configured; expected one of ${receivers.map((r) => r.name).join(', ') || '(none)'}`, false);
-        }
-        const target = findTarget(receiver, notification.target);
+        const target = Object.hasOwn(targets, notification.target) ? targets[notification.target] : undefined;
         if (!target) {
-          throw new ChannelError('channel_config', `notify: target "${notification.target}" is not in receiver "${receiver.name}"; expected one of ${targetIds(receiver).join(', ')}`, false);
+          throw new ChannelError(
+            'channel_config',
+            `notify: target "${notification.target}" (receiver ${notification.receiver}) is not a configured channel target; expected one of ${Object.keys(targets).join(', ') || '(none)'}`,
+            false,
+          );
         }
         const links = ackLinks(notification, context);
         const delivery = await deliver(notification, target, secrets.get(notification.target)!, links, context?.cancellationSignal);

@@ -1,8 +1,9 @@
 /**
- * Notification receivers: named groups of delivery targets (webhook, Slack, PagerDuty, email, log),
- * in the manner of Alertmanager's `receivers:`. The routing config chooses a receiver by name; the
- * alert workflow fans out one notification per target id ({@link targetIds}). Secrets never appear
- * here: the config names the environment variables that hold them. Pure; importable from workflows.
+ * Channel targets: how to reach each delivery target (webhook, Slack, PagerDuty, email, log), keyed
+ * by target id `<type>:<name>`. The alerting policy's receivers list target ids; the alert workflow
+ * sends one notification per (receiver, target id) and the notify activity looks the id up here.
+ * Secrets never appear in this config: it names the environment variables that hold them. Pure;
+ * importable from workflows.
  */
 import { z } from 'zod';
 
@@ -14,12 +15,6 @@ const httpUrl = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL'
 
 const timeoutMs = z.number().int().min(100).max(120_000);
 
-/** Optional stable name of a target inside its receiver; used in the target id instead of the index. */
-const targetName = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected a short name of letters, digits, "_" or "-"')
-  .optional();
-
 /** An email address, optionally with a display name: `ops@example.com` or `Ops <ops@example.com>`. */
 export const mailboxSchema = z
   .string()
@@ -29,7 +24,6 @@ export const mailboxSchema = z
 /** Generic JSON webhook, signed with HMAC-SHA256 (`X-Streamwarden-Signature`). */
 export const webhookTargetSchema = z.object({
   type: z.literal('webhook'),
-  name: targetName,
   url: httpUrl,
   /** Extra request headers (not secret). */
   headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'), z.string()).optional(),
@@ -45,7 +39,6 @@ export const webhookTargetSchema = z.object({
 export const slackTargetSchema = z
   .object({
     type: z.literal('slack'),
-    name: targetName,
     url: httpUrl.optional(),
     /** Environment variable holding the incoming-webhook URL. */
     urlEnv: envVarName.optional(),
@@ -57,7 +50,6 @@ export const slackTargetSchema = z
 /** PagerDuty Events API v2 (dedup_key = alert fingerprint). */
 export const pagerdutyTargetSchema = z.object({
   type: z.literal('pagerduty'),
-  name: targetName,
   /** @default "https://events.pagerduty.com/v2/enqueue" */
   url: httpUrl.default('https://events.pagerduty.com/v2/enqueue'),
   /** Environment variable holding the integration's routing key. */
@@ -70,7 +62,6 @@ export const pagerdutyTargetSchema = z.object({
 export const emailTargetSchema = z
   .object({
     type: z.literal('email'),
-    name: targetName,
     host: z.string().min(1),
     /** @default 587 */
     port: z.number().int().min(1).max(65535).default(587),
@@ -97,7 +88,7 @@ export const emailTargetSchema = z
   });
 
 /** Structured log line through the worker's logger. */
-export const logTargetSchema = z.object({ type: z.literal('log'), name: targetName });
+export const logTargetSchema = z.object({ type: z.literal('log') });
 
 /** One delivery target. */
 export const targetSchema = z.discriminatedUnion('type', [
@@ -111,46 +102,48 @@ export type Target = z.infer<typeof targetSchema>;
 /** The kinds of target. */
 export type TargetType = Target['type'];
 
-/** A named receiver and its targets. */
-export const receiverSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a receiver name of letters, digits, "_", "." or "-"'),
-    targets: z.array(targetSchema).min(1),
-  })
-  .refine(
-    (r) => {
-      const names = r.targets.flatMap((t) => (t.name === undefined ? [] : [t.name]));
-      return new Set(names).size === names.length;
-    },
-    { message: 'expected target names to be unique within a receiver' },
-  );
-export type Receiver = z.infer<typeof receiverSchema>;
-
-/** All receivers; names are unique. */
-export const receiversSchema = z.array(receiverSchema).refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, {
-  message: 'expected receiver names to be unique',
-});
-export type Receivers = z.infer<typeof receiversSchema>;
+/** The target types, in the order the README lists them. */
+export const targetTypes = ['webhook', 'slack', 'pagerduty', 'email', 'log'] as const satisfies readonly TargetType[];
 
 /**
- * Id of one target: `<receiver>/<type>:<name or index>`, e.g. `ops/webhook:0`, `ops/email:oncall`.
- * The type is part of the id so that a reordered config cannot silently send to another channel.
+ * Id of a target: `<type>:<name>`, e.g. `webhook:ops`, `email:oncall@example.com`. Receivers in the
+ * alerting policy list these ids; the type prefix keeps a renamed or retyped target from silently
+ * sending to another channel.
  */
-export function targetId(receiver: Receiver, index: number): string {
-  const target = receiver.targets[index];
-  if (!target) throw new RangeError(`receiver ${receiver.name} has no target #${index}`);
-  return `${receiver.name}/${target.type}:${target.name ?? String(index)}`;
-}
+export const targetIdSchema = z
+  .string()
+  .regex(/^(webhook|slack|pagerduty|email|log):[A-Za-z0-9_.@+-]{1,100}$/, 'expected <type>:<name> with type webhook, slack, pagerduty, email or log, e.g. webhook:ops');
 
-/** Ids of all targets of a receiver, in config order: what the alert workflow fans out to. */
-export function targetIds(receiver: Receiver): string[] {
-  return receiver.targets.map((_, i) => targetId(receiver, i));
-}
+/**
+ * The channel targets, by id: how to reach each one. Receivers (routing/policy config) refer to
+ * these ids; a target may serve several receivers. Secrets are environment variable names.
+ */
+export const channelTargetsSchema = z.record(targetIdSchema, targetSchema).superRefine((targets, ctx) => {
+  for (const [id, target] of Object.entries(targets)) {
+    const type = id.slice(0, id.indexOf(':'));
+    if (type !== target.type) {
+      ctx.addIssue({ code: 'custom', path: [id, 'type'], message: `expected type "${type}" to match the id ${id}, got "${target.type}"` });
+    }
+  }
+});
+/** Validated channel targets by id. */
+export type ChannelTargets = z.infer<typeof channelTargetsSchema>;
+/** Channel targets as written in the config file (defaults not yet applied). */
+export type ChannelTargetsInput = z.input<typeof channelTargetsSchema>;
 
-/** Finds the target with this id in a receiver, or undefined. */
-export function findTarget(receiver: Receiver, id: string): Target | undefined {
-  const index = receiver.targets.findIndex((_, i) => targetId(receiver, i) === id);
-  return index < 0 ? undefined : receiver.targets[index];
+/**
+ * Target ids that receivers refer to but the channel config does not define, as messages naming
+ * the receiver; the worker refuses to start when the list is not empty.
+ */
+export function undefinedTargetProblems(receivers: Readonly<Record<string, { readonly targets: readonly string[] }>>, targets: ChannelTargets): string[] {
+  const defined = Object.keys(targets);
+  const problems: string[] = [];
+  for (const [name, receiver] of Object.entries(receivers)) {
+    for (const id of receiver.targets) {
+      if (!(id in targets)) problems.push(`receivers.${name}.targets: "${id}" is not a configured channel target; configured: ${defined.join(', ') || '(none)'}`);
+    }
+  }
+  return problems;
 }
 
 /**

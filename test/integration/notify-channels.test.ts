@@ -14,7 +14,7 @@ import { verifyAckToken } from '../../activities/ack-token.js';
 import { createNotifyActivities, type NotifyLog } from '../../activities/notify.js';
 import { sendMail } from '../../activities/smtp-client.js';
 import type { Notification, NotifiedAlert, NotifyResult } from '../../schemas/notification.js';
-import { receiversSchema, targetIds, type Receivers } from '../../schemas/receivers.js';
+import { channelTargetsSchema, undefinedTargetProblems, type ChannelTargets } from '../../schemas/receivers.js';
 
 const signingSecret = 'integration-signing-secret-0123456789';
 const publicUrl = 'http://ack.example.test:8787';
@@ -134,7 +134,7 @@ function notification(target: string, overrides: Partial<Notification> = {}): No
   return {
     notificationId: `alert-00000000000000aa/${target}/1`,
     kind: 'trigger',
-    receiver: target.split('/')[0]!,
+    receiver: 'ops',
     target,
     alerts: [alert()],
     ...overrides,
@@ -162,7 +162,7 @@ describe('notification channels (real local receivers)', () => {
   const http = new Receiver();
   let plainSmtp: Awaited<ReturnType<typeof startSmtp>>;
   let tlsSmtp: Awaited<ReturnType<typeof startSmtp>>;
-  let receivers: Receivers;
+  let targets: ChannelTargets;
   let notify: ReturnType<typeof createNotifyActivities>['notify'];
   const secrets = {
     PD_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000',
@@ -183,48 +183,37 @@ describe('notification channels (real local receivers)', () => {
     plainSmtp = await startSmtp({ allowInsecureAuth: true, authOptional: true, hideSTARTTLS: true, authMethods: ['PLAIN', 'LOGIN'], onAuth: checkAuth });
     // Offers STARTTLS with smtp-server's built-in self-signed certificate, and only AUTH LOGIN.
     tlsSmtp = await startSmtp({ authMethods: ['LOGIN'], onAuth: checkAuth });
-    receivers = receiversSchema.parse([
-      {
-        name: 'ops',
-        targets: [
-          { type: 'webhook', url: `${http.url}/hook`, headers: { 'X-Team': 'ops' }, timeoutMs: 5000 },
-          { type: 'slack', urlEnv: 'SLACK_URL' },
-          { type: 'pagerduty', url: `${http.url}/pd/enqueue`, routingKeyEnv: 'PD_ROUTING_KEY' },
-          {
-            type: 'email',
-            host: '127.0.0.1',
-            port: plainSmtp.port,
-            allowInsecureAuth: true,
-            from: 'Streamwarden <alerts@streamwarden.test>',
-            to: ['oncall@example.test', 'Backup Person <backup@example.test>'],
-            userEnv: 'SMTP_USER',
-            passwordEnv: 'SMTP_PASSWORD',
-          },
-          { type: 'log' },
-        ],
+    targets = channelTargetsSchema.parse({
+      'webhook:ops': { type: 'webhook', url: `${http.url}/hook`, headers: { 'X-Team': 'ops' }, timeoutMs: 5000 },
+      'slack:ops': { type: 'slack', urlEnv: 'SLACK_URL' },
+      'pagerduty:ops': { type: 'pagerduty', url: `${http.url}/pd/enqueue`, routingKeyEnv: 'PD_ROUTING_KEY' },
+      'email:oncall': {
+        type: 'email',
+        host: '127.0.0.1',
+        port: plainSmtp.port,
+        allowInsecureAuth: true,
+        from: 'Streamwarden <alerts@streamwarden.test>',
+        to: ['oncall@example.test', 'Backup Person <backup@example.test>'],
+        userEnv: 'SMTP_USER',
+        passwordEnv: 'SMTP_PASSWORD',
       },
-      {
-        name: 'partner',
-        targets: [
-          { type: 'webhook', name: 'signed', url: `${http.url}/partner`, secretEnv: 'PARTNER_SECRET', headersFromEnv: { Authorization: 'PARTNER_AUTH' } },
-          { type: 'webhook', name: 'slow', url: `${http.url}/slow`, timeoutMs: 300 },
-          { type: 'webhook', name: 'down', url: 'http://127.0.0.1:1/nothing-listens-here' },
-          {
-            type: 'email',
-            name: 'tls',
-            host: '127.0.0.1',
-            port: tlsSmtp.port,
-            startTls: 'required',
-            tlsRejectUnauthorized: false,
-            from: 'alerts@streamwarden.test',
-            to: ['partner@example.test'],
-            userEnv: 'SMTP_USER',
-            passwordEnv: 'SMTP_PASSWORD',
-          },
-        ],
+      'log:ops': { type: 'log' },
+      'webhook:partner': { type: 'webhook', url: `${http.url}/partner`, secretEnv: 'PARTNER_SECRET', headersFromEnv: { Authorization: 'PARTNER_AUTH' } },
+      'webhook:slow': { type: 'webhook', url: `${http.url}/slow`, timeoutMs: 300 },
+      'webhook:down': { type: 'webhook', url: 'http://127.0.0.1:1/nothing-listens-here' },
+      'email:partner@example.test': {
+        type: 'email',
+        host: '127.0.0.1',
+        port: tlsSmtp.port,
+        startTls: 'required',
+        tlsRejectUnauthorized: false,
+        from: 'alerts@streamwarden.test',
+        to: ['partner@example.test'],
+        userEnv: 'SMTP_USER',
+        passwordEnv: 'SMTP_PASSWORD',
       },
-    ]);
-    notify = createNotifyActivities({ receivers, secrets, signingSecret, publicUrl, log }).notify;
+    });
+    notify = createNotifyActivities({ targets, secrets, signingSecret, publicUrl, log }).notify;
   });
 
   afterAll(async () => {
@@ -240,28 +229,31 @@ describe('notification channels (real local receivers)', () => {
     tlsSmtp.mails.length = 0;
   });
 
-  it('names the targets of a receiver by type and index or name', () => {
-    expect(targetIds(receivers[0]!)).toEqual(['ops/webhook:0', 'ops/slack:1', 'ops/pagerduty:2', 'ops/email:3', 'ops/log:4']);
-    expect(targetIds(receivers[1]!)).toEqual(['partner/webhook:signed', 'partner/webhook:slow', 'partner/webhook:down', 'partner/email:tls']);
+  it('checks target ids against their type and against the receivers that refer to them', () => {
+    const mismatch = channelTargetsSchema.safeParse({ 'slack:ops': { type: 'webhook', url: 'http://x.test/' } });
+    expect(mismatch.error?.issues[0]?.message).toBe('expected type "slack" to match the id slack:ops, got "webhook"');
+    expect(channelTargetsSchema.safeParse({ 'sms:ops': { type: 'log' } }).success).toBe(false);
+    expect(undefinedTargetProblems({ ops: { targets: ['webhook:ops', 'log:ops'] } }, targets)).toEqual([]);
+    expect(undefinedTargetProblems({ ops: { targets: ['webhook:nope'] } }, targets)[0]).toMatch(/^receivers\.ops\.targets: "webhook:nope" is not a configured channel target; configured: webhook:ops, /);
   });
 
   it('webhook: signed JSON body, idempotency key, timestamp, extra headers, working ack link', async () => {
-    const result = await notify(notification('ops/webhook:0'));
-    expect(result).toEqual({ notificationId: 'alert-00000000000000aa/ops/webhook:0/1', target: 'ops/webhook:0', delivered: true, duplicate: false, detail: 'HTTP 200 ok', attempts: 1 });
+    const result = await notify(notification('webhook:ops'));
+    expect(result).toEqual({ notificationId: 'alert-00000000000000aa/webhook:ops/1', target: 'webhook:ops', delivered: true, duplicate: false, detail: 'HTTP 200 ok', attempts: 1 });
 
     const [request] = http.at('/hook');
     expect(request).toBeDefined();
     const { headers, raw } = request!;
     expect(request!.method).toBe('POST');
     expect(headers['content-type']).toBe('application/json');
-    expect(headers['idempotency-key']).toBe('alert-00000000000000aa/ops/webhook:0/1');
+    expect(headers['idempotency-key']).toBe('alert-00000000000000aa/webhook:ops/1');
     expect(headers['x-team']).toBe('ops');
     // What a receiver does: HMAC-SHA256 of the raw body bytes with the shared secret, compared.
     const expected = `sha256=${createHmac('sha256', signingSecret).update(raw).digest('hex')}`;
     expect(headers['x-streamwarden-signature']).toBe(expected);
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown> & { alerts: Record<string, unknown>[]; ackUrl: string; sentAt: string };
     expect(Number(headers['x-streamwarden-timestamp'])).toBe(Math.floor(Date.parse(body.sentAt) / 1000));
-    expect(body).toMatchObject({ type: 'streamwarden.notification', version: 1, notificationId: 'alert-00000000000000aa/ops/webhook:0/1', kind: 'trigger', receiver: 'ops', target: 'ops/webhook:0' });
+    expect(body).toMatchObject({ type: 'streamwarden.notification', version: 1, notificationId: 'alert-00000000000000aa/webhook:ops/1', kind: 'trigger', receiver: 'ops', target: 'webhook:ops' });
     expect(body.alerts[0]).toMatchObject({ ...alert(), ackUrl: body.ackUrl });
 
     const link = new URL(body.ackUrl);
@@ -273,7 +265,7 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('webhook: a target with its own secret signs with it and sends secret headers from the environment', async () => {
-    await notify(notification('partner/webhook:signed'));
+    await notify(notification('webhook:partner'));
     const [request] = http.at('/partner');
     expect(request!.headers.authorization).toBe('Bearer partner-token');
     expect(request!.headers['x-streamwarden-signature']).toBe(`sha256=${createHmac('sha256', 'partner-own-secret-abcdef').update(request!.raw).digest('hex')}`);
@@ -282,7 +274,7 @@ describe('notification channels (real local receivers)', () => {
 
   it('webhook: reports a duplicate only when the receiver says it replayed the key', async () => {
     http.script('/hook', [{ status: 200, body: 'seen', headers: { 'Idempotent-Replayed': 'true' } }]);
-    const result = await notify(notification('ops/webhook:0'));
+    const result = await notify(notification('webhook:ops'));
     expect(result.duplicate).toBe(true);
     expect(result.delivered).toBe(true);
   });
@@ -292,7 +284,7 @@ describe('notification channels (real local receivers)', () => {
       attempt: 3,
       workflowExecution: { workflowId: 'alert-00000000000000aa', runId: '11111111-2222-3333-4444-555555555555' },
     });
-    const result: NotifyResult = await env.run(notify, notification('ops/webhook:0'));
+    const result: NotifyResult = await env.run(notify, notification('webhook:ops'));
     expect(result.attempts).toBe(3);
     const body = JSON.parse(http.at('/hook')[0]!.raw.toString('utf8')) as { ackUrl: string };
     const verified = verifyAckToken(new URL(body.ackUrl).searchParams.get('token')!, signingSecret);
@@ -300,7 +292,7 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('slack: incoming-webhook body with text fallback, blocks and an Acknowledge button', async () => {
-    const result = await notify(notification('ops/slack:1', { kind: 'escalate', alerts: [alert({ level: 1, summary: 'Lag <high> & rising' })] }));
+    const result = await notify(notification('slack:ops', { kind: 'escalate', alerts: [alert({ level: 1, summary: 'Lag <high> & rising' })] }));
     expect(result.delivered).toBe(true);
     const [request] = http.at('/slack/T000/B000/XXXX');
     const body = JSON.parse(request!.raw.toString('utf8')) as { text: string; blocks: { type: string; text?: { text: string }; elements?: { url?: string; text?: unknown }[] }[] };
@@ -318,7 +310,7 @@ describe('notification channels (real local receivers)', () => {
 
   it('pagerduty: Events v2 trigger with routing key, dedup_key = fingerprint, mapped severity, custom details and link', async () => {
     const second = alert({ incidentId: 'alert-00000000000000bb', fingerprint: '00000000000000bb', severity: 'warning', summary: 'Lag growing' });
-    const result = await notify(notification('ops/pagerduty:2', { alerts: [alert(), second] }));
+    const result = await notify(notification('pagerduty:ops', { alerts: [alert(), second] }));
     expect(result.detail).toBe('trigger 00000000000000aa: HTTP 200; trigger 00000000000000bb: HTTP 200');
     const events = http.at('/pd/enqueue').map((r) => JSON.parse(r.raw.toString('utf8')) as Record<string, unknown> & { payload: Record<string, unknown>; links: { href: string }[] });
     expect(events).toHaveLength(2);
@@ -343,8 +335,8 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('pagerduty: acknowledge and resolve become the matching event actions on the same dedup_key', async () => {
-    await notify(notification('ops/pagerduty:2', { kind: 'acknowledge', notificationId: 'n-ack', alerts: [alert({ status: 'acknowledged', acknowledgedBy: 'alice' })] }));
-    await notify(notification('ops/pagerduty:2', { kind: 'resolve', notificationId: 'n-res', alerts: [alert({ status: 'resolved' })] }));
+    await notify(notification('pagerduty:ops', { kind: 'acknowledge', notificationId: 'n-ack', alerts: [alert({ status: 'acknowledged', acknowledgedBy: 'alice' })] }));
+    await notify(notification('pagerduty:ops', { kind: 'resolve', notificationId: 'n-res', alerts: [alert({ status: 'resolved' })] }));
     const events = http.at('/pd/enqueue').map((r) => JSON.parse(r.raw.toString('utf8')) as Record<string, unknown>);
     expect(events).toEqual([
       { routing_key: secrets.PD_ROUTING_KEY, event_action: 'acknowledge', dedup_key: '00000000000000aa' },
@@ -353,7 +345,7 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('email: SMTP with AUTH PLAIN; envelope, headers, Message-ID from the notification id, ack link in the body', async () => {
-    const result = await notify(notification('ops/email:3'));
+    const result = await notify(notification('email:oncall'));
     expect(result.detail).toMatch(/^SMTP 250 .*queued as TEST1/);
     expect(plainSmtp.mails).toHaveLength(1);
     const mail = plainSmtp.mails[0]!;
@@ -367,7 +359,7 @@ describe('notification channels (real local receivers)', () => {
     expect(head).toContain('To: oncall@example.test, "Backup Person" <backup@example.test>');
     expect(head).toContain('Subject: [PAGE] Error rate 12% on orders (threshold 5%)');
     expect(head).toMatch(/\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000\r\n/);
-    expect(head).toContain('X-Streamwarden-Notification-Id: alert-00000000000000aa/ops/email:3/1');
+    expect(head).toContain('X-Streamwarden-Notification-Id: alert-00000000000000aa/email:oncall/1');
     const messageId = /Message-ID: <([^>]+)>/.exec(head)![1]!;
     expect(messageId).toMatch(/^[0-9a-f]{32}@streamwarden\.test$/);
     const link = /Acknowledge: (\S+)/.exec(body)![1]!;
@@ -375,12 +367,12 @@ describe('notification channels (real local receivers)', () => {
     expect(body).toContain('Labels: pipeline=orders, topic=orders.v1');
 
     // The same notification again carries the same Message-ID (a retry is recognisable as such).
-    await notify(notification('ops/email:3'));
+    await notify(notification('email:oncall'));
     expect(plainSmtp.mails[1]!.raw).toContain(`Message-ID: <${messageId}>`);
   });
 
   it('email: STARTTLS (required) then AUTH LOGIN; non-ASCII subject is encoded', async () => {
-    await notify(notification('partner/email:tls', { alerts: [alert({ summary: 'Débit en baisse — commandes' })] }));
+    await notify(notification('email:partner@example.test', { alerts: [alert({ summary: 'Débit en baisse — commandes' })] }));
     expect(tlsSmtp.mails).toHaveLength(1);
     const mail = tlsSmtp.mails[0]!;
     expect(mail.secure).toBe(true);
@@ -427,12 +419,12 @@ describe('notification channels (real local receivers)', () => {
       });
       try {
         const notifyVia = createNotifyActivities({
-          receivers: [{ name: 'm', targets: [{ type: 'email', host: '127.0.0.1', port: server.port, from: 'a@streamwarden.test', to: ['nobody@example.test'] }] }] as Receivers,
+          targets: { 'email:m': { type: 'email', host: '127.0.0.1', port: server.port, from: 'a@streamwarden.test', to: ['nobody@example.test'] } },
           signingSecret,
           publicUrl,
           log,
         }).notify;
-        return await failure(notifyVia(notification('m/email:0')));
+        return await failure(notifyVia(notification('email:m')));
       } finally {
         await server.close();
       }
@@ -447,10 +439,10 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('log: one structured line with the alert and its ack link', async () => {
-    const result = await notify(notification('ops/log:4'));
+    const result = await notify(notification('log:ops'));
     expect(result).toMatchObject({ delivered: true, detail: 'logged' });
     const line = logLines.find((l) => l.message === 'alert notification');
-    expect(line?.meta).toMatchObject({ channel: 'log', notificationId: 'alert-00000000000000aa/ops/log:4/1', kind: 'trigger', target: 'ops/log:4' });
+    expect(line?.meta).toMatchObject({ channel: 'log', notificationId: 'alert-00000000000000aa/log:ops/1', kind: 'trigger', target: 'log:ops' });
     const [logged] = (line!.meta!.alerts as { ackUrl: string; severity: string }[]);
     expect(logged!.severity).toBe('page');
     expect(verifyAckToken(new URL(logged!.ackUrl).searchParams.get('token')!, signingSecret).ok).toBe(true);
@@ -458,22 +450,22 @@ describe('notification channels (real local receivers)', () => {
 
   it('5xx is retryable and the next attempt delivers', async () => {
     http.script('/hook', [{ status: 503, body: 'upstream down' }]);
-    const first = await failure(notify(notification('ops/webhook:0')));
+    const first = await failure(notify(notification('webhook:ops')));
     expect(first.type).toBe('channel_unavailable');
     expect(first.nonRetryable).toBe(false);
     expect(first.message).toContain('HTTP 503');
     expect(first.details?.[0]).toMatchObject({ status: 503, body: 'upstream down' });
-    const second = await notify(notification('ops/webhook:0'));
+    const second = await notify(notification('webhook:ops'));
     expect(second.delivered).toBe(true);
     // Both attempts carried the same idempotency key: the receiver can drop a late duplicate.
-    expect(http.at('/hook').map((r) => r.headers['idempotency-key'])).toEqual(['alert-00000000000000aa/ops/webhook:0/1', 'alert-00000000000000aa/ops/webhook:0/1']);
+    expect(http.at('/hook').map((r) => r.headers['idempotency-key'])).toEqual(['alert-00000000000000aa/webhook:ops/1', 'alert-00000000000000aa/webhook:ops/1']);
     const warned = logLines.find((l) => l.level === 'warn');
-    expect(warned?.meta).toMatchObject({ code: 'channel_unavailable', retriable: true, target: 'ops/webhook:0' });
+    expect(warned?.meta).toMatchObject({ code: 'channel_unavailable', retriable: true, target: 'webhook:ops' });
   });
 
   it('429 is retryable and passes Retry-After on as the next retry delay', async () => {
     http.script('/hook', [{ status: 429, body: 'slow down', headers: { 'Retry-After': '7' } }]);
-    const error = await failure(notify(notification('ops/webhook:0')));
+    const error = await failure(notify(notification('webhook:ops')));
     expect(error.type).toBe('channel_unavailable');
     expect(error.nonRetryable).toBe(false);
     expect(error.nextRetryDelay).toBe(7000);
@@ -481,7 +473,7 @@ describe('notification channels (real local receivers)', () => {
 
   it('400 is a final rejection with status and body excerpt', async () => {
     http.script('/pd/enqueue', [{ status: 400, body: '{"status":"invalid event","errors":["\'routing_key\' is invalid"]}' }]);
-    const error = await failure(notify(notification('ops/pagerduty:2')));
+    const error = await failure(notify(notification('pagerduty:ops')));
     expect(error.type).toBe('channel_rejected');
     expect(error.nonRetryable).toBe(true);
     expect(error.message).toContain('HTTP 400');
@@ -492,14 +484,14 @@ describe('notification channels (real local receivers)', () => {
 
   it('a redirect is not followed and is final', async () => {
     http.script('/hook', [{ status: 302, headers: { Location: 'http://elsewhere.test/hook' } }]);
-    const error = await failure(notify(notification('ops/webhook:0')));
+    const error = await failure(notify(notification('webhook:ops')));
     expect(error.type).toBe('channel_rejected');
     expect(error.message).toContain('redirect 302 to http://elsewhere.test');
   });
 
   it('Slack errors do not leak the secret webhook URL', async () => {
     http.script('/slack/T000/B000/XXXX', [{ status: 404, body: 'no_service' }]);
-    const error = await failure(notify(notification('ops/slack:1')));
+    const error = await failure(notify(notification('slack:ops')));
     expect(error.type).toBe('channel_rejected');
     expect(error.message).toContain('no_service');
     expect(error.message).not.toContain('/T000/');
@@ -507,26 +499,25 @@ describe('notification channels (real local receivers)', () => {
 
   it('a receiver that does not answer in time is a retryable timeout', async () => {
     http.script('/slow', ['hang']);
-    const error = await failure(notify(notification('partner/webhook:slow')));
+    const error = await failure(notify(notification('webhook:slow')));
     expect(error.type).toBe('channel_timeout');
     expect(error.nonRetryable).toBe(false);
     expect(http.at('/slow')).toHaveLength(1);
   });
 
   it('a refused connection is retryable', async () => {
-    const error = await failure(notify(notification('partner/webhook:down')));
+    const error = await failure(notify(notification('webhook:down')));
     expect(error.type).toBe('channel_unavailable');
     expect(error.nonRetryable).toBe(false);
   });
 
-  it('unknown receivers and targets, and invalid notifications, are final and say what was expected', async () => {
-    const noReceiver = await failure(notify(notification('nobody/webhook:0')));
-    expect(noReceiver).toMatchObject({ type: 'channel_config', nonRetryable: true });
-    expect(noReceiver.message).toContain('expected one of ops, partner');
-    const wrongType = await failure(notify(notification('ops/slack:0')));
-    expect(wrongType).toMatchObject({ type: 'channel_config', nonRetryable: true });
-    expect(wrongType.message).toContain('ops/webhook:0');
-    const invalid = await failure(notify({ ...notification('ops/log:4'), alerts: [] }));
+  it('unknown targets and invalid notifications are final and say what was expected', async () => {
+    const unknown = await failure(notify(notification('webhook:nobody')));
+    expect(unknown).toMatchObject({ type: 'channel_config', nonRetryable: true });
+    expect(unknown.message).toContain('target "webhook:nobody" (receiver ops) is not a configured channel target; expected one of webhook:ops, slack:ops');
+    // Inherited object keys are not targets.
+    expect(await failure(notify(notification('constructor')))).toMatchObject({ type: 'channel_config' });
+    const invalid = await failure(notify({ ...notification('log:ops'), alerts: [] }));
     expect(invalid).toMatchObject({ type: 'notification_invalid', nonRetryable: true });
     expect(invalid.message).toContain('alerts');
     expect(http.requests).toHaveLength(0);
@@ -535,8 +526,8 @@ describe('notification channels (real local receivers)', () => {
   it('refuses to start when a secret named in the config is not set, naming the variable', () => {
     const partial: Record<string, string> = { ...secrets };
     delete partial.PD_ROUTING_KEY;
-    expect(() => createNotifyActivities({ receivers, secrets: partial, signingSecret, publicUrl, log })).toThrow(
-      /ops\/pagerduty:2: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set/,
+    expect(() => createNotifyActivities({ targets, secrets: partial, signingSecret, publicUrl, log })).toThrow(
+      /pagerduty:ops: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set/,
     );
   });
 });
