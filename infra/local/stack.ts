@@ -129,7 +129,14 @@ async function ensureComponent(c: LocalComponent, config: PlatformConfig, log: L
     } catch (err) {
       throw new StackError(c.name, port, paths.logFile, `start failed: ${(err as Error).message}`);
     }
-    await waitHealthy({ component: c.name, port, logFile: paths.logFile, probe: () => c.probe(config), timeoutMs: c.startTimeoutMs, child });
+    try {
+      await waitHealthy({ component: c.name, port, logFile: paths.logFile, probe: () => c.probe(config), timeoutMs: c.startTimeoutMs, child });
+    } catch (err) {
+      // Do not leave a half-started server behind holding the port for the next attempt.
+      if (child.pid !== undefined && child.exitCode === null) await stopProcess(child.pid, c.stopGraceMs);
+      rmSync(paths.pidFile, { force: true });
+      throw err;
+    }
     await ready(c, config, log, paths.logFile);
     log(`[${c.name}] ready at ${c.address(config)} (pid ${child.pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return { component: c.name, mode: 'started', pid: child.pid ?? null };

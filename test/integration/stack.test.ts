@@ -5,13 +5,14 @@
  * component, and stopStack never touches a process that is not ours.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureStack, stackStatus, stopStack, type ComponentResult } from '../../infra/local/stack.js';
 import { isAlive } from '../../infra/local/process.js';
+import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import { loadConfig } from '../../workers/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
@@ -144,6 +145,14 @@ describe('clickhouse', () => {
   });
 });
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 describe('failure paths (separate state folder, nothing started on the shared ports)', () => {
   const dirs: string[] = [];
   const tempState = (): string => {
@@ -172,6 +181,30 @@ describe('failure paths (separate state folder, nothing started on the shared po
     } finally {
       await new Promise((r) => blocker.close(r));
     }
+  });
+
+  it('fails fast when a server exits during start-up, quoting its log, and leaves no PID file', async () => {
+    const dir = tempState();
+    // A stand-in Temporal binary that dies at once; the orchestrator around it is what is tested.
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'bin', 'temporal'), '#!/bin/sh\necho "simulated failure: cannot open database" >&2\nexit 3\n', { mode: 0o755 });
+    writeFileSync(join(dir, 'bin', 'temporal.version'), `${TEMPORAL_CLI_VERSION}\n`);
+    const [port, uiPort] = await Promise.all([freePort(), freePort()]);
+    const e = stackEndpoints();
+    const cfg = loadConfig({
+      PLATFORM_STATE_DIR: dir,
+      LOCAL_TEMPORAL_PORT: String(port),
+      LOCAL_TEMPORAL_UI_PORT: String(uiPort),
+      KAFKA_BROKERS: e.kafkaBrokers.join(','),
+      CLICKHOUSE_URL: e.clickhouseUrl,
+    });
+    const err: Error = await ensureStack(cfg).then(
+      () => new Error('ensureStack succeeded'),
+      (caught: unknown) => caught as Error,
+    );
+    expect(err.message).toContain(`[temporal] server process exited during start-up (exit code 3) (port ${port}, log ${join(dir, 'temporal.log')})`);
+    expect(err.message).toContain('simulated failure: cannot open database');
+    expect(existsSync(join(dir, 'temporal.pid'))).toBe(false);
   });
 
   it('stopStack leaves a process alone whose PID is in a PID file but which is not our server', async () => {
