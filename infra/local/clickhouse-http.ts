@@ -7,7 +7,8 @@
  * own URL parameters, so requests run one after another through a queue; the session state
  * (database, settings) is tracked and only changed when a request needs something different.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -219,7 +220,8 @@ function authorised(req: IncomingMessage, params: URLSearchParams, user: string,
     name = colon < 0 ? decoded : decoded.slice(0, colon);
     secret = colon < 0 ? '' : decoded.slice(colon + 1);
   }
-  return (name ?? user) === user && (password === '' || secret === password);
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  return (name ?? user) === user && (password === '' || timingSafeEqual(digest(secret ?? ''), digest(password)));
 }
 
 /**
@@ -228,6 +230,7 @@ function authorised(req: IncomingMessage, params: URLSearchParams, user: string,
  */
 export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promise<ClickHouseHttpServer> {
   const { host = '127.0.0.1', dataPath, log = () => undefined, user = 'default', password = '' } = options;
+  mkdirSync(dataPath, { recursive: true });
   const session = new Session(dataPath);
   const engine = new Engine(session);
   const info = (await session.queryAsync('SELECT timezone(), version()', { format: 'TSV' })).text().trim().split('\t');
@@ -374,7 +377,10 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        // A client that keeps its connection busy must not hold the shutdown for ever.
+        const force = setTimeout(() => server.closeAllConnections(), 5000);
         await closed;
+        clearTimeout(force);
         await engine.drain();
         session.close();
       })();

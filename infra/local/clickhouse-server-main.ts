@@ -3,7 +3,6 @@
  * `node --import tsx infra/local/clickhouse-server-main.ts --host 127.0.0.1 --port 8123 --path DIR`.
  * Prints `ready <url>` on stdout once it serves; SIGTERM/SIGINT close the engine and exit 0.
  */
-import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../workers/config.js';
 import { startClickHouseHttp } from './clickhouse-http.js';
@@ -19,7 +18,6 @@ async function main(): Promise<void> {
   if (!values.path || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`${usage}\n  got --path ${JSON.stringify(values.path)} --port ${JSON.stringify(values.port)}`);
   }
-  mkdirSync(values.path, { recursive: true });
   const log = (line: string): void => console.error(`${new Date().toISOString()} ${line}`);
   const server = await startClickHouseHttp({
     host: values.host, port, dataPath: values.path, log,

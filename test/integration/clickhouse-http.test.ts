@@ -301,4 +301,22 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     expect(wrongUser.status).toBe(403);
     expect(wrongUser.headers.get('x-clickhouse-exception-code')).toBe('516');
   });
+
+  it('checks the password when one is configured', async () => {
+    const guarded = await startClickHouseHttp({ port: 0, dataPath, password: 's3cret' }).catch((e: unknown) => e);
+    // chdb binds one data path per process; a second endpoint on the same path gets its own connection.
+    expect(guarded).not.toBeInstanceOf(Error);
+    const other = guarded as ClickHouseHttpServer;
+    try {
+      const denied = createClient({ url: other.url, password: 'wrong', log: { level: ClickHouseLogLevel.OFF } });
+      const failure = await denied.query({ query: 'SELECT 1' }).catch((e: unknown) => e);
+      expect((failure as ClickHouseError).code).toBe('516');
+      await denied.close();
+      const allowed = createClient({ url: other.url, password: 's3cret' });
+      expect(await (await allowed.query({ query: 'SELECT 7 AS n', format: 'JSONEachRow' })).json()).toEqual([{ n: 7 }]);
+      await allowed.close();
+    } finally {
+      await other.close();
+    }
+  });
 });
