@@ -3,8 +3,10 @@
  * ClickHouse servers and leaves them running in the background, stops the ones it started, or
  * shows what is running.
  */
+import { relative } from 'node:path';
 import { ConfigError, loadConfig, type PlatformConfig } from '../../workers/config.js';
 import { endpoints, ensureStack, stackStatus, stopStack, type ComponentStatus } from './stack.js';
+import { temporalBinary } from './temporal.js';
 
 const usage = `usage: tsx infra/local/cli.ts <up|down|status>
   up      install what is missing, start (or reuse) Temporal, Kafka and ClickHouse, print the endpoints;
@@ -42,6 +44,10 @@ function printEndpoints(config: PlatformConfig): void {
   if (e.temporalUiUrl) console.log(`Temporal UI  ${e.temporalUiUrl}`);
   console.log(`Kafka        ${e.kafkaBrokers.join(',')}`);
   console.log(`ClickHouse   ${e.clickhouseUrl}`);
+  if (!config.TEMPORAL_ADDRESS) {
+    const cli = relative(process.cwd(), temporalBinary(config)) || temporalBinary(config);
+    console.log(`Temporal CLI ${cli}   (e.g. ${cli} workflow list --address ${e.temporalAddress})`);
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
