@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseError, ClickHouseLogLevel, createClient, TupleParam, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClickHouseHttp, type ClickHouseHttpServer } from '../../infra/local/clickhouse-http.js';
 import { uniqueId } from '../support/stack.js';
@@ -92,7 +92,7 @@ describe('embedded ClickHouse HTTP endpoint', () => {
   it('binds query parameters of several types server-side', async () => {
     const rs = await client.query({
       query: `SELECT {s:String} AS s, {u:UInt64} AS u, {t:DateTime64(3, 'UTC')} AS t, {a:Array(String)} AS a,
-                     {n:Nullable(String)} AS n, {m:Map(String, UInt8)} AS m`,
+                     {n:Nullable(String)} AS n, {m:Map(String, UInt8)} AS m, {tp:Tuple(String, UInt8)} AS tp`,
       format: 'JSONEachRow',
       query_params: {
         s: "it's a \\ back\tslash",
@@ -101,12 +101,13 @@ describe('embedded ClickHouse HTTP endpoint', () => {
         a: ["O'Brien", 'plain', 'back\\slash'],
         n: null,
         m: { "k'1": 1 },
+        tp: new TupleParam(['back\\slash', 7]),
       },
       clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     });
     expect(await rs.json()).toEqual([{
       s: "it's a \\ back\tslash", u: '18446744073709551615', t: '2024-05-06 07:08:09.123',
-      a: ["O'Brien", 'plain', 'back\\slash'], n: null, m: { "k'1": 1 },
+      a: ["O'Brien", 'plain', 'back\\slash'], n: null, m: { "k'1": 1 }, tp: ['back\\slash', 7],
     }]);
     const filtered = await client.query({
       query: 'SELECT id FROM events WHERE id IN {ids:Array(UInt64)} AND name != {skip:String} ORDER BY id',
