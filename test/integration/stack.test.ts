@@ -131,6 +131,42 @@ describe('kafka', () => {
   });
 });
 
+describe('kafka admin calls the platform relies on (KafkaJS 2.2.4 against the broker)', () => {
+  it('reads watermarks, commits offsets for a member-less group, reads them back, grows partitions', async () => {
+    const kafka = createKafka(config, stackEndpoints(), '-stack-test');
+    const topic = `stack_admin_${uniqueId()}`;
+    const groupId = `g_admin_${uniqueId()}`;
+    const admin = kafka.admin();
+    const producer = kafka.producer();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      await producer.connect();
+      await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ value: `m${i}`, partition: 0 })) });
+
+      const offsets = await admin.fetchTopicOffsets(topic);
+      expect(offsets.find((o) => o.partition === 0)).toMatchObject({ low: '0', high: '5' });
+      expect(offsets.find((o) => o.partition === 1)).toMatchObject({ low: '0', high: '0' });
+
+      // Progress committed "from outside" (no consumer in the group), as lag tooling expects it.
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '3' }] });
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      expect(committed?.partitions.find((p) => p.partition === 0)?.offset).toBe('3');
+      const { groups } = await admin.describeGroups([groupId]);
+      expect(groups[0]).toMatchObject({ groupId, state: 'Empty', members: [] });
+
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] });
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      expect(meta.topics[0]?.partitions).toHaveLength(3);
+    } finally {
+      await producer.disconnect();
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+});
+
 describe('clickhouse', () => {
   it('answers SELECT version() with a 26.x ClickHouse through @clickhouse/client', async () => {
     const warehouse = createWarehouse(config, stackEndpoints(), 'default');
