@@ -7,6 +7,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { alertsDashboard } from './alerts.js';
 
 import type { DashboardFile } from './panels.js';
 import { pipelineHealthDashboard } from './pipeline-health.js';
@@ -20,6 +21,7 @@ export function buildDashboards(): DashboardFile[] {
   return [
     { file: 'pipeline-health.json', dashboard: pipelineHealthDashboard() },
     { file: 'service-telemetry.json', dashboard: serviceTelemetryDashboard() },
+    { file: 'alerts.json', dashboard: alertsDashboard() },
 
   ];
 }

@@ -5,7 +5,7 @@
  * panels unique ids. The dashboards themselves are one file each next to this one.
  */
 import type { Builder, Dataquery } from '@grafana/grafana-foundation-sdk/cog';
-import type { DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
+import { BigValueGraphMode, ReduceDataOptionsBuilder, type DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
 import {
   DatasourceVariableBuilder,
   QueryVariableBuilder,
@@ -111,13 +111,18 @@ export function timeseriesPanel(options: PanelOptions): TimeseriesPanelBuilder {
     .spanNulls(false);
 }
 
-/** Single-value panel; the query returns one row. */
+/**
+ * Single-value panel; the query returns one row. Shows that row's value as is (an empty `calcs`
+ * would leave the reduction to Grafana's version-dependent default).
+ */
 export function statPanel(options: PanelOptions): StatPanelBuilder {
   return new StatPanelBuilder()
     .title(options.title)
     .description(options.description)
     .datasource(datasourceRef)
     .withTarget(new ClickHouseQueryBuilder(options.sql, 'table'))
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false).fields(''))
+    .graphMode(BigValueGraphMode.None)
     .unit(options.unit ?? 'short')
     .span(options.width ?? 6)
     .height(options.height ?? 4);

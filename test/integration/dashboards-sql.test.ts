@@ -29,7 +29,7 @@ const ctx = (overrides: Partial<GrafanaQueryContext> = {}): GrafanaQueryContext 
   from: new Date(base - 5 * 60_000),
   to: new Date(base + 30 * 60_000),
   intervalSeconds: 60,
-  variables: { pipeline: ['orders'], service: ['checkout', 'search'] },
+  variables: { pipeline: ['orders'], service: ['checkout', 'search'], severity: ['page', 'critical', 'warning', 'info'] },
   ...overrides,
 });
 
@@ -49,6 +49,32 @@ async function run(sql: string, context: GrafanaQueryContext = ctx()): Promise<R
 }
 
 const panel = (file: string, title: string, context?: GrafanaQueryContext): Promise<Row[]> => run(panelSql(file, title), context);
+
+/**
+ * Names of the outer SELECT list's columns: the alias after AS, or the bare column name. Splits on
+ * top-level commas only (not inside parentheses, brackets or quotes).
+ */
+function selectColumns(sql: string): string[] {
+  const list = /^SELECT\s+([\s\S]*?)\nFROM\b/.exec(sql)?.[1] ?? '';
+  const items: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let current = '';
+  for (const ch of list) {
+    if (ch === "'") quoted = !quoted;
+    if (!quoted && (ch === '(' || ch === '[')) depth++;
+    if (!quoted && (ch === ')' || ch === ']')) depth--;
+    if (!quoted && depth === 0 && ch === ',') {
+      items.push(current);
+      current = '';
+    } else current += ch;
+  }
+  items.push(current);
+  return items.map((item) => {
+    const text = item.trim();
+    return /\bAS\s+([A-Za-z_][A-Za-z0-9_]*)$/i.exec(text)?.[1] ?? text;
+  });
+}
 const num = (value: unknown): number => Number(value);
 const sum = (rows: Row[], column: string): number => rows.reduce((acc, r) => acc + num(r[column]), 0);
 
@@ -204,6 +230,86 @@ async function seed(): Promise<void> {
 
 }
 
+/**
+ * Alert audit rows (alert_events) for four incidents:
+ * - I1 critical: opened minute 0, webhook delivered, email failed after 3 attempts, acknowledged
+ *   +60 s by ann, resolved +300 s;
+ * - I2 critical: opened minute 1, webhook delivered, acknowledged +120 s, still open;
+ * - I3 warning: opened minute 2, webhook delivered, escalated, email delivered, not acknowledged;
+ * - I4 info: opened minute 3, resolved +30 s without acknowledgement.
+ * I1's webhook row is inserted twice in different blocks: FINAL must count it once.
+ */
+async function seedAlerts(): Promise<void> {
+  const incidents: Record<string, { severity: string; detector: string; minute: number }> = {
+    I1: { severity: 'critical', detector: 'error_rate_high', minute: 0 },
+    I2: { severity: 'critical', detector: 'error_rate_high', minute: 1 },
+    I3: { severity: 'warning', detector: 'latency_p95_high', minute: 2 },
+    I4: { severity: 'info', detector: 'dead_letters_high', minute: 3 },
+  };
+  const event = (
+    id: string,
+    seq: number,
+    offsetMs: number,
+    type: string,
+    status: string,
+    extra: Partial<{ actor: string; target: string; delivered: number | null; attempts: number; detail: string; level: number }> = {},
+  ): Row => {
+    const incident = incidents[id]!;
+    const target = extra.target ?? '';
+    return {
+      event_id: `${id}/e${seq}`,
+      incident_id: id,
+      workflow_id: `alert-${id.toLowerCase()}`,
+      fingerprint: id,
+      seq,
+      event_time: at(incident.minute, offsetMs),
+      event_type: type,
+      status,
+      severity: incident.severity,
+      level: extra.level ?? 0,
+      actor: extra.actor ?? 'policy',
+      note: '',
+      detector: incident.detector,
+      summary: `${incident.detector} on checkout`,
+      labels: { service: 'checkout' },
+      pipeline: 'orders',
+      route_receiver: 'ops',
+      policy: 'default',
+      config_version: 1,
+      receiver: target ? 'ops' : '',
+      target,
+      notification_id: target ? `${id}/n${seq}` : '',
+      notification_kind: target ? 'trigger' : '',
+      delivered: extra.delivered ?? null,
+      attempts: extra.attempts ?? 0,
+      detail: extra.detail ?? '',
+    };
+  };
+  const i1Webhook = event('I1', 2, 1000, 'notification', 'notified', { target: 'webhook:ops', delivered: 1, attempts: 1, detail: 'HTTP 200' });
+  await client.insert({
+    table: 'alert_events',
+    format: 'JSONEachRow',
+    values: [
+      event('I1', 1, 0, 'opened', 'firing', { actor: 'detector' }),
+      i1Webhook,
+      event('I1', 3, 2000, 'notification', 'notified', { target: 'email:oncall', delivered: 0, attempts: 3, detail: 'SMTP 550 mailbox unavailable' }),
+      event('I1', 4, 60_000, 'acknowledged', 'acknowledged', { actor: 'ann' }),
+      event('I1', 5, 300_000, 'resolved', 'resolved', { actor: 'ann' }),
+      event('I2', 1, 0, 'opened', 'firing', { actor: 'detector' }),
+      event('I2', 2, 1000, 'notification', 'notified', { target: 'webhook:ops', delivered: 1, attempts: 1, detail: 'HTTP 200' }),
+      event('I2', 3, 120_000, 'acknowledged', 'acknowledged', { actor: 'bob' }),
+      event('I3', 1, 0, 'opened', 'firing', { actor: 'detector' }),
+      event('I3', 2, 1000, 'notification', 'notified', { target: 'webhook:ops', delivered: 1, attempts: 2, detail: 'HTTP 200' }),
+      event('I3', 3, 600_000, 'escalated', 'notified', { level: 1 }),
+      event('I3', 4, 601_000, 'notification', 'notified', { target: 'email:oncall', delivered: 1, attempts: 1, detail: '250 OK', level: 1 }),
+      event('I4', 1, 0, 'opened', 'firing', { actor: 'detector' }),
+      event('I4', 2, 30_000, 'resolved', 'resolved', { actor: 'carol' }),
+    ],
+  });
+  // A re-batched audit insert repeating I1's webhook row next to a new one.
+  await client.insert({ table: 'alert_events', format: 'JSONEachRow', values: [i1Webhook, event('I4', 3, 31_000, 'continued_as_new', 'resolved')] });
+}
+
 beforeAll(async () => {
   const config = testConfig();
   const endpoints = stackEndpoints();
@@ -211,6 +317,7 @@ beforeAll(async () => {
   client = createWarehouse(config, endpoints, database);
   await migrate(client, database, { admin });
   await seed();
+  await seedAlerts();
 });
 
 afterAll(async () => {
@@ -228,17 +335,16 @@ describe('dashboard SQL on the real ClickHouse', () => {
           const rows = await run(target.rawSql);
           const where = `${file} / ${p.title}`;
           expect(rows.length, `${where}: rows for the seeded data`).toBeGreaterThan(0);
-          // Every alias of the SELECT list is a column of the result.
-          const selectList = /^SELECT\s+([\s\S]*?)\nFROM\b/m.exec(target.rawSql)?.[1] ?? '';
-          const aliases = [...selectList.matchAll(/\bAS\s+([a-z_][a-z0-9_]*)\s*(?:,|$)/gim)].map((m) => m[1]!);
-          expect(aliases.length, `${where}: named columns`).toBeGreaterThan(0);
-          expect(Object.keys(rows[0]!), where).toEqual(expect.arrayContaining(aliases));
+          // Every column the SELECT list names is a column of the result, in that order.
+          const columns = selectColumns(target.rawSql);
+          expect(columns.length, `${where}: named columns`).toBeGreaterThan(0);
+          expect(Object.keys(rows[0]!), where).toEqual(columns);
           if (p.type === 'timeseries') expect(Object.keys(rows[0]!)[0], where).toBe('time');
           ran++;
         }
       }
     }
-    expect(ran).toBeGreaterThanOrEqual(20);
+    expect(ran).toBeGreaterThanOrEqual(30);
   });
 
   it('runs every template variable query', async () => {
@@ -324,6 +430,59 @@ describe('dashboard SQL on the real ClickHouse', () => {
       ]);
       expect(String(rows[0]!.example)).toMatch(/^contract_violation at offset/);
       expect(num(rows[0]!.partitions)).toBe(2);
+    });
+  });
+
+  describe('alerts', () => {
+    const file = 'alerts.json';
+    const all = ctx().variables;
+
+    it('counts open incidents by their latest status', async () => {
+      expect(num((await panel(file, 'Open, not acknowledged', ctx({ variables: all })))[0]!.unacknowledged)).toBe(1);
+      expect(num((await panel(file, 'Open, acknowledged', ctx({ variables: all })))[0]!.acknowledged_open)).toBe(1);
+      const warningOnly = ctx({ variables: { ...all, severity: ['warning'] } });
+      expect(num((await panel(file, 'Open, not acknowledged', warningOnly))[0]!.unacknowledged)).toBe(1);
+      expect(num((await panel(file, 'Open, acknowledged', warningOnly))[0]!.acknowledged_open)).toBe(0);
+      const open = await panel(file, 'Open alerts', ctx({ variables: all }));
+      expect(open.map((r) => [r.workflow_id, r.severity, r.status, r.acknowledged_by])).toEqual([
+        ['alert-i2', 'critical', 'acknowledged', 'bob'],
+        ['alert-i3', 'warning', 'notified', ''],
+      ]);
+      expect(num(open[1]!.level)).toBe(1);
+    });
+
+    it('computes MTTA and MTTR overall and per severity', async () => {
+      expect(num((await panel(file, 'MTTA', ctx({ variables: all })))[0]!.mtta_s)).toBe(90);
+      expect(num((await panel(file, 'MTTR', ctx({ variables: all })))[0]!.mttr_s)).toBe(165);
+      const rows = await panel(file, 'MTTA / MTTR per severity', ctx({ variables: all }));
+      const value = (v: unknown) => (v === null ? null : num(v));
+      expect(rows.map((r) => [r.severity, num(r.incidents), num(r.acknowledged), num(r.resolved), value(r.mtta_s), value(r.worst_tta_s), value(r.mttr_s)])).toEqual([
+        ['critical', 2, 2, 1, 90, 120, 300],
+        ['warning', 1, 0, 0, null, null, null],
+        ['info', 1, 0, 1, null, null, 30],
+      ]);
+      // Incidents opened before the range are not part of it.
+      const later = ctx({ from: new Date(base + 90_000), variables: all });
+      expect((await panel(file, 'MTTA / MTTR per severity', later)).map((r) => r.severity)).toEqual(['warning', 'info']);
+    });
+
+    it('charts incidents opened by severity', async () => {
+      const rows = await panel(file, 'Alerts opened', ctx({ variables: all }));
+      expect(sum(rows, 'opened')).toBe(4);
+      expect(sum(rows.filter((r) => r.severity === 'critical'), 'opened')).toBe(2);
+    });
+
+    it('counts notifications and failures per channel, each audit row once', async () => {
+      const sent = await panel(file, 'Notifications per channel', ctx({ variables: all }));
+      expect(sum(sent.filter((r) => r.channel === 'webhook'), 'notifications')).toBe(3);
+      expect(sum(sent.filter((r) => r.channel === 'email'), 'notifications')).toBe(2);
+      const failed = await panel(file, 'Failed notifications per channel', ctx({ variables: all }));
+      expect(failed.map((r) => [r.channel, num(r.failed)])).toEqual([['email', 1]]);
+      const table = await panel(file, 'Notification delivery by target', ctx({ variables: all }));
+      expect(table.map((r) => [r.channel, r.target, num(r.notifications), num(r.delivered_ok), num(r.failed), num(r.failure_rate), r.last_failure])).toEqual([
+        ['email', 'email:oncall', 2, 1, 1, 0.5, 'SMTP 550 mailbox unavailable'],
+        ['webhook', 'webhook:ops', 3, 3, 0, 0, ''],
+      ]);
     });
   });
 
