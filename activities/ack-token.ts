@@ -1,6 +1,6 @@
 /**
  * Signed, expiring acknowledge links. A token is `<payload>.<signature>`, both base64url: the
- * payload is a small JSON object (workflow id, optional run id of the sending run, action, expiry),
+ * payload is a small JSON object (workflow id, optional incident marker, action, expiry),
  * the signature an HMAC-SHA256 over a domain-separated prefix plus the encoded payload. Verification
  * is constant-time and says why it refused (malformed, bad signature, expired) so the endpoint can
  * answer 400 / 403 / 410 and log the reason without logging the token.
@@ -15,10 +15,11 @@ export interface AckClaims {
   /** Workflow id of the incident. */
   workflowId: string;
   /**
-   * Run id of the workflow run that sent the link, when known. The endpoint uses it to find the
-   * incident's run chain, so a link from an earlier incident with the same id cannot touch a newer one.
+   * Which incident of that workflow id the link is for (the alert's `firstSeen`). A firing after
+   * resolution opens a new incident under the same id; the endpoint compares this with the open
+   * incident's `firstSeen`, so a link from an earlier incident cannot acknowledge a newer one.
    */
-  runId?: string;
+  incident?: string;
   action: AckAction;
   /** Expiry, epoch milliseconds. */
   expiresAt: number;
@@ -46,7 +47,7 @@ export function signAckToken(claims: AckClaims, secret: string): string {
   const payload = {
     v: 1,
     w: claims.workflowId,
-    ...(claims.runId === undefined ? {} : { r: claims.runId }),
+    ...(claims.incident === undefined ? {} : { i: claims.incident }),
     a: claims.action,
     e: Math.floor(claims.expiresAt),
   };
@@ -65,10 +66,10 @@ function parseClaims(encoded: string): AckClaims | undefined {
   const p = value as Record<string, unknown>;
   if (p.v !== 1) return undefined;
   if (typeof p.w !== 'string' || p.w.length === 0) return undefined;
-  if (p.r !== undefined && (typeof p.r !== 'string' || p.r.length === 0)) return undefined;
+  if (p.i !== undefined && (typeof p.i !== 'string' || p.i.length === 0)) return undefined;
   if (p.a !== 'acknowledge' && p.a !== 'resolve') return undefined;
   if (typeof p.e !== 'number' || !Number.isSafeInteger(p.e)) return undefined;
-  return { workflowId: p.w, ...(p.r === undefined ? {} : { runId: p.r as string }), action: p.a, expiresAt: p.e };
+  return { workflowId: p.w, ...(p.i === undefined ? {} : { incident: p.i as string }), action: p.a, expiresAt: p.e };
 }
 
 /**

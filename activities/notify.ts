@@ -373,17 +373,16 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
   const timeoutFor = (ms: number): number => Math.min(ms, options.fetchTimeoutMs ?? ms);
 
   /** One link per incident in the notification, for the kinds where acknowledging still makes sense. */
-  function ackLinks(notification: Notification, context: Context | undefined): Map<string, string> {
+  function ackLinks(notification: Notification): Map<string, string> {
     const links = new Map<string, string>();
     if (notification.kind === 'acknowledge' || notification.kind === 'resolve') return links;
-    const execution = context?.info.workflowExecution;
     const expiresAt = Date.now() + ttl;
     for (const alert of notification.alerts) {
       if (links.has(alert.incidentId)) continue;
-      // Bind the link to the sending run's chain when the sender is the incident itself, so an old
-      // link cannot acknowledge a later incident that reuses the fingerprint-derived workflow id.
-      const runId = execution?.workflowId === alert.incidentId ? execution.runId : undefined;
-      links.set(alert.incidentId, ackUrl(options.publicUrl, signAckToken({ workflowId: alert.incidentId, ...(runId ? { runId } : {}), action: 'acknowledge', expiresAt }, options.signingSecret)));
+      // firstSeen marks the incident: a later incident under the same fingerprint-derived workflow
+      // id has another one, so this link cannot acknowledge it.
+      const claims = { workflowId: alert.incidentId, incident: alert.firstSeen, action: 'acknowledge' as const, expiresAt };
+      links.set(alert.incidentId, ackUrl(options.publicUrl, signAckToken(claims, options.signingSecret)));
     }
     const first = notification.alerts[0]!.incidentId;
     if (notification.ackUrl) links.set(first, notification.ackUrl);
@@ -519,7 +518,7 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
             false,
           );
         }
-        const links = ackLinks(notification, context);
+        const links = ackLinks(notification);
         const delivery = await deliver(notification, target, secrets.get(notification.target)!, links, context?.cancellationSignal);
         log.info('notification delivered', { ...where, channel: target.type, detail: delivery.detail, duplicate: delivery.duplicate });
         return {

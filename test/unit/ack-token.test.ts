@@ -4,7 +4,7 @@ import { ackUrl, signAckToken, verifyAckToken } from '../../activities/ack-token
 
 const secret = 'unit-test-secret-0123456789';
 const now = Date.parse('2026-11-27T06:00:00Z');
-const claims = { workflowId: 'alert-0123456789abcdef', runId: 'run-1', action: 'acknowledge' as const, expiresAt: now + 60_000 };
+const claims = { workflowId: 'alert-0123456789abcdef', incident: '2026-11-27T05:59:00.000Z', action: 'acknowledge' as const, expiresAt: now + 60_000 };
 
 /** Replaces the character at `index` with a different base64url character. */
 function flip(token: string, index: number): string {
@@ -20,7 +20,7 @@ describe('ack tokens', () => {
     expect(verifyAckToken(token, secret, now)).toEqual({ ok: true, claims });
   });
 
-  it('keeps claims without a run id', () => {
+  it('keeps claims without an incident marker', () => {
     const noRun = { workflowId: claims.workflowId, expiresAt: claims.expiresAt };
     const result = verifyAckToken(signAckToken({ ...noRun, action: 'resolve' }, secret), secret, new Date(now));
     expect(result).toEqual({ ok: true, claims: { ...noRun, action: 'resolve' } });
