@@ -51,7 +51,7 @@ const httpOnlyParams = new Set([
 ]);
 
 /** Where this endpoint deliberately differs from chdb's defaults, to behave like a server. */
-const serverDefaults: Record<string, string> = { date_time_input_format: 'basic' };
+const serverDefaults: Record<string, string> = { date_time_input_format: 'basic', implicit_select: '0' };
 
 const streamFormats = new Map<string, StreamInsertFormat>([
   ['JSONEachRow', 'JSONEachRow'], ['JSONLines', 'JSONEachRow'], ['NDJSON', 'JSONEachRow'],

@@ -146,6 +146,9 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     expect((failure as ClickHouseError).message).toContain('no_such_table');
     const syntax = await client.command({ query: 'SELEC 1' }).catch((e: unknown) => e);
     expect((syntax as ClickHouseError).code).toBe('62');
+    // chdb alone would read a bare expression as a SELECT; a server does not.
+    const bare = await client.command({ query: '1 + 1' }).catch((e: unknown) => e);
+    expect((bare as ClickHouseError).code).toBe('62');
     const res = await sql('SELECT * FROM no_such_table', { params: { database: db } });
     expect(res.status).toBe(404);
     expect(res.headers.get('x-clickhouse-exception-code')).toBe('60');
