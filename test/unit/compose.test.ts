@@ -4,10 +4,12 @@
  * platform reads is validated by the platform's own config schema, and every address is checked
  * against the service that is supposed to answer there.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { buildDashboards } from '../../dashboards/build.js';
 import { DEFAULT_DATASOURCE_UID, DATASOURCE_TYPE } from '../../dashboards/panels.js';
 import { serverProperties, pinnedKafkaVersion } from '../../infra/local/kafka.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
@@ -306,7 +308,39 @@ describe('docker-compose.yml', () => {
     const volumeOf = (svc: Service, path: string) => (svc.volumes ?? []).find((v) => v.split(':')[1] === path)?.split(':')[0];
     expect(volumeOf(grafana, providerPath)).toBeDefined();
     expect(volumeOf(grafana, providerPath)).toBe(volumeOf(service('dashboards'), out!));
-    expect(env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH?.startsWith(`${providerPath}/`)).toBe(true);
+    const home = env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '';
+    expect(home.startsWith(`${providerPath}/`)).toBe(true);
+    expect(buildDashboards().map((d) => d.file)).toContain(home.slice(providerPath.length + 1));
+  });
+
+  it('installs in the image (npm ci --omit=dev) every package the platform code imports at run time', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const runtime = new Set(Object.keys(pkg.dependencies));
+    const builtins = new Set(builtinModules);
+    const missing: string[] = [];
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) return entry.name === 'node_modules' || entry.name === 'dist' ? [] : walk(path);
+        return /\.(ts|mts|js|mjs)$/.test(entry.name) ? [path] : [];
+      });
+    const files = ['workers', 'activities', 'workflows', 'schemas', 'infra', 'dashboards'].flatMap((dir) => walk(join(root, dir)));
+    expect(files.length).toBeGreaterThan(10);
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      // Type-only imports are erased by tsx, so a dev dependency there is fine.
+      const specifiers = [
+        ...[...text.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^;]*?\sfrom\s+'([^']+)'/gms)].filter((m) => !m[1]).map((m) => m[2]!),
+        ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]!),
+        ...[...text.matchAll(/^\s*import\s+'([^']+)'/gm)].map((m) => m[1]!),
+      ];
+      for (const spec of specifiers) {
+        if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        if (!runtime.has(name)) missing.push(`${relative(root, file)}: ${spec}`);
+      }
+    }
+    expect(missing, 'imported at run time but only a devDependency (or not declared)').toEqual([]);
   });
 
   it('declares every named volume it mounts', () => {
