@@ -343,6 +343,12 @@ describe('docker-compose.yml', () => {
     expect(missing, 'imported at run time but only a devDependency (or not declared)').toEqual([]);
   });
 
+  it('publishes ports on the loopback interface only', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      for (const mapping of svc.ports ?? []) expect(mapping, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
   it('declares every named volume it mounts', () => {
     const declared = new Set(Object.keys(compose.volumes ?? {}));
     for (const [name, svc] of Object.entries(services)) {
