@@ -3,10 +3,10 @@
  * compares the working tree's contracts with the registry in ClickHouse and exits 1 on a breaking
  * change (printing each field path and why), on an edited registered version, or on a removed one.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import {
@@ -36,6 +36,8 @@ const usage = [
   '  register [SUBJECT]            register the working tree\'s new versions (each checked first)',
   '  mode SUBJECT [MODE]           show or set the compatibility mode (default BACKWARD)',
   '  export --out DIR              write every version as JSON Schema (data and full event)',
+  '  lock                          record new working-tree versions in schemas/contracts/versions.lock.json',
+  '                                (no database; refuses to change a recorded fingerprint)',
   '',
   'Options:',
   '  --json             machine-readable output',
@@ -298,6 +300,48 @@ async function mode(options: Options, args: string[], registry: SchemaRegistry):
   return 0;
 }
 
+/** Where the working tree records the fingerprint of every version it has published. */
+export const lockFile = fileURLToPath(new URL('../../schemas/contracts/versions.lock.json', import.meta.url));
+
+/** subject -> version -> fingerprint. */
+export type VersionLock = Record<string, Record<string, string>>;
+
+/** Fingerprints of every version of a catalogue, in lock-file form. */
+export function catalogueFingerprints(catalogue: readonly SubjectDefinition[]): VersionLock {
+  return Object.fromEntries(
+    catalogue.map((s) => [s.subject, Object.fromEntries(s.versions.map((v) => [String(v.version), fingerprint(contractJsonSchema(v.schema))]))]),
+  );
+}
+
+async function lock(options: Options): Promise<number> {
+  const current = catalogueFingerprints(await loadCatalogue(options.contracts));
+  let locked: VersionLock = {};
+  try {
+    locked = JSON.parse(await readFile(lockFile, 'utf8')) as VersionLock;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const added: string[] = [];
+  const changed: string[] = [];
+  const next: VersionLock = structuredClone(locked);
+  for (const [subject, versions] of Object.entries(current)) {
+    for (const [version, fp] of Object.entries(versions)) {
+      const was = locked[subject]?.[version];
+      if (was === undefined) {
+        (next[subject] ??= {})[version] = fp;
+        added.push(`${subject} v${version}`);
+      } else if (was !== fp) changed.push(`${subject} v${version}`);
+    }
+  }
+  if (changed.length > 0) {
+    out(`REFUSED: published versions changed in place: ${changed.join(', ')}. Restore them and add a new version instead.`);
+    return 1;
+  }
+  await writeFile(lockFile, `${JSON.stringify(next, null, 2)}\n`);
+  out(added.length > 0 ? `Locked ${added.join(', ')}.` : 'Nothing to lock: every version is recorded.');
+  return 0;
+}
+
 interface ExportItem {
   subject: string;
   version: number;
@@ -376,8 +420,9 @@ const command: Command = {
     }
     const [sub, ...rest] = parsed.positionals;
     const options: Options = { ...parsed.values };
-    const known = ['list', 'show', 'check', 'register', 'mode', 'export'];
+    const known = ['list', 'show', 'check', 'register', 'mode', 'export', 'lock'];
     if (!sub || !known.includes(sub)) throw new UsageError(`expected a subcommand (${known.join(', ')}), got ${JSON.stringify(sub ?? '')}`);
+    if (sub === 'lock') return lock(options);
     if ((sub === 'show' || sub === 'export') && options.tree) {
       return sub === 'show' ? show(options, rest, null) : exportSchemas(options, null);
     }
