@@ -198,9 +198,17 @@ function phrase(f: Finding, direction: Direction, mode: CompatibilityMode, oldV:
   let why: string;
   switch (change) {
     case 'required_field_added':
+      if (f.detail.startsWith('at least ')) {
+        why = `${p} requires ${f.detail.replace('writers may send', 'the other version allows')}: ${victims} that are shorter`;
+        break;
+      }
       why = `${p} is required in ${n} (${f.detail}) but does not exist in ${o} and has no default: ${victims}, which never carry it`;
       break;
     case 'required_field_removed':
+      if (f.detail.startsWith('at least ')) {
+        why = `${p} requires ${f.detail.replace('writers may send', 'the other version allows')}: ${victims} that are shorter`;
+        break;
+      }
       why = `${p} is required in ${o} but ${n} no longer declares it: ${victims} because they lack it`;
       break;
     case 'optional_to_required':
@@ -210,9 +218,17 @@ function phrase(f: Finding, direction: Direction, mode: CompatibilityMode, oldV:
       why = `${p} is required in ${o} but ${f.writerDefault ? 'has a default' : 'optional'} in ${n}, so producers on ${n} may omit it: ${victims} that omit it`;
       break;
     case 'field_removed_from_closed_object':
+      if (f.detail.includes('tuple')) {
+        why = `${p}: ${o}'s tuple allows this element and ${n}'s does not: ${victims} that have it`;
+        break;
+      }
       why = `${p} exists in ${o} but not in ${n}, whose object refuses unknown keys: ${victims} that carry it`;
       break;
     case 'field_added_to_closed_object':
+      if (f.detail.includes('tuple')) {
+        why = `${p}: ${n}'s tuple allows this element and ${o}'s does not: ${victims} that have it`;
+        break;
+      }
       why = `${p} is new in ${n} but the object in ${o} refuses unknown keys: ${victims} that carry it`;
       break;
     case 'object_closed':

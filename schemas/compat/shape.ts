@@ -63,7 +63,7 @@ export type Shape =
       readonly propertyNames?: Shape;
     }
   | { readonly kind: 'array'; readonly items: Shape; readonly minItems?: number; readonly maxItems?: number }
-  | { readonly kind: 'tuple'; readonly prefix: readonly Shape[]; readonly rest: Shape | null }
+  | { readonly kind: 'tuple'; readonly prefix: readonly Shape[]; readonly rest: Shape | null; readonly minItems: number }
   | { readonly kind: 'union'; readonly members: readonly Shape[] }
   | { readonly kind: 'ref'; readonly ref: string; readonly resolve: () => Shape }
   | { readonly kind: 'opaque'; readonly schema: JsonSchema; readonly reason: string };
@@ -199,7 +199,8 @@ export function toShape(root: JsonSchema): Shape {
       case 'array': {
         if (Array.isArray(s.prefixItems)) {
           const rest = s.items === undefined ? { kind: 'any' as const } : s.items === false ? null : convert(s.items as JsonSchema);
-          return { kind: 'tuple', prefix: s.prefixItems.map((p) => convert(p as JsonSchema)), rest };
+          const minItems = num(s.minItems) ?? 0;
+          return { kind: 'tuple', prefix: s.prefixItems.map((p) => convert(p as JsonSchema)), rest, minItems };
         }
         return strip({
           kind: 'array',

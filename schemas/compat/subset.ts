@@ -226,23 +226,23 @@ class Comparer {
 
   private tuples(w: Extract<Shape, { kind: 'tuple' }>, r: Extract<Shape, { kind: 'tuple' }>, path: string): Finding[] {
     const out: Finding[] = [];
+    // Positions the writer may fill: its prefix, then (when it has a rest) any later position.
     const n = Math.max(w.prefix.length, r.prefix.length);
     for (let i = 0; i < n; i++) {
       const ws = w.prefix[i] ?? w.rest;
+      if (ws === null) continue;
       const rs = r.prefix[i] ?? r.rest;
       const p = `${path}[${i}]`;
-      if (ws === undefined || ws === null) continue; // the writer never produces this position
-      if (i >= w.prefix.length) {
-        // Optional tail position on the writer; fine if the reader allows it.
-        if (rs === null || rs === undefined) out.push({ path: p, kind: 'unexpected_field', detail: `position ${i}` });
-        else out.push(...this.compare(ws, rs, p));
-        continue;
-      }
-      if (rs === null || rs === undefined) out.push({ path: p, kind: 'unexpected_field', detail: `position ${i}` });
+      if (rs === null) out.push({ path: p, kind: 'unexpected_field', detail: `tuple position ${i}` });
       else out.push(...this.compare(ws, rs, p));
     }
-    if (r.prefix.length > w.prefix.length) {
-      out.push({ path, kind: 'missing_required', detail: `tuple length ${w.prefix.length} -> ${r.prefix.length}` });
+    if (w.rest !== null && r.prefix.length <= w.prefix.length && r.rest !== null) {
+      out.push(...this.compare(w.rest, r.rest, `${path}[]`));
+    } else if (w.rest !== null && r.rest === null && r.prefix.length <= w.prefix.length) {
+      out.push({ path: `${path}[${w.prefix.length}]`, kind: 'unexpected_field', detail: 'extra tuple elements' });
+    }
+    if (r.minItems > w.minItems) {
+      out.push({ path, kind: 'missing_required', detail: `at least ${r.minItems} elements (writers may send ${w.minItems})` });
     }
     return out;
   }

@@ -256,6 +256,18 @@ describe('nested objects, arrays and records', () => {
     ]);
   });
 
+  it('tuples: element changes by position, an added required element, optional elements', () => {
+    const pair = z.object({ t: z.tuple([z.string(), z.number()]) });
+    const intPair = z.object({ t: z.tuple([z.string(), z.number().int()]) });
+    expect(changes(check(pair, intPair, 'BACKWARD'))).toEqual([['data.t[1]', 'number_to_int']]);
+    const triple = z.object({ t: z.tuple([z.string(), z.number(), z.boolean()]) });
+    expect(changes(check(pair, triple, 'BACKWARD'))).toEqual([['data.t', 'required_field_added']]);
+    expect(changes(check(triple, pair, 'BACKWARD'))).toEqual([['data.t[2]', 'field_removed_from_closed_object']]);
+    const optionalThird = z.object({ t: z.tuple([z.string(), z.number(), z.boolean().optional()]) });
+    expect(check(pair, optionalThird, 'BACKWARD').compatible).toBe(true);
+    expect(changes(check(optionalThird, triple, 'BACKWARD'))).toEqual([['data.t', 'required_field_added']]);
+  });
+
   it('handles recursive contracts through $ref', () => {
     interface Node { name: string; children: Node[] }
     const nodeOld: z.ZodType<Node> = z.lazy(() => z.object({ name: z.string(), children: z.array(nodeOld) }));
