@@ -30,8 +30,7 @@ interface Cluster {
 type ClusterFactory = (options: Record<string, unknown>) => Cluster;
 
 function privateClusterFactory(kafka: Kafka): ClusterFactory | null {
-  const proto = Object.getPrototypeOf(kafka) as object;
-  const symbol = Object.getOwnPropertySymbols(proto).find((s) => s.description === 'private:Kafka:createCluster');
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   if (!symbol) return null;
   const fn = (kafka as unknown as Record<symbol, unknown>)[symbol];
   return typeof fn === 'function' ? (fn.bind(kafka) as ClusterFactory) : null;

@@ -237,6 +237,17 @@ export class KafkaRangeFetcher {
       options.signal?.addEventListener('abort', onAbort, { once: true });
     });
     reader.active.set(partition, range);
+    // Insurance against a seek lost in a consumer restart or rebalance: when nothing arrives for
+    // a while, seek again from where the range stands (records are filtered by offset anyway).
+    let seen = range.next;
+    const watchdog = setInterval(() => {
+      if (range.next === seen && reader.active.get(partition) === range) {
+        this.log(`range ${reader.topic}[${partition}] idle at ${range.next}, seeking again`);
+        reader.consumer.seek({ topic: reader.topic, partition, offset: String(range.next) });
+        reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
+      }
+      seen = range.next;
+    }, 3_000);
     try {
       reader.consumer.seek({ topic: reader.topic, partition, offset: String(from) });
       reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
@@ -248,6 +259,7 @@ export class KafkaRangeFetcher {
       // At the deadline, a partial result is still progress: the caller continues from `next`.
       return { records: range.records, next: range.next, bytes: range.bytes };
     } finally {
+      clearInterval(watchdog);
       clearTimeout(timer);
       if (onAbort) options.signal?.removeEventListener('abort', onAbort);
       if (reader.active.get(partition) === range) reader.active.delete(partition);

@@ -77,6 +77,12 @@ export const envSchema = z.object({
   /** HMAC key for acknowledge links and webhook signatures (secret). Local default is for demos only. */
   ALERT_SIGNING_SECRET: z.string().min(16, 'expected at least 16 characters').default('local-demo-signing-secret-change-me'),
 
+  /**
+   * Processor version stamped on every row the pipeline writes (lineage). Unset: the package
+   * version, e.g. `0.1.0`. Set it per deployment (e.g. a git SHA) to tell canary rows apart.
+   */
+  PROCESSOR_VERSION: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'expected 1-64 chars of A-Z a-z 0-9 . _ + -, e.g. 0.1.0+abc123').optional(),
+
   /** @default "info" */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

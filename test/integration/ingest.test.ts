@@ -1,0 +1,172 @@
+/**
+ * The ingest activities on the real broker and ClickHouse (in an activity context, outside a
+ * workflow): planning, exact-range landing with validation and dead letters, de-duplication of
+ * a re-landed batch, byte-capped multi-step landing, the offset edge cases (empty range, empty
+ * partition, range below the log start offset) and committing a member-less group's offsets.
+ */
+import { MockActivityEnvironment } from '@temporalio/testing';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest.js';
+import { migrate } from '../../infra/clickhouse/migrate.js';
+import { createKafka, createWarehouse } from '../../workers/connections.js';
+import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';
+import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+
+const config = testConfig();
+let kafka: Kafka;
+let admin: ClickHouseClient;
+let warehouse: ClickHouseClient;
+let resources: KafkaResources;
+let activities: ReturnType<typeof createIngestActivities>;
+const id = uniqueId('t');
+const topic = `ingest-${id}`;
+const pipelineId = 'ingest-test';
+let produced: GeneratorSummary;
+
+const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+/** Runs an activity function in an activity context (heartbeats, info), typed. */
+const env = {
+  run: <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => mock.run(fn, ...args) as Promise<R>,
+};
+
+async function rows<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  return (await warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+}
+
+async function landAll(partition: number, maxEvents: number, acts = activities): Promise<LandBatchResult[]> {
+  const results: LandBatchResult[] = [];
+  let cursor: number | null = null;
+  for (;;) {
+    const plan: BatchPlan = await env.run(acts.planBatch, { pipelineId, topic, partition, cursor, maxEvents, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+    if (plan.to === plan.from) return results;
+    results.push(await env.run(acts.landBatch, { pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: 1 << 20 }));
+    cursor = plan.to;
+  }
+}
+
+beforeAll(async () => {
+  const endpoints = stackEndpoints();
+  kafka = createKafka(config, endpoints, `-${id}`);
+  admin = createWarehouse(config, endpoints, 'default');
+  warehouse = createWarehouse(config, endpoints, id);
+  await migrate(warehouse, id, { admin });
+  resources = new KafkaResources(kafka);
+  activities = createIngestActivities({ kafka, warehouse, processorVersion: 'test-1', resources });
+  const ensured = await env.run(activities.ensureTopic, { topic, partitions: 3 });
+  expect(ensured).toEqual({ partitions: [0, 1, 2], created: true });
+  produced = await produceEvents(kafka, { topic, count: 900, rate: 100, invalid: 0.05, malformed: 0.03, seed: 7, startTime: Date.UTC(2026, 0, 1) });
+});
+
+afterAll(async () => {
+  await resources?.close();
+  await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } });
+  await Promise.all([admin?.close(), warehouse?.close()]);
+});
+
+describe('ingest activities', () => {
+  it('land every partition exactly, valid rows in events and the rest in dead_letters with reasons', async () => {
+    const results = (await Promise.all([0, 1, 2].map((p) => landAll(p, 100)))).flat();
+    const valid = results.reduce((s, r) => s + r.valid, 0);
+    const rejected = results.reduce((s, r) => s + r.rejected, 0);
+    expect(valid).toBe(produced.valid);
+    expect(rejected).toBe(produced.rejected);
+    expect(results.every((r) => r.missing === 0)).toBe(true);
+
+    const [events] = await rows<{ n: string; u: string }>('SELECT count() AS n, uniqExact(topic, partition, offset) AS u FROM events');
+    expect(Number(events!.n)).toBe(produced.valid);
+    expect(Number(events!.u)).toBe(produced.valid);
+    const reasons = await rows<{ reason_code: string; n: string }>('SELECT reason_code, count() AS n FROM dead_letters GROUP BY reason_code');
+    expect(Object.fromEntries(reasons.map((r) => [r.reason_code, Number(r.n)]))).toEqual(produced.byReason);
+    const [stamp] = await rows<{ v: string[] }>('SELECT groupUniqArray(processor_version) AS v FROM events');
+    expect(stamp!.v).toEqual(['test-1']);
+  });
+
+  it('lineage ranges tile each partition from 0 to its end without gaps or overlaps', async () => {
+    const lineage = await rows<{ partition: number; from_offset: string; to_offset: string; valid_count: number; rejected_count: number }>(
+      'SELECT partition, from_offset, to_offset, valid_count, rejected_count FROM lineage_batches ORDER BY partition, from_offset',
+    );
+    const offsets = await kafka.admin();
+    await offsets.connect();
+    const ends = await offsets.fetchTopicOffsets(topic);
+    await offsets.disconnect();
+    for (const end of ends) {
+      const ranges = lineage.filter((l) => l.partition === end.partition);
+      let expected = 0;
+      for (const r of ranges) {
+        expect(Number(r.from_offset)).toBe(expected);
+        expected = Number(r.to_offset);
+      }
+      expect(expected).toBe(Number(end.high));
+    }
+  });
+
+  it('re-landing the same range adds nothing (insert de-duplication token)', async () => {
+    const [batch] = await rows<{ from_offset: string; to_offset: string }>('SELECT from_offset, to_offset FROM lineage_batches WHERE partition = 1 ORDER BY from_offset LIMIT 1');
+    const range = { from: Number(batch!.from_offset), to: Number(batch!.to_offset) };
+    const again = await env.run(activities.landBatch, { pipelineId, topic, partition: 1, ...range, maxEventBytes: 1 << 20 });
+    expect(again.valid + again.rejected).toBe(range.to - range.from);
+    const [events] = await rows<{ n: string }>('SELECT count() AS n FROM events');
+    const [dead] = await rows<{ n: string }>('SELECT count() AS n FROM dead_letters');
+    const [lineage] = await rows<{ n: string }>('SELECT count() AS n FROM lineage_batches WHERE partition = 1 AND from_offset = 0');
+    expect(Number(events!.n)).toBe(produced.valid);
+    expect(Number(dead!.n)).toBe(produced.rejected);
+    expect(Number(lineage!.n)).toBe(1);
+  });
+
+  it('lands a batch in byte-capped steps, and a repeat with the same cap adds nothing', async () => {
+    const smallSteps = createIngestActivities({ kafka, warehouse, processorVersion: 'test-1', resources, chunkMaxBytes: 8_000 });
+    const plan = await env.run(activities.planBatch, { pipelineId: 'steps', topic, partition: 0, cursor: 0, maxEvents: 200, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+    const size = plan.to - plan.from;
+    expect(size).toBeGreaterThan(50);
+    const first = await env.run(smallSteps.landBatch, { pipelineId: 'steps', topic, partition: 0, from: 0, to: plan.to, maxEventBytes: 1 << 20 });
+    expect(first.chunks).toBeGreaterThan(3);
+    expect(first.valid + first.rejected).toBe(size);
+    await env.run(smallSteps.landBatch, { pipelineId: 'steps', topic, partition: 0, from: 0, to: plan.to, maxEventBytes: 1 << 20 });
+    const [n] = await rows<{ e: string; d: string }>(
+      "SELECT (SELECT count() FROM events WHERE pipeline = 'steps') AS e, (SELECT count() FROM dead_letters WHERE pipeline = 'steps') AS d",
+    );
+    expect(Number(n!.e) + Number(n!.d)).toBe(size);
+    expect(Number(n!.e)).toBe(first.valid);
+  });
+
+  it('handles an empty range, an empty partition and a range below the log start offset', async () => {
+    const edge = `edge-${id}`;
+    await env.run(activities.ensureTopic, { topic: edge, partitions: 2 });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: edge, messages: Array.from({ length: 100 }, (_, i) => ({ partition: 0, value: JSON.stringify({ n: i }) })) });
+    await producer.disconnect();
+
+    const empty = await env.run(activities.planBatch, { pipelineId, topic: edge, partition: 1, cursor: null, maxEvents: 10, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+    expect(empty).toMatchObject({ from: 0, to: 0, highWatermark: 0 });
+    const none = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 5, to: 5, maxEventBytes: 1024 });
+    expect(none).toMatchObject({ valid: 0, rejected: 0, missing: 0 });
+
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    await kadmin.fetchTopicMetadata({ topics: [edge] });
+    await kadmin.deleteTopicRecords({ topic: edge, partitions: [{ partition: 0, offset: '40' }] });
+    await kadmin.disconnect();
+    const plan = await env.run(activities.planBatch, { pipelineId, topic: edge, partition: 0, cursor: 0, maxEvents: 60, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+    expect(plan).toMatchObject({ from: 0, to: 60, lowWatermark: 40, highWatermark: 100 });
+    const below = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 0, to: 60, maxEventBytes: 1024 });
+    // The 20 records still there are not envelopes; the 40 deleted ones are missing, not invented.
+    expect(below).toMatchObject({ valid: 0, rejected: 20, missing: 40 });
+    const whole = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 0, to: 30, maxEventBytes: 1024 });
+    expect(whole).toMatchObject({ valid: 0, rejected: 0, missing: 30 });
+  });
+
+  it('commits progress to a member-less consumer group, partitions concurrently', async () => {
+    const group = `g-commit-${id}`;
+    await Promise.all([0, 1, 2].map((partition) => env.run(activities.commitProgress, { consumerGroup: group, topic, partition, offset: 10 + partition })));
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    const offsets = await kadmin.fetchOffsets({ groupId: group, topics: [topic] });
+    await kadmin.disconnect();
+    expect(offsets[0]!.partitions.map((p) => [p.partition, Number(p.offset)]).sort()).toEqual([[0, 10], [1, 11], [2, 12]]);
+    const resumed = await env.run(activities.planBatch, { pipelineId, topic, partition: 2, cursor: null, maxEvents: 5, consumerGroup: group, startFrom: 'earliest' as const });
+    expect(resumed).toMatchObject({ from: 12, to: 17, source: 'group' });
+  });
+});
