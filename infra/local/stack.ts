@@ -107,7 +107,11 @@ async function ensureComponent(c: LocalComponent, config: PlatformConfig, log: L
     if (pid !== null) {
       // Ours and alive but not healthy yet: still starting (e.g. a `stack:up` that was interrupted).
       log(`[${c.name}] waiting for pid ${pid} to become healthy at ${c.address(config)} ...`);
-      await waitHealthy({ component: c.name, port, logFile: paths.logFile, probe: () => c.probe(config), timeoutMs: c.startTimeoutMs });
+      try {
+        await waitHealthy({ component: c.name, port, logFile: paths.logFile, probe: () => c.probe(config), timeoutMs: c.startTimeoutMs });
+      } catch (err) {
+        throw new StackError(c.name, port, paths.logFile, `our server (pid ${pid}) runs but does not answer: stop it with npm run stack:down and retry (${(err as Error).message.split('\n')[0]})`);
+      }
       await ready(c, config, log, paths.logFile);
       return { component: c.name, mode: 'reused', pid };
     }

