@@ -14,6 +14,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash, createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { notificationSchema, type Notification, type NotifiedAlert, type NotifyResult } from '../schemas/notification.js';
 import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, type Target } from '../schemas/receivers.js';
 import { ackUrl, signAckToken } from './ack-token.js';
@@ -46,6 +48,14 @@ export interface NotifyActivitiesOptions {
   fetchTimeoutMs?: number;
   /** How long an ack link stays valid. @default 86400000 (24 h) */
   ackLinkTtlMs?: number;
+  /**
+   * What to do with a target whose environment variables are not set: `refuse` (creation throws,
+   * the worker does not start) or `disable` (warn once, naming the variables; every notification to
+   * it then fails as `channel_config`, visible in the incident's timeline, and escalation goes on).
+   * `disable` lets a fresh checkout run with only the log channel configured.
+   * @default "refuse"
+   */
+  missingSecrets?: 'refuse' | 'disable';
 }
 
 /** The activities returned by {@link createNotifyActivities}. */
@@ -55,6 +65,9 @@ export interface NotifyActivities {
 }
 
 interface ResolvedSecrets {
+  /** Why the target cannot be used (missing variables), when disabled. */
+  disabled?: string;
+  host?: string;
   webhookKey?: string;
   headers?: Record<string, string>;
   url?: string;
@@ -100,13 +113,20 @@ function currentActivity(): Context | undefined {
   }
 }
 
-/** Resolves the env-named secrets of every target up front, so a missing one stops the worker at start. */
-function resolveSecrets(targets: ChannelTargets, env: Readonly<Record<string, string | undefined>>, signingSecret: string): Map<string, ResolvedSecrets> {
-  const problems: string[] = [];
+/**
+ * Resolves the env-named values of every target up front, so a missing one is found at start:
+ * returns the resolved values per target id and the problems found, one per missing variable.
+ */
+function resolveSecrets(
+  targets: ChannelTargets,
+  env: Readonly<Record<string, string | undefined>>,
+  signingSecret: string,
+): { resolved: Map<string, ResolvedSecrets>; problems: Map<string, string[]> } {
+  const problems = new Map<string, string[]>();
   const resolved = new Map<string, ResolvedSecrets>();
   const read = (id: string, field: string, name: string): string => {
     const value = env[name];
-    if (value === undefined || value === '') problems.push(`${id}: ${field} names environment variable ${name}, which is not set`);
+    if (value === undefined || value === '') problems.set(id, [...(problems.get(id) ?? []), `${field} names environment variable ${name}, which is not set`]);
     return value ?? '';
   };
   for (const [id, target] of Object.entries(targets)) {
@@ -118,12 +138,13 @@ function resolveSecrets(targets: ChannelTargets, env: Readonly<Record<string, st
         break;
       case 'slack':
         secrets.url = target.urlEnv ? read(id, 'urlEnv', target.urlEnv) : target.url!;
-        if (target.urlEnv && secrets.url && !/^https?:\/\//.test(secrets.url)) problems.push(`${id}: ${target.urlEnv} should hold an http(s) URL`);
+        if (target.urlEnv && secrets.url && !/^https?:\/\//.test(secrets.url)) problems.set(id, [`${target.urlEnv}: expected an http(s) URL (value not shown)`]);
         break;
       case 'pagerduty':
         secrets.routingKey = read(id, 'routingKeyEnv', target.routingKeyEnv);
         break;
       case 'email':
+        secrets.host = target.hostEnv ? read(id, 'hostEnv', target.hostEnv) : target.host!;
         if (target.userEnv && target.passwordEnv) {
           secrets.auth = { user: read(id, 'userEnv', target.userEnv), pass: read(id, 'passwordEnv', target.passwordEnv) };
         }
@@ -133,10 +154,7 @@ function resolveSecrets(targets: ChannelTargets, env: Readonly<Record<string, st
     }
     resolved.set(id, secrets);
   }
-  if (problems.length > 0) {
-    throw new ChannelError('channel_config', `Channel targets are not usable:\n  ${problems.join('\n  ')}`, false);
-  }
-  return resolved;
+  return { resolved, problems };
 }
 
 /** Scheme, host and port only: webhook URLs (Slack's especially) carry secrets in path and query. */
@@ -364,10 +382,40 @@ function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routin
   };
 }
 
+/** The repo's channel targets: how each target id used by infra/alerting/policy.json is reached. */
+export const defaultChannelTargetsPath = fileURLToPath(new URL('../infra/alerting/channels.json', import.meta.url));
+
+/**
+ * Reads and validates a channel targets file (JSON object: target id -> target). Errors name the
+ * file and every bad field; the worker refuses to start on them.
+ */
+export async function loadChannelTargetsFile(path: string = defaultChannelTargetsPath): Promise<ChannelTargets> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ChannelError('channel_config', `${path}: expected a readable JSON file: ${error instanceof Error ? error.message : String(error)}`, false);
+  }
+  const parsed = channelTargetsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+    throw new ChannelError('channel_config', `${path}: invalid channel targets:\n  ${problems.join('\n  ')}`, false);
+  }
+  return parsed.data;
+}
+
 /** Creates the notification activities (see the module comment for the error and idempotency rules). */
 export function createNotifyActivities(options: NotifyActivitiesOptions): NotifyActivities {
   const targets = channelTargetsSchema.parse(options.targets);
-  const secrets = resolveSecrets(targets, options.secrets ?? {}, options.signingSecret);
+  const { resolved: secrets, problems } = resolveSecrets(targets, options.secrets ?? {}, options.signingSecret);
+  if (problems.size > 0) {
+    const lines = [...problems].flatMap(([id, list]) => list.map((p) => `${id}: ${p}`));
+    if ((options.missingSecrets ?? 'refuse') === 'refuse') {
+      throw new ChannelError('channel_config', `Channel targets are not usable:\n  ${lines.join('\n  ')}`, false);
+    }
+    for (const [id, list] of problems) secrets.get(id)!.disabled = list.join('; ');
+    options.log.warn('channel targets disabled until their environment variables are set', { targets: [...problems.keys()], problems: lines });
+  }
   const ttl = options.ackLinkTtlMs ?? 24 * 3600_000;
   const { log } = options;
   const timeoutFor = (ms: number): number => Math.min(ms, options.fetchTimeoutMs ?? ms);
@@ -455,7 +503,7 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
         });
         const sent = await sendMail(
           {
-            host: target.host,
+            host: resolved.host!,
             port: target.port,
             secure: target.secure,
             startTls: target.startTls,
@@ -518,8 +566,12 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
             false,
           );
         }
+        const resolved = secrets.get(notification.target)!;
+        if (resolved.disabled) {
+          throw new ChannelError('channel_config', `notify: target "${notification.target}" is disabled: ${resolved.disabled}`, false);
+        }
         const links = ackLinks(notification);
-        const delivery = await deliver(notification, target, secrets.get(notification.target)!, links, context?.cancellationSignal);
+        const delivery = await deliver(notification, target, resolved, links, context?.cancellationSignal);
         log.info('notification delivered', { ...where, channel: target.type, detail: delivery.detail, duplicate: delivery.duplicate });
         return {
           notificationId: notification.notificationId,

@@ -62,7 +62,10 @@ export const pagerdutyTargetSchema = z.object({
 export const emailTargetSchema = z
   .object({
     type: z.literal('email'),
-    host: z.string().min(1),
+    /** SMTP server host name. */
+    host: z.string().min(1).optional(),
+    /** Environment variable holding the SMTP host instead (differs per environment). */
+    hostEnv: envVarName.optional(),
     /** @default 587 */
     port: z.number().int().min(1).max(65535).default(587),
     /** Implicit TLS from the first byte (usually port 465). @default false */
@@ -83,6 +86,7 @@ export const emailTargetSchema = z
     /** Per SMTP command. @default 15000 */
     timeoutMs: timeoutMs.default(15_000),
   })
+  .refine((t) => (t.host === undefined) !== (t.hostEnv === undefined), { message: 'expected exactly one of host or hostEnv' })
   .refine((t) => (t.userEnv === undefined) === (t.passwordEnv === undefined), {
     message: 'expected both userEnv and passwordEnv, or neither',
   });

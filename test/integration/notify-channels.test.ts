@@ -169,6 +169,7 @@ describe('notification channels (real local receivers)', () => {
     SLACK_URL: '',
     PARTNER_SECRET: 'partner-own-secret-abcdef',
     PARTNER_AUTH: 'Bearer partner-token',
+    SMTP_HOST: '127.0.0.1',
     SMTP_USER: 'alerts',
     SMTP_PASSWORD: 'p@ss word',
   };
@@ -189,7 +190,7 @@ describe('notification channels (real local receivers)', () => {
       'pagerduty:ops': { type: 'pagerduty', url: `${http.url}/pd/enqueue`, routingKeyEnv: 'PD_ROUTING_KEY' },
       'email:oncall': {
         type: 'email',
-        host: '127.0.0.1',
+        hostEnv: 'SMTP_HOST',
         port: plainSmtp.port,
         allowInsecureAuth: true,
         from: 'Streamwarden <alerts@streamwarden.test>',
@@ -518,6 +519,20 @@ describe('notification channels (real local receivers)', () => {
     expect(invalid).toMatchObject({ type: 'notification_invalid', nonRetryable: true });
     expect(invalid.message).toContain('alerts');
     expect(http.requests).toHaveLength(0);
+  });
+
+  it('with missingSecrets "disable", an unset secret disables only its target, with a warning naming the variable', async () => {
+    const partial: Record<string, string> = { ...secrets };
+    delete partial.PD_ROUTING_KEY;
+    const lenient = createNotifyActivities({ targets, secrets: partial, signingSecret, publicUrl, log, missingSecrets: 'disable' }).notify;
+    const warning = logLines.find((l) => l.message === 'channel targets disabled until their environment variables are set');
+    expect(warning?.meta).toMatchObject({ targets: ['pagerduty:ops'] });
+    expect(JSON.stringify(warning?.meta)).toContain('PD_ROUTING_KEY');
+    const error = await failure(lenient(notification('pagerduty:ops')));
+    expect(error).toMatchObject({ type: 'channel_config', nonRetryable: true });
+    expect(error.message).toContain('target "pagerduty:ops" is disabled: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set');
+    expect(http.at('/pd/enqueue')).toHaveLength(0);
+    expect((await lenient(notification('webhook:ops'))).delivered).toBe(true);
   });
 
   it('refuses to start when a secret named in the config is not set, naming the variable', () => {
