@@ -149,6 +149,11 @@ describe('platform schemas', () => {
     const other = contractJsonSchema(requestTelemetryV1.extend({ extra: requestTelemetryV1.shape.tenant_id.optional() }));
     const outcome = await registry.register({ subject: 'request-telemetry', version: 1, schema: other });
     expect(outcome).toMatchObject({ status: 'conflict', version: 1 });
+    // The registry's own check: v3 requiring a field v2 writers may omit breaks BACKWARD.
+    const v3 = contractJsonSchema(requestTelemetryV1.extend({ trace_id: requestTelemetryV1.shape.tenant_id }));
+    const verdict = await registry.check({ subject: 'request-telemetry', version: 3, schema: v3 });
+    expect(verdict).toMatchObject({ compatible: false, mode: 'BACKWARD', checkedAgainst: [2] });
+    expect(verdict.changes.map((c) => `${c.path} ${c.change}`)).toContain('data.trace_id optional_to_required');
     const gap = await registry.register({ subject: 'request-telemetry', version: 5, schema: other });
     expect(gap).toMatchObject({ status: 'out_of_order', expected: 3 });
     expect(await registryRows()).toHaveLength(3);
