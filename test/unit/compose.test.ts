@@ -305,6 +305,9 @@ describe('docker-compose.yml', () => {
     const providerPath = providers.providers[0]!.options.path;
     const out = flagValue(service('dashboards').command, '--out');
     expect(out).toBe(providerPath);
+    // The image creates the mount point for its unprivileged user, so the fresh volume is writable.
+    const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(new RegExp(`chown node:node[^\\n]*${out!.replaceAll('/', '\\/')}`));
     const volumeOf = (svc: Service, path: string) => (svc.volumes ?? []).find((v) => v.split(':')[1] === path)?.split(':')[0];
     expect(volumeOf(grafana, providerPath)).toBeDefined();
     expect(volumeOf(grafana, providerPath)).toBe(volumeOf(service('dashboards'), out!));
