@@ -225,7 +225,11 @@ async function postJson(
   try {
     // Redirects are not followed: a POST that moves is a config problem, and following it could
     // leak the signature headers to another host.
-    response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, redirect: 'manual', signal });
+    // set() in order, case-insensitively: a configured header can never duplicate or override the
+    // signature, idempotency or content-type headers that come last.
+    const merged = new Headers({ 'content-type': 'application/json' });
+    for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+    response = await fetch(url, { method: 'POST', body, headers: merged, redirect: 'manual', signal });
     text = await readExcerpt(response);
   } catch (error) {
     if (timeout.aborted) {
@@ -462,6 +466,7 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
             'user-agent': 'streamwarden',
             ...target.headers,
             ...resolved.headers,
+            'content-type': 'application/json',
             'x-streamwarden-signature': `sha256=${signature}`,
             'x-streamwarden-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
             'idempotency-key': notification.notificationId,

@@ -146,9 +146,25 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     return undefined;
   }
 
-  function confirmPage(req: IncomingMessage, res: ServerResponse, token: string, claims: AckClaims): void {
+  /** What the incident says about itself, for the confirmation page; nothing when it cannot be asked. */
+  async function describeIncident(claims: AckClaims): Promise<string> {
+    try {
+      const state: unknown = await client.withDeadline(Date.now() + 5_000, () => client.workflow.getHandle(claims.workflowId).query('state'));
+      if (typeof state !== 'object' || state === null) return '';
+      const s = state as Record<string, unknown>;
+      const text = (key: string): string => (typeof s[key] === 'string' || typeof s[key] === 'number' ? String(s[key]) : '?');
+      const stale = claims.incident !== undefined && typeof s.firstSeen === 'string' && s.firstSeen !== claims.incident;
+      if (stale) return '<p><strong>This link belongs to an earlier incident of this alert; the open one will not be changed by it.</strong></p>';
+      return `<p><strong>${escapeHtml(text('severity').toUpperCase())}</strong> ${escapeHtml(text('summary'))}<br>Status ${escapeHtml(text('status'))}, level ${escapeHtml(text('level'))}, first seen ${escapeHtml(text('firstSeen'))}${typeof s.acknowledgedBy === 'string' ? `, acknowledged by ${escapeHtml(s.acknowledgedBy)}` : ''}.</p>`;
+    } catch {
+      // Closed, unknown or unreachable: the POST gives the definitive answer.
+      return '';
+    }
+  }
+
+  async function confirmPage(req: IncomingMessage, res: ServerResponse, token: string, claims: AckClaims): Promise<void> {
     const verb = claims.action === 'resolve' ? 'Resolve' : 'Acknowledge';
-    const body = `<p>${verb} incident <code>${escapeHtml(claims.workflowId)}</code>? Nothing happens until you press the button.</p>
+    const body = `<p>${verb} incident <code>${escapeHtml(claims.workflowId)}</code>? Nothing happens until you press the button.</p>${await describeIncident(claims)}
 <form method="post" action="ack"><input type="hidden" name="token" value="${escapeHtml(token)}">
 <label>Your name<input name="by" required maxlength="${maxByLength}" autocomplete="name"></label>
 <label>Note (optional)<textarea name="note" rows="2" maxlength="${maxNoteLength}"></textarea></label>
@@ -223,7 +239,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (req.method === 'GET' || req.method === 'HEAD') {
       const token = url.searchParams.get('token') ?? undefined;
       const claims = verify(req, res, token);
-      if (claims) confirmPage(req, res, token!, claims);
+      if (claims) await confirmPage(req, res, token!, claims);
       return;
     }
     if (req.method !== 'POST') {

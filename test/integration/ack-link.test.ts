@@ -199,6 +199,8 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     expect(html).toContain('<form method="post" action="ack">');
     expect(html).toContain(`value="${tokenOf(firstLink)}"`);
     expect(html).toContain(workflowId);
+    // The page shows what is being acknowledged (read from the incident's `state` query).
+    expect(html).toContain('<strong>CRITICAL</strong> Error rate 12% on orders');
     const s = await state();
     expect(s.status).toBe('notified');
     expect(s.acknowledgedBy).toBeUndefined();

@@ -185,7 +185,7 @@ describe('notification channels (real local receivers)', () => {
     // Offers STARTTLS with smtp-server's built-in self-signed certificate, and only AUTH LOGIN.
     tlsSmtp = await startSmtp({ authMethods: ['LOGIN'], onAuth: checkAuth });
     targets = channelTargetsSchema.parse({
-      'webhook:ops': { type: 'webhook', url: `${http.url}/hook`, headers: { 'X-Team': 'ops' }, timeoutMs: 5000 },
+      'webhook:ops': { type: 'webhook', url: `${http.url}/hook`, headers: { 'X-Team': 'ops', 'Idempotency-Key': 'configured', 'Content-Type': 'text/plain' }, timeoutMs: 5000 },
       'slack:ops': { type: 'slack', urlEnv: 'SLACK_URL' },
       'pagerduty:ops': { type: 'pagerduty', url: `${http.url}/pd/enqueue`, routingKeyEnv: 'PD_ROUTING_KEY' },
       'email:oncall': {
