@@ -285,6 +285,9 @@ describe('docker-compose.yml', () => {
     const grafana = service('grafana');
     const env = stringEnv(grafana);
     expect(env.GF_INSTALL_PLUGINS).toContain(DATASOURCE_TYPE);
+    // The build reads the host's dashboard sources, at the image's working directory.
+    expect(readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8')).toMatch(/^WORKDIR \/app$/m);
+    expect(service('dashboards').volumes).toContain('./dashboards:/app/dashboards:ro');
     expect(grafana.volumes).toContain('./infra/grafana/provisioning:/etc/grafana/provisioning:ro');
 
     const datasources = parse(readFileSync(join(root, 'infra/grafana/provisioning/datasources/clickhouse.yaml'), 'utf8')) as {
