@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAckToken } from '../../activities/ack-token.js';
@@ -434,6 +434,21 @@ describe('notification channels (real local receivers)', () => {
     const transient = await reject(451)();
     expect(transient.type).toBe('channel_unavailable');
     expect(transient.nonRetryable).toBe(false);
+  });
+
+  it('smtp: a server that never greets is a retryable timeout, a closed port is retryable', async () => {
+    const silent = createNetServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const options = { host: '127.0.0.1', secure: false, startTls: 'off' as const, rejectUnauthorized: true, allowInsecureAuth: false, heloName: 'test.local', timeoutMs: 300 };
+    try {
+      const timeout = await sendMail({ ...options, port: (silent.address() as AddressInfo).port }, { from: 'a@streamwarden.test', to: ['b@example.test'] }, 'Subject: x\r\n\r\nx').catch((e: unknown) => e);
+      expect(timeout).toMatchObject({ code: 'channel_timeout', retriable: true });
+      expect((timeout as Error).message).toContain('greeting');
+    } finally {
+      silent.close();
+    }
+    const refused = await sendMail({ ...options, port: 1 }, { from: 'a@streamwarden.test', to: ['b@example.test'] }, 'x').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'channel_unavailable', retriable: true });
   });
 
   it('log: one structured line with the alert and its ack link', async () => {
