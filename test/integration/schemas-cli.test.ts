@@ -159,6 +159,24 @@ describe('platform schemas', () => {
     expect(await registryRows()).toHaveLength(3);
   });
 
+  it('racing registrations: the same schema lands once (deduplication token), different schemas cannot both win', async () => {
+    const registry = createSchemaRegistry({ warehouse, actor: 'race' });
+    const a = contractJsonSchema(requestTelemetryV1);
+    const b = contractJsonSchema(requestTelemetryV1.extend({ note: requestTelemetryV1.shape.tenant_id.optional() }));
+    const same = await Promise.all([1, 2, 3].map(() => registry.register({ subject: 'race-same', version: 1, schema: a })));
+    expect(same.every((o) => o.status === 'registered' || o.status === 'unchanged')).toBe(true);
+    const [count] = await (
+      await warehouse.query({ query: "SELECT count() AS n FROM schema_registry WHERE subject = 'race-same'", format: 'JSONEachRow' })
+    ).json<{ n: string }>();
+    expect(Number(count!.n)).toBe(1);
+
+    const racing = await Promise.all([a, b].map((schema) => registry.register({ subject: 'race-diff', version: 1, schema })));
+    const winners = racing.filter((o) => o.status === 'registered');
+    expect(winners).toHaveLength(1);
+    expect(racing.filter((o) => o.status === 'conflict')).toHaveLength(1);
+    expect((await registry.getVersion('race-diff', 1)).fingerprint).toBe(winners[0]!.status === 'registered' ? winners[0]!.fingerprint : '');
+  });
+
   it('the mode decides: NONE and FORWARD accept v3, FULL refuses it', async () => {
     expect((await platform('mode', 'request-telemetry')).stdout.trim()).toBe('request-telemetry: BACKWARD (default)');
     const set = await platform('mode', 'request-telemetry', 'none');
@@ -187,8 +205,17 @@ describe('platform schemas', () => {
     try {
       const run = await platform('export', '--out', dir);
       expect(run.code).toBe(0);
-      const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { subject: string; version: number; data: string; event: string }[];
-      expect(index.map((i) => `${i.subject}@${i.version}`).sort()).toEqual(['deploy-events@1', 'request-telemetry@1', 'request-telemetry@2']);
+      const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { subject: string; version: number; data: string; event: string | null }[];
+      // Subjects only the registry knows (from the race test) export their data schema alone.
+      expect(index.map((i) => `${i.subject}@${i.version}:${i.event === null ? 'data' : 'data+event'}`).sort()).toEqual([
+        'deploy-events@1:data+event',
+        'race-diff@1:data',
+        'race-same@1:data',
+        'request-telemetry@1:data+event',
+        'request-telemetry@2:data+event',
+      ]);
+      const data = JSON.parse(await readFile(join(dir, 'request-telemetry/v1.data.schema.json'), 'utf8')) as Record<string, unknown>;
+      expect(data).toMatchObject({ $id: 'request-telemetry/v1.data', additionalProperties: false });
       const event = JSON.parse(await readFile(join(dir, 'request-telemetry/v2.event.schema.json'), 'utf8')) as {
         properties: Record<string, { const?: unknown }>;
         required: string[];
