@@ -7,7 +7,7 @@
  * rows until the (incident_id, seq) key merges them.
  */
 import { DashboardBuilder, DashboardCursorSync, RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
-import { datasourceVariable, finishDashboard, queryVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
+import { DASHBOARD_TAG, dashboardLinks, datasourceVariable, finishDashboard, queryVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
 
 /** Uid of the alerts dashboard. */
 export const ALERTS_UID = 'streamwarden-alerts';
@@ -37,7 +37,8 @@ export function alertsDashboard(): Dashboard {
   const builder = new DashboardBuilder('streamwarden / Alerts')
     .uid(ALERTS_UID)
     .description('Open alerts, MTTA / MTTR per severity and notification delivery per channel, from the alert audit trail.')
-    .tags(['streamwarden', 'alerts'])
+    .tags([DASHBOARD_TAG, 'alerts'])
+    .link(dashboardLinks())
     .time({ from: 'now-24h', to: 'now' })
     .refresh('1m')
     .tooltip(DashboardCursorSync.Crosshair)

@@ -7,6 +7,8 @@
 import type { Builder, Dataquery } from '@grafana/grafana-foundation-sdk/cog';
 import { BigValueGraphMode, ReduceDataOptionsBuilder, type DataSourceRef } from '@grafana/grafana-foundation-sdk/common';
 import {
+  DashboardLinkBuilder,
+  DashboardLinkType,
   DatasourceVariableBuilder,
   QueryVariableBuilder,
   VariableRefresh,
@@ -169,6 +171,26 @@ export function queryVariable(name: string, label: string, rawSql: string): Quer
 /** Pipelines that landed at least one batch (lineage), the filter of every dashboard. */
 export function pipelineVariable(): QueryVariableBuilder {
   return queryVariable('pipeline', 'Pipeline', 'SELECT DISTINCT pipeline FROM lineage_batches ORDER BY pipeline');
+}
+
+/** Tag on every dashboard of the platform; the cross-links below list the dashboards by it. */
+export const DASHBOARD_TAG = 'streamwarden';
+
+/**
+ * A drop-down of the platform's other dashboards that keeps the time range and the variables
+ * ($pipeline, $datasource), so moving from pipeline health to the alerts stays in context.
+ */
+export function dashboardLinks(): DashboardLinkBuilder {
+  return new DashboardLinkBuilder('streamwarden')
+    .type(DashboardLinkType.Dashboards)
+    .tags([DASHBOARD_TAG])
+    .asDropdown(true)
+    .keepTime(true)
+    .includeVars(true)
+    .targetBlank(false)
+    .icon('external link')
+    .tooltip('')
+    .url('');
 }
 
 /** A built dashboard and the file name it is written to. */

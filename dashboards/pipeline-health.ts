@@ -4,7 +4,7 @@
  * (infra/clickhouse/migrations/001-003).
  */
 import { DashboardBuilder, DashboardCursorSync, RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
-import { datasourceVariable, finishDashboard, pipelineVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
+import { DASHBOARD_TAG, dashboardLinks, datasourceVariable, finishDashboard, pipelineVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
 
 /** Uid of the pipeline health dashboard (stable: links and the home dashboard use it). */
 export const PIPELINE_HEALTH_UID = 'streamwarden-pipeline-health';
@@ -16,7 +16,8 @@ export function pipelineHealthDashboard(): Dashboard {
   const builder = new DashboardBuilder('streamwarden / Pipeline health')
     .uid(PIPELINE_HEALTH_UID)
     .description('Events landed, dead letters by reason, batch throughput and latency, and the position of every partition.')
-    .tags(['streamwarden', 'pipeline'])
+    .tags([DASHBOARD_TAG, 'pipeline'])
+    .link(dashboardLinks())
     .time({ from: 'now-1h', to: 'now' })
     .refresh('30s')
     .tooltip(DashboardCursorSync.Crosshair)

@@ -6,7 +6,7 @@
  * resolves a bare `requests` to the alias, so `sum(requests)` there would nest aggregates.
  */
 import { DashboardBuilder, DashboardCursorSync, RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
-import { datasourceVariable, finishDashboard, pipelineVariable, queryVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
+import { DASHBOARD_TAG, dashboardLinks, datasourceVariable, finishDashboard, pipelineVariable, queryVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
 
 /** Uid of the service telemetry dashboard. */
 export const SERVICE_TELEMETRY_UID = 'streamwarden-service-telemetry';
@@ -18,7 +18,8 @@ export function serviceTelemetryDashboard(): Dashboard {
   const builder = new DashboardBuilder('streamwarden / Service telemetry')
     .uid(SERVICE_TELEMETRY_UID)
     .description('Requests, error rate and p95 latency per service, from the one-minute rollups computed by the pipelines.')
-    .tags(['streamwarden', 'services'])
+    .tags([DASHBOARD_TAG, 'services'])
+    .link(dashboardLinks())
     .time({ from: 'now-3h', to: 'now' })
     .refresh('1m')
     .tooltip(DashboardCursorSync.Crosshair)

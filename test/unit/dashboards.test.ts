@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Dashboard, Panel, RowPanel, VariableModel } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildDashboards, writeDashboards } from '../../dashboards/build.js';
-import { allPanels, DATASOURCE_TYPE, DEFAULT_DATASOURCE_UID, dedent, type ClickHouseQuery } from '../../dashboards/panels.js';
+import { allPanels, DASHBOARD_TAG, DATASOURCE_TYPE, DEFAULT_DATASOURCE_UID, dedent, type ClickHouseQuery } from '../../dashboards/panels.js';
 import { expandGrafanaSql, referencedVariables } from '../support/grafana-sql.js';
 
 const built = buildDashboards();
@@ -45,6 +45,23 @@ describe('dashboards', () => {
       expect(dashboard.title, file).toMatch(/^streamwarden \/ /);
       expect(dashboard.schemaVersion, file).toBeGreaterThan(30);
       expect(allPanels(dashboard).length, file).toBeGreaterThanOrEqual(5);
+    }
+  });
+
+  it('links each dashboard to the others by their common tag, keeping time range and variables', () => {
+    for (const { file, dashboard } of dashboards) {
+      expect(dashboard.tags, file).toContain(DASHBOARD_TAG);
+      expect(dashboard.links, file).toEqual([
+        expect.objectContaining({ type: 'dashboards', tags: [DASHBOARD_TAG], keepTime: true, includeVars: true, asDropdown: true }),
+      ]);
+    }
+  });
+
+  it('reduces stat panels explicitly to the single value their query returns', () => {
+    for (const { file, dashboard } of dashboards) {
+      for (const panel of allPanels(dashboard).filter((p) => p.type === 'stat')) {
+        expect((panel.options as { reduceOptions: { calcs: string[] } }).reduceOptions.calcs, `${file} / ${panel.title}`).toEqual(['lastNotNull']);
+      }
     }
   });
 
