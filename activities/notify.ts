@@ -351,7 +351,7 @@ function slackPayload(notification: Notification, links: Map<string, string>): {
 }
 
 /** PagerDuty Events v2: trigger for trigger/repeat/escalate, acknowledge and resolve as such. */
-function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routingKey: string, link: string | undefined, publicUrl: string): Record<string, unknown> {
+function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routingKey: string, link: string | undefined): Record<string, unknown> {
   const action = notification.kind === 'acknowledge' || notification.kind === 'resolve' ? notification.kind : 'trigger';
   const base = { routing_key: routingKey, event_action: action, dedup_key: alert.fingerprint };
   if (action !== 'trigger') return base;
@@ -381,8 +381,8 @@ function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routin
       },
     },
     client: 'streamwarden',
-    client_url: publicUrl,
-    ...(link ? { links: [{ href: link, text: 'Acknowledge in streamwarden' }] } : {}),
+    // PagerDuty shows client_url as "View in streamwarden": the confirmation page of this incident.
+    ...(link ? { client_url: link, links: [{ href: link, text: 'Acknowledge in streamwarden' }] } : {}),
   };
 }
 
@@ -486,7 +486,7 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
         // One event per alert: PagerDuty's unit is the dedup_key, and a re-sent trigger for an open
         // dedup_key is merged by PagerDuty, so a retry after a partial failure is harmless.
         for (const alert of notification.alerts) {
-          const event = pagerDutyEvent(notification, alert, resolved.routingKey!, links.get(alert.incidentId), options.publicUrl);
+          const event = pagerDutyEvent(notification, alert, resolved.routingKey!, links.get(alert.incidentId));
           const answer = await postJson('pagerduty', target.url, JSON.stringify(event), { 'user-agent': 'streamwarden' }, timeoutFor(target.timeoutMs), cancel);
           details.push(`${String(event.event_action)} ${alert.fingerprint}: HTTP ${answer.status}`);
         }

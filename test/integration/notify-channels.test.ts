@@ -328,6 +328,7 @@ describe('notification channels (real local receivers)', () => {
       },
     });
     expect(events[1]).toMatchObject({ dedup_key: '00000000000000bb', payload: { severity: 'warning' } });
+    expect(events[1]!.client_url).toBe(events[1]!.links[0]!.href);
     const link = verifyAckToken(new URL(events[1]!.links[0]!.href).searchParams.get('token')!, signingSecret);
     expect(link).toMatchObject({ ok: true, claims: { workflowId: 'alert-00000000000000bb' } });
   });
