@@ -1,0 +1,155 @@
+/**
+ * The platform worker (`npm run worker`): runs every workflow and activity on the configured task
+ * queue. Reads the config, resolves the servers (environment first, local defaults otherwise;
+ * starts nothing), applies the ClickHouse migrations, builds the activities with real clients
+ * and polls until SIGINT/SIGTERM, then drains and closes its connections.
+ *
+ * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
+ * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { KafkaResources } from '../activities/ingest.js';
+import type { Logger } from '../activities/logger.js';
+import type { StackEndpoints } from '../infra/local/endpoints.js';
+import { migrate } from '../infra/clickhouse/migrate.js';
+import { ConfigError, loadConfig, type PlatformConfig } from './config.js';
+import { connectTemporal, createKafka, createWarehouse } from './connections.js';
+import { resolveEndpoints } from './endpoints.js';
+import { processorVersion } from './processor-version.js';
+
+/** Path of the workflow entry (every workflow of the platform). */
+export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Bundles the platform's workflow code once (a few seconds); pass the result to several workers. */
+export async function bundlePlatformWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+/** Options of {@link startWorker}. */
+export interface StartWorkerOptions {
+  config: PlatformConfig;
+  endpoints: StackEndpoints;
+  /** ClickHouse database. @default config.CLICKHOUSE_DATABASE */
+  database?: string;
+  /** @default config.TEMPORAL_TASK_QUEUE */
+  taskQueue?: string;
+  /** A prebuilt bundle (see {@link bundlePlatformWorkflows}); bundled from workflowsPath when absent. */
+  workflowBundle?: WorkflowBundle;
+  /** @default a console logger at config.LOG_LEVEL */
+  log?: Logger;
+  /** Skip migrations (already applied by the caller). @default false */
+  skipMigrations?: boolean;
+}
+
+/** A running worker: await `done`, or call `shutdown()`. */
+export interface RunningWorker {
+  worker: Worker;
+  taskQueue: string;
+  database: string;
+  processorVersion: string;
+  /** Temporal client the activities use (also handy for callers). */
+  temporal: Client;
+  warehouse: ClickHouseClient;
+  /** Resolves when the worker has stopped and every connection is closed. */
+  done: Promise<void>;
+  /** Stops polling, waits for running tasks, closes connections. */
+  shutdown(): Promise<void>;
+}
+
+/** A console logger with a level threshold, one line per entry. */
+export function consoleLogger(level: PlatformConfig['LOG_LEVEL'] = 'info', prefix = 'worker'): Logger {
+  const order = ['debug', 'info', 'warn', 'error'] as const;
+  const min = order.indexOf(level);
+  const write = (lvl: (typeof order)[number]) => (message: string, meta?: Record<string, unknown>) => {
+    if (order.indexOf(lvl) < min) return;
+    const line = `${new Date().toISOString()} ${lvl.toUpperCase()} [${prefix}] ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`;
+    if (lvl === 'error' || lvl === 'warn') console.error(line);
+    else console.log(line);
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+/** Starts a platform worker in this process. */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { config, endpoints } = options;
+  const database = options.database ?? config.CLICKHOUSE_DATABASE;
+  const taskQueue = options.taskQueue ?? config.TEMPORAL_TASK_QUEUE;
+  const log = options.log ?? consoleLogger(config.LOG_LEVEL);
+  const version = processorVersion(config);
+
+  const warehouse = createWarehouse(config, endpoints, database);
+  if (!options.skipMigrations) {
+    const admin = createWarehouse(config, endpoints, 'default');
+    try {
+      const result = await migrate(warehouse, database, { admin, log: (line) => log.info(line) });
+      if (result.applied.length > 0) log.info('migrations applied', { database, applied: result.applied });
+    } finally {
+      await admin.close();
+    }
+  }
+  const temporal = await connectTemporal(config, endpoints);
+  const kafka = createKafka(config, endpoints, '-worker');
+  const resources = new KafkaResources(kafka);
+  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources });
+  const connection = await NativeConnection.connect({
+    address: endpoints.temporalAddress,
+    tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
+    ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    activities,
+  });
+  log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
+  const done = worker.run().finally(async () => {
+    await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
+    log.info('worker stopped', { taskQueue });
+  });
+  return {
+    worker,
+    taskQueue,
+    database,
+    processorVersion: version,
+    temporal,
+    warehouse,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const endpoints = resolveEndpoints(config);
+  // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
+  const running = await startWorker({ config, endpoints });
+  await running.done;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : err);
+      process.exit(1);
+    },
+  );
+}
