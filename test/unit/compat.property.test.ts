@@ -18,9 +18,11 @@ type Node =
   | { t: 'enum'; values: string[] }
   | { t: 'nullable'; inner: Node }
   | { t: 'array'; item: Node }
-  | { t: 'object'; strict: boolean; fields: Field[] }
+  | { t: 'object'; mode: ObjectMode; fields: Field[] }
   | { t: 'union'; members: Prim[] };
 type Presence = 'required' | 'optional' | 'default';
+/** zod's three object flavours: strip (default), strict (closed), loose (open: extra keys kept). */
+type ObjectMode = 'strip' | 'strict' | 'loose';
 interface Field {
   name: string;
   node: Node;
@@ -56,13 +58,13 @@ function nodeArb(depth: number): fc.Arbitrary<Node> {
 
 function objectArb(depth: number): fc.Arbitrary<ObjectNode> {
   const field = fc.record({
-    name: fc.constantFrom('id', 'kind', 'amount', 'status', 'items', 'meta', 'tags', 'code', 'note', 'ts'),
+    name: fc.constantFrom(...fieldNames),
     node: nodeArb(depth),
     presence: fc.constantFrom<Presence>('required', 'optional', 'default'),
   });
   return fc
-    .record({ strict: fc.boolean(), fields: fc.uniqueArray(field, { minLength: 1, maxLength: 4, selector: (f) => f.name }) })
-    .map(({ strict, fields }) => ({ t: 'object' as const, strict, fields }));
+    .record({ mode: fc.constantFrom<ObjectMode>('strip', 'strict', 'loose'), fields: fc.uniqueArray(field, { minLength: 1, maxLength: 4, selector: (f) => f.name }) })
+    .map(({ mode, fields }) => ({ t: 'object' as const, mode, fields }));
 }
 
 // ---- zod and data from a tree ----------------------------------------------------------------
@@ -98,7 +100,7 @@ function toZod(node: Node): z.ZodType {
         const s = toZod(f.node);
         shape[f.name] = f.presence === 'required' ? s : f.presence === 'optional' ? s.optional() : s.default(defaultValue(f.node));
       }
-      return node.strict ? z.strictObject(shape) : z.object(shape);
+      return node.mode === 'strict' ? z.strictObject(shape) : node.mode === 'loose' ? z.looseObject(shape) : z.object(shape);
     }
     default:
       return primZod(node.t);
@@ -131,6 +133,10 @@ function defaultValue(node: Node): unknown {
 }
 
 const ABSENT = Symbol('absent');
+const fieldNames = ['id', 'kind', 'amount', 'status', 'items', 'meta', 'tags', 'code', 'note', 'ts'] as const;
+const extraKeyPool = [...fieldNames, 'added', 'x_extra'];
+/** Values of undeclared keys: one of each JSON kind, so no single field type accepts them all. */
+const anyJson = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.boolean(), fc.constant(null), fc.constant({}), fc.constant([]));
 
 /** Values a writer on this tree produces: declared keys only, optional/default keys sometimes absent. */
 function dataArb(node: Node): fc.Arbitrary<unknown> {
@@ -160,8 +166,13 @@ function dataArb(node: Node): fc.Arbitrary<unknown> {
           ? value
           : fc.oneof({ arbitrary: fc.constant(ABSENT), weight: 1 }, { arbitrary: value, weight: 4 });
       });
-      return fc.tuple(...entries).map((values) => {
-        const out: Record<string, unknown> = {};
+      // A loose object's writer may also send undeclared keys with any value; the key pool holds
+      // every name a mutation may declare or remove, so such keys can collide with them.
+      const declared = new Set(node.fields.map((f) => f.name));
+      const extraKeys = extraKeyPool.filter((k) => !declared.has(k));
+      const extras = node.mode === 'loose' ? fc.dictionary(fc.constantFrom(...extraKeys), anyJson, { maxKeys: 2 }) : fc.constant({});
+      return fc.tuple(fc.tuple(...entries), extras).map(([values, extra]) => {
+        const out: Record<string, unknown> = { ...extra };
         node.fields.forEach((f, i) => {
           if (values[i] !== ABSENT) out[f.name] = values[i];
         });
@@ -175,7 +186,7 @@ function dataArb(node: Node): fc.Arbitrary<unknown> {
 
 type Verdict = 'ok' | 'break';
 type MutationClass =
-  | 'add_optional_field' | 'add_required_field' | 'add_default_field' | 'close_object' | 'open_object'
+  | 'add_optional_field' | 'add_required_field' | 'add_default_field' | 'set_object_mode'
   | 'remove_field' | 'optional_to_required' | 'default_to_required' | 'required_to_optional' | 'required_to_default'
   | 'int_to_number' | 'number_to_int' | 'enum_add' | 'enum_remove' | 'make_nullable' | 'remove_nullable'
   | 'change_type' | 'string_to_uuid' | 'uuid_to_string' | 'union_add' | 'union_remove';
@@ -216,7 +227,8 @@ const otherPrim: Record<Prim, Prim> = { string: 'boolean', uuid: 'int', int: 'st
 /** Every mutation applicable at a site, with its expected verdicts. */
 function mutationsAt(root: ObjectNode, site: Site): Mutation[] {
   const o = site.object;
-  const strict = o.strict;
+  const strict = o.mode === 'strict';
+  const loose = o.mode === 'loose';
   const at = (cls: MutationClass, fn: (x: ObjectNode) => ObjectNode, backward: Verdict, forward: Verdict): Mutation => ({
     cls,
     next: replaceAt(root, site.path, fn) as ObjectNode,
@@ -224,19 +236,33 @@ function mutationsAt(root: ObjectNode, site: Site): Mutation[] {
     forward,
   });
   const addField = (presence: Presence) => (x: ObjectNode) => ({ ...x, fields: [...x.fields, { name: 'added', node: { t: 'string' as const }, presence }] });
+  // Old loose writers may already send `added` with any value: a typed `added` narrows it.
   const out: Mutation[] = [
-    at('add_optional_field', addField('optional'), 'ok', strict ? 'break' : 'ok'),
+    at('add_optional_field', addField('optional'), loose ? 'break' : 'ok', strict ? 'break' : 'ok'),
     at('add_required_field', addField('required'), 'break', strict ? 'break' : 'ok'),
-    at('add_default_field', addField('default'), 'ok', strict ? 'break' : 'ok'),
-    strict ? at('open_object', (x) => ({ ...x, strict: false }), 'ok', 'ok') : at('close_object', (x) => ({ ...x, strict: true }), 'ok', 'ok'),
+    at('add_default_field', addField('default'), loose ? 'break' : 'ok', strict ? 'break' : 'ok'),
   ];
+  const modeVerdicts: Record<string, [Verdict, Verdict]> = {
+    'strip>strict': ['ok', 'ok'],
+    'strip>loose': ['ok', 'ok'],
+    'strict>strip': ['ok', 'ok'],
+    'strict>loose': ['ok', 'break'],
+    'loose>strict': ['break', 'ok'],
+    'loose>strip': ['ok', 'ok'],
+  };
+  for (const mode of ['strip', 'strict', 'loose'] as const) {
+    if (mode === o.mode) continue;
+    const [backward, forward] = modeVerdicts[`${o.mode}>${mode}`]!;
+    out.push(at('set_object_mode', (x) => ({ ...x, mode }), backward, forward));
+  }
   for (const f of o.fields) {
     const withField = (fn: (g: Field) => Field | null) => (x: ObjectNode) => ({
       ...x,
       fields: x.fields.flatMap((g) => (g.name === f.name ? [fn(g)].filter((h): h is Field => h !== null) : [g])),
     });
     const setNode = (node: Node) => withField((g) => ({ ...g, node }));
-    out.push(at('remove_field', withField(() => null), strict ? 'break' : 'ok', f.presence === 'required' ? 'break' : 'ok'));
+    // New loose writers may send the removed key with any value, which old readers type-check.
+    out.push(at('remove_field', withField(() => null), strict ? 'break' : 'ok', f.presence === 'required' || loose ? 'break' : 'ok'));
     if (f.presence === 'optional') out.push(at('optional_to_required', withField((g) => ({ ...g, presence: 'required' })), 'break', 'ok'));
     if (f.presence === 'default') out.push(at('default_to_required', withField((g) => ({ ...g, presence: 'required' })), 'break', 'ok'));
     if (f.presence === 'required') {
