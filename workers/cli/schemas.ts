@@ -314,7 +314,9 @@ export function catalogueFingerprints(catalogue: readonly SubjectDefinition[]): 
 }
 
 async function lock(options: Options): Promise<number> {
-  const current = catalogueFingerprints(await loadCatalogue(options.contracts));
+  // The lock records the working tree's own catalogue; another module's versions do not belong in it.
+  if (options.contracts !== undefined) throw new UsageError('lock: records the working tree only; --contracts is not allowed');
+  const current = catalogueFingerprints(treeSubjects);
   let locked: VersionLock = {};
   try {
     locked = JSON.parse(await readFile(lockFile, 'utf8')) as VersionLock;
