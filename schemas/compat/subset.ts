@@ -341,7 +341,7 @@ export function accepts(s: Shape, v: Literal): boolean {
       if (s.maxLength !== undefined && [...v].length > s.maxLength) return false;
       if (s.pattern !== undefined) {
         try {
-          if (!new RegExp(s.pattern, 'u').test(v)) return false;
+          if (!new RegExp(s.pattern).test(v)) return false;
         } catch {
           return false;
         }

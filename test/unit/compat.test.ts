@@ -166,6 +166,14 @@ describe('enums and literals', () => {
     expect(changes(check(ab, str, 'FORWARD'))).toEqual([['data.s', 'type_widened']]);
   });
 
+  it('enum -> patterned string: compatible when every value matches the pattern', () => {
+    const region = z.string().regex(/^[a-z]{2}-[a-z]+-\d$/);
+    expect(check(z.object({ r: z.enum(['eu-west-1', 'us-east-2']) }), z.object({ r: region }), 'BACKWARD').compatible).toBe(true);
+    const result = check(z.object({ r: z.enum(['eu-west-1', 'EU']) }), z.object({ r: region }), 'BACKWARD');
+    expect(changes(result)).toEqual([['data.r', 'enum_value_removed']]);
+    expect(result.changes[0]!.why).toContain('"EU"');
+  });
+
   it('a changed literal breaks both ways', () => {
     const result = check(z.object({ k: z.literal('x') }), z.object({ k: z.literal('y') }), 'FULL');
     expect(changes(result)).toEqual([
