@@ -20,8 +20,16 @@ export class Deadline {
   private endsAt: number;
   private reason: string | null = null;
 
+  private readonly controller = new AbortController();
+
   constructor(readonly budgetMs: number) {
     this.endsAt = Date.now() + budgetMs;
+    setTimeout(() => this.controller.abort(), budgetMs).unref();
+  }
+
+  /** Aborted when the deadline passes or the run is aborted; for APIs that take a signal. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
 
   /** Milliseconds left, never negative. */
@@ -33,6 +41,7 @@ export class Deadline {
   abort(reason: string): void {
     this.reason = reason;
     this.endsAt = 0;
+    this.controller.abort();
   }
 
   /** Throws {@link DeadlineExceededError} once the deadline has passed (or the run was aborted). */

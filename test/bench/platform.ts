@@ -11,7 +11,7 @@ import type { Deadline } from './deadline.js';
 import type { LandedCounts } from './report.js';
 import type { RateResult } from './raw-consume.js';
 import { landedCounts, rows } from './warehouse-util.js';
-import { WorkerProcess, type PeakRss } from './worker-process.js';
+import { procRssMb, WorkerProcess, type PeakRss } from './worker-process.js';
 
 /** Names and sizes the platform measurement works with. */
 export interface PlatformRun {
@@ -25,6 +25,8 @@ export interface PlatformRun {
   expectedInvalid: number;
   /** Where the worker child's output goes. */
   workerLog: string;
+  /** The prebuilt workflow bundle the worker runs. */
+  workflowBundlePath: string;
 }
 
 /** What (a) measured. */
@@ -34,6 +36,8 @@ export interface PlatformResult extends RateResult, LandedCounts {
   batches: number | null;
   meanBatchSize: number | null;
   workerPeakRss: PeakRss | null;
+  /** The worker's RSS once it was polling, before any event (its idle footprint). */
+  workerReadyRssMb: number | null;
   /** How the end of the run was timed. */
   timing: string;
 }
@@ -57,13 +61,14 @@ export async function measurePlatform(
   deadline: Deadline,
   log: (line: string) => void,
 ): Promise<PlatformResult> {
-  const worker = WorkerProcess.start(endpoints, { database: run.database, taskQueue: run.taskQueue }, run.workerLog);
+  const worker = WorkerProcess.start(endpoints, { database: run.database, taskQueue: run.taskQueue, workflowBundlePath: run.workflowBundlePath }, run.workerLog);
   const workflowId = pipelineWorkflowId(run.pipelineId);
   let started = false;
   let peak: PeakRss | null = null;
   try {
     await worker.ready(Math.min(120_000, deadline.remainingMs()));
-    log(`worker ready (pid ${worker.pid}, task queue ${run.taskQueue}, log ${run.workerLog})`);
+    const readyRss = await procRssMb(worker.pid, 'VmRSS');
+    log(`worker ready (pid ${worker.pid}, RSS ${readyRss?.toFixed(0) ?? '?'} MB, task queue ${run.taskQueue}, log ${run.workerLog})`);
     const input: PipelineInputRaw = {
       pipelineId: run.pipelineId,
       topic: run.topic,
@@ -124,6 +129,7 @@ export async function measurePlatform(
       batches: stats ? Number(stats.batches) : null,
       meanBatchSize: stats?.mean ?? null,
       workerPeakRss: peak,
+      workerReadyRssMb: readyRss,
       timing: useLineage
         ? `workflow start -> last lineage_batches.finished_at (poll saw it after ${polledSeconds.toFixed(2)} s)`
         : 'workflow start -> poll that saw every row',

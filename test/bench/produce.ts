@@ -1,46 +1,42 @@
 /** Step 1: fill the fresh topic with the platform's synthetic event stream and time it. */
 import type { Kafka } from 'kafkajs';
+import { produceEvents as generateToKafka } from '../../workers/generator.js';
 import type { Deadline } from './deadline.js';
 import type { RateResult } from './raw-consume.js';
 
-/** What was produced: the rate, and how many of the events the generator meant to be invalid. */
+/** What was produced: the rate, and how many events the generator made invalid (and why). */
 export interface ProduceResult extends RateResult {
   valid: number;
   invalid: number;
+  byReason: Record<string, number>;
 }
 
-/** Interim stand-in until workers/generator.ts lands: valid request-telemetry plus ~2% bad JSON. */
-export async function produceEvents(kafka: Kafka, topic: string, count: number, invalidFraction: number, deadline: Deadline): Promise<ProduceResult> {
-  const producer = kafka.producer();
-  await producer.connect();
+/**
+ * Produces `count` events with the platform's generator, as fast as the producer goes (no
+ * pacing, no incident: the bench measures throughput, not alerting). `invalidFraction` is split
+ * evenly between malformed JSON and contract violations, so both dead-letter paths are used.
+ * A fixed seed makes every run carry the same data.
+ */
+export async function produceEvents(kafka: Kafka, topic: string, partitions: number, count: number, invalidFraction: number, deadline: Deadline): Promise<ProduceResult> {
   const startedAt = performance.now();
-  let invalid = 0;
-  try {
-    const chunk = 5000;
-    for (let done = 0; done < count; done += chunk) {
-      deadline.check('produce', `${done}/${count} produced`);
-      const messages = [];
-      for (let i = done; i < Math.min(count, done + chunk); i++) {
-        const bad = Math.random() < invalidFraction;
-        if (bad) invalid += 1;
-        const key = `tenant-${i % 97}`;
-        const value = bad
-          ? `{"broken": ${i}`
-          : JSON.stringify({
-              id: crypto.randomUUID(),
-              subject: 'request-telemetry',
-              version: 1,
-              time: new Date().toISOString(),
-              key,
-              data: { service: 'checkout', route: '/orders/:id', method: 'GET', status: 200, duration_ms: 12.5, region: 'eu-west-1', tenant_id: key },
-            });
-        messages.push({ key, value });
-      }
-      await producer.send({ topic, messages });
-    }
-  } finally {
-    await producer.disconnect();
-  }
+  const summary = await generateToKafka(kafka, {
+    topic,
+    partitions,
+    count,
+    malformed: invalidFraction / 2,
+    invalid: invalidFraction / 2,
+    seed: 1,
+    signal: deadline.signal,
+  });
+  deadline.check('produce', `${summary.total}/${count} produced`);
   const seconds = (performance.now() - startedAt) / 1000;
-  return { events: count, seconds, perSecond: count / seconds, firstEventMs: null, valid: count - invalid, invalid };
+  return {
+    events: summary.total,
+    seconds,
+    perSecond: summary.total / seconds,
+    firstEventMs: null,
+    valid: summary.valid,
+    invalid: summary.rejected,
+    byReason: { ...summary.byReason },
+  };
 }

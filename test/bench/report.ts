@@ -23,7 +23,7 @@ export interface BenchReport {
   options: { events: number; partitions: number; invalidFraction: number; deadlineMinutes: number; keep: boolean; skip: string[] };
   host: { cpus: number; cpuModel: string; memoryMb: number; node: string };
   names: { topic: string; naiveDatabase: string; platformDatabase: string; taskQueue: string; workflowId: string };
-  produce?: RateResult & { valid: number; invalid: number };
+  produce?: RateResult & { valid: number; invalid: number; byReason: Record<string, number> };
   raw?: RateResult;
   naive?: RateResult & LandedCounts & { batches: number };
   platform?: RateResult &
@@ -33,6 +33,7 @@ export interface BenchReport {
       meanBatchSize: number | null;
       workerPeakRssMb: number | null;
       workerPeakRssSource: string;
+      workerReadyRssMb: number | null;
     };
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
   benchPeakRssMb: number;
@@ -95,6 +96,7 @@ export function formatReport(r: BenchReport): string {
       ['resource', 'value'],
       [
         ['worker peak RSS (MB)', r.platform?.workerPeakRssMb === null || r.platform === undefined ? '-' : `${fixed(r.platform.workerPeakRssMb, 1)} (${r.platform.workerPeakRssSource})`],
+        ['worker RSS when ready, idle (MB)', fixed(r.platform?.workerReadyRssMb, 1)],
         ['bench process peak RSS (MB)', fixed(r.benchPeakRssMb, 1)],
         ['pipeline batches (lineage_batches)', r.platform?.batches === null || r.platform === undefined ? '-' : int(r.platform.batches)],
         ['mean batch size (events)', fixed(r.platform?.meanBatchSize, 1)],

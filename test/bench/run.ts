@@ -6,7 +6,7 @@
  * deadline; deletes its topic, groups and databases at the end unless --keep.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { ensureStack } from '../../infra/local/stack.js';
@@ -14,6 +14,7 @@ import { migrate } from '../../infra/clickhouse/migrate.js';
 import { defaultConsumerGroup } from '../../schemas/pipeline.js';
 import { loadConfig } from '../../workers/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
+import { bundlePlatformWorkflows } from '../../workers/worker.js';
 import { Deadline, DeadlineExceededError } from './deadline.js';
 import { topicExtent } from './kafka-util.js';
 import { measureNaive } from './naive.js';
@@ -81,7 +82,7 @@ async function bench(options: BenchOptions): Promise<number> {
     cleanups.push({ what: `topic ${names.topic}`, run: () => kafkaAdmin.deleteTopics({ topics: [names.topic] }) });
 
     log(`producing ${options.events} events to ${names.topic}`);
-    const produced = await produceEvents(kafka, names.topic, options.events, options.invalidFraction, deadline);
+    const produced = await produceEvents(kafka, names.topic, options.partitions, options.events, options.invalidFraction, deadline);
     report.produce = produced;
     const extent = await topicExtent(kafkaAdmin, names.topic);
     log(`produced ${produced.events} (${produced.valid} valid, ${produced.invalid} invalid) in ${produced.seconds.toFixed(2)} s = ${Math.round(produced.perSecond)}/s; topic holds ${extent.total}`);
@@ -122,6 +123,14 @@ async function bench(options: BenchOptions): Promise<number> {
       // Migrated here too, so the count queries work before the worker's first batch.
       await migrate(warehouse, names.platformDatabase, { admin: chAdmin });
       await mkdir(join(stateDir, 'bench'), { recursive: true });
+      // Bundled here, untimed, so webpack's memory does not count as the worker's.
+      log('bundling the workflow code for the worker');
+      const bundle = await bundlePlatformWorkflows();
+      const workflowBundlePath = join(stateDir, 'bench', `${id}-workflows.js`);
+      if (!('code' in bundle)) throw new Error('bench: expected bundlePlatformWorkflows() to return code');
+      await writeFile(workflowBundlePath, bundle.code);
+      cleanups.push({ what: 'workflow bundle file', run: () => rm(workflowBundlePath, { force: true }) });
+      deadline.check('bundling workflows');
       log(`(a) platform: worker child on ${names.taskQueue}, database ${names.platformDatabase}`);
       const partitions = [...extent.high.keys()].sort((a, b) => a - b);
       const platform = await measurePlatform(
@@ -137,6 +146,7 @@ async function bench(options: BenchOptions): Promise<number> {
           expectedValid: produced.valid,
           expectedInvalid: produced.invalid,
           workerLog: join(stateDir, 'bench', `${id}-worker.log`),
+          workflowBundlePath,
         },
         deadline,
         log,
@@ -145,6 +155,7 @@ async function bench(options: BenchOptions): Promise<number> {
         ...platform,
         workerPeakRssMb: platform.workerPeakRss?.mb ?? null,
         workerPeakRssSource: platform.workerPeakRss?.source ?? 'not measured',
+        workerReadyRssMb: platform.workerReadyRssMb,
       };
       report.notes.push(`(a) timed ${platform.timing}`);
       log(`(a) ${Math.round(platform.perSecond)}/s; exactly once: ${platform.exactlyOnce ? 'yes' : 'NO'}`);

@@ -26,11 +26,11 @@ export interface PeakRss {
   source: string;
 }
 
-/** Reads VmHWM (peak RSS) of a live process from /proc; null where there is no /proc. */
-export async function procPeakRssMb(pid: number): Promise<number | null> {
+/** Reads VmHWM (peak RSS) or VmRSS (current) of a live process from /proc; null where there is no /proc. */
+export async function procRssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): Promise<number | null> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    const kb = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1];
     return kb === undefined ? null : Number(kb) / 1024;
   } catch {
     return null;
@@ -62,9 +62,9 @@ export class WorkerProcess {
    * Forks the child with the stack's endpoints pinned in its environment (so it starts nothing)
    * and its own database and task queue.
    */
-  static start(endpoints: StackEndpoints, env: { database: string; taskQueue: string }, logFile: string): WorkerProcess {
+  static start(endpoints: StackEndpoints, env: { database: string; taskQueue: string; workflowBundlePath: string }, logFile: string): WorkerProcess {
     const out = createWriteStream(logFile);
-    const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [], {
+    const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [env.workflowBundlePath], {
       execArgv: ['--import', 'tsx'],
       env: {
         ...process.env,
@@ -121,7 +121,7 @@ export class WorkerProcess {
    */
   async stop(timeoutMs: number): Promise<PeakRss | null> {
     if (this.exited) return null;
-    const hwm = await procPeakRssMb(this.pid);
+    const hwm = await procRssMb(this.pid, 'VmHWM');
     this.child.send({ type: 'stop' } satisfies ParentMessage);
     try {
       const stopped = await this.next('stopped', timeoutMs, 'stopping');
