@@ -175,6 +175,11 @@ describe('platform schemas', () => {
     expect(winners).toHaveLength(1);
     expect(racing.filter((o) => o.status === 'conflict')).toHaveLength(1);
     expect((await registry.getVersion('race-diff', 1)).fingerprint).toBe(winners[0]!.status === 'registered' ? winners[0]!.fingerprint : '');
+
+    // Subjects the registry has and the working tree lacks fail the full-tree gate.
+    const gate = await platform('check');
+    expect(gate.code).toBe(1);
+    expect(gate.stdout).toContain('race-same  REMOVED');
   });
 
   it('the mode decides: NONE and FORWARD accept v3, FULL refuses it', async () => {

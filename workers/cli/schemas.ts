@@ -216,11 +216,18 @@ async function check(options: Options, args: string[], registry: SchemaRegistry)
   if (only !== undefined && !catalogue.some((s) => s.subject === only)) throw new UsageError(`check: no subject "${only}" in the working tree`);
   const plans = await planCatalogue(registry, catalogue, only);
   const { text, problems } = renderPlan(plans);
-  const ok = plans.every((p) => p.ok);
-  if (options.json) printJson({ ok, subjects: plans });
+  // A whole subject deleted from the tree: producers may still send it and it would dead-letter.
+  // Only for the full working tree (a --contracts module or a SUBJECT filter is a partial view).
+  const removed =
+    options.contracts === undefined && only === undefined
+      ? (await registry.listSubjects()).filter((s) => s.versions.length > 0 && !catalogue.some((c) => c.subject === s.subject))
+      : [];
+  const removedText = removed.map((s) => `${s.subject}  REMOVED: registered (v${s.versions.join(', v')}) but not in the working tree; subjects are never removed`);
+  const ok = plans.every((p) => p.ok) && removed.length === 0;
+  if (options.json) printJson({ ok, subjects: plans, removedSubjects: removed.map((s) => s.subject) });
   else {
-    out(text);
-    out(ok ? '\nOK: the working tree\'s contracts are compatible with the registry.' : `\nFAILED: ${problems} problem(s); see above.`);
+    out([text, ...removedText].join('\n'));
+    out(ok ? '\nOK: the working tree\'s contracts are compatible with the registry.' : `\nFAILED: ${problems + removed.length} problem(s); see above.`);
   }
   return ok ? 0 : 1;
 }
