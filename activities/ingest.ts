@@ -201,7 +201,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
         raw_bytes: record.value?.byteLength ?? 0,
       });
     };
-    const result = validateEvent(record.value ?? new Uint8Array(0), { maxBytes: ctx.maxEventBytes });
+    const result = validateEvent(record.value ?? new Uint8Array(0), { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null });
     if (!result.ok) {
       const details = result.reason.details;
       reject(result.reason, details.subject ?? '', details.version ?? 0);

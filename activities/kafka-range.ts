@@ -21,6 +21,8 @@ export interface FetchedRecord {
   value: Buffer | null;
   /** Kafka record timestamp, epoch milliseconds. */
   timestamp: number;
+  /** Record headers (contract subject/version may travel here). */
+  headers?: KafkaMessage['headers'];
 }
 
 /** What one fetch returns: records of `[from, next)` in offset order. */
@@ -135,7 +137,7 @@ class TopicReader {
         stoppedEarly = true;
         break;
       }
-      range.records.push({ offset, key: m.key, value: m.value, timestamp: Number(m.timestamp) });
+      range.records.push({ offset, key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: m.headers });
       range.bytes += size;
       range.next = offset + 1;
     }
