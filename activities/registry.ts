@@ -389,3 +389,53 @@ export async function planCatalogue(
   }
   return plans;
 }
+
+/** What {@link registerCatalogue} did. */
+export interface CatalogueRegistration {
+  /** True when every version is registered (now or before). */
+  readonly ok: boolean;
+  /** One outcome per version attempted or already registered, in subject/version order. */
+  readonly outcomes: readonly RegisterOutcome[];
+  /** Subjects not touched because the gate refuses them (edited, removed or breaking versions). */
+  readonly refused: readonly CataloguePlan[];
+}
+
+/**
+ * Registers the catalogue's new versions in order, each re-checked by the registry. A subject with
+ * any problem is skipped whole: a partial history would mislead readers. Idempotent: versions
+ * already registered with the same schema are reported `unchanged`. Suitable for worker start-up
+ * (the registry then always lists what the running code accepts) and for `platform schemas register`.
+ */
+export async function registerCatalogue(
+  registry: SchemaRegistry,
+  catalogue: readonly SubjectDefinition[],
+  only?: string,
+): Promise<CatalogueRegistration> {
+  const outcomes: RegisterOutcome[] = [];
+  const refused: CataloguePlan[] = [];
+  for (const plan of await planCatalogue(registry, catalogue, only)) {
+    const definition = catalogue.find((s) => s.subject === plan.subject)!;
+    if (!plan.ok) {
+      refused.push(plan);
+      continue;
+    }
+    for (const v of plan.versions) {
+      if (v.status === 'registered') outcomes.push({ status: 'unchanged', subject: v.subject, version: v.version, fingerprint: v.fingerprint });
+      if (v.status !== 'new') continue;
+      const version = definition.versions.find((x) => x.version === v.version)!;
+      const outcome = await registry.register({
+        subject: definition.subject,
+        version: v.version,
+        schema: contractJsonSchema(version.schema),
+        description: definition.description,
+        notes: version.notes ?? '',
+        upcastFrom: version.upcast ? v.version - 1 : null,
+        initialMode: plan.initialMode,
+      });
+      outcomes.push(outcome);
+      if (outcome.status !== 'registered' && outcome.status !== 'unchanged') break;
+    }
+  }
+  const ok = refused.length === 0 && outcomes.every((o) => o.status === 'registered' || o.status === 'unchanged');
+  return { ok, outcomes, refused };
+}

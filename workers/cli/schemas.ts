@@ -13,8 +13,8 @@ import {
   createSchemaRegistry,
   fingerprint,
   planCatalogue,
+  registerCatalogue,
   type CataloguePlan,
-  type RegisterOutcome,
   type SchemaRegistry,
 } from '../../activities/registry.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
@@ -236,35 +236,10 @@ async function register(options: Options, args: string[], registry: SchemaRegist
   const catalogue = await loadCatalogue(options.contracts);
   const only = args[0];
   if (only !== undefined && !catalogue.some((s) => s.subject === only)) throw new UsageError(`register: no subject "${only}" in the working tree`);
-  const outcomes: RegisterOutcome[] = [];
-  const refused: string[] = [];
-  for (const plan of await planCatalogue(registry, catalogue, only)) {
-    const def = catalogue.find((s) => s.subject === plan.subject)!;
-    if (!plan.ok) {
-      // Register nothing of a subject with a problem: a partial history would mislead readers.
-      refused.push(renderPlan([plan]).text);
-      continue;
-    }
-    for (const v of plan.versions) {
-      if (v.status !== 'new') {
-        if (v.status === 'registered') outcomes.push({ status: 'unchanged', subject: v.subject, version: v.version, fingerprint: v.fingerprint });
-        continue;
-      }
-      const version = def.versions.find((x) => x.version === v.version)!;
-      const outcome = await registry.register({
-        subject: def.subject,
-        version: v.version,
-        schema: contractJsonSchema(version.schema),
-        description: def.description,
-        notes: version.notes ?? '',
-        upcastFrom: version.upcast ? v.version - 1 : null,
-        initialMode: plan.initialMode,
-      });
-      outcomes.push(outcome);
-      if (outcome.status !== 'registered' && outcome.status !== 'unchanged') break;
-    }
-  }
-  const failed = refused.length > 0 || outcomes.some((o) => o.status !== 'registered' && o.status !== 'unchanged');
+  const result = await registerCatalogue(registry, catalogue, only);
+  const { outcomes } = result;
+  const refused = result.refused.map((plan) => renderPlan([plan]).text);
+  const failed = !result.ok;
   if (options.json) {
     printJson({ ok: !failed, outcomes, refused });
     return failed ? 1 : 0;
