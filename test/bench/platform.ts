@@ -7,6 +7,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { StackEndpoints } from '../../infra/local/endpoints.js';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/pipeline.js';
+import { CpuMeter } from './cpu.js';
 import type { Deadline } from './deadline.js';
 import type { LandedCounts } from './report.js';
 import type { RateResult } from './raw-consume.js';
@@ -40,6 +41,8 @@ export interface PlatformResult extends RateResult, LandedCounts {
   workerReadyRssMb: number | null;
   /** How the end of the run was timed. */
   timing: string;
+  /** CPU seconds per process from workflow start until every row had landed. */
+  cpu: Record<string, number>;
 }
 
 interface LineageStats {
@@ -60,6 +63,7 @@ export async function measurePlatform(
   run: PlatformRun,
   deadline: Deadline,
   log: (line: string) => void,
+  meter: CpuMeter,
 ): Promise<PlatformResult> {
   const worker = WorkerProcess.start(endpoints, { database: run.database, taskQueue: run.taskQueue, workflowBundlePath: run.workflowBundlePath }, run.workerLog);
   const workflowId = pipelineWorkflowId(run.pipelineId);
@@ -77,6 +81,8 @@ export async function measurePlatform(
       // Alerts are not what is measured, and a fired alert would leave workflows behind.
       detector: { enabled: false },
     };
+    meter.track('worker', worker.pid);
+    const cpuBefore = await meter.sample();
     const startedWall = Date.now();
     const startedAt = performance.now();
     await temporal.workflow.start('pipeline', { taskQueue: run.taskQueue, workflowId, args: [input] });
@@ -98,6 +104,8 @@ export async function measurePlatform(
       () => `landed ${last.uniqueOffsets}/${run.expectedValid}, dead letters ${last.deadLetters}/${run.expectedInvalid}; worker log ${run.workerLog}`,
     );
     const polledSeconds = (performance.now() - startedAt) / 1000;
+    const cpu = CpuMeter.delta(cpuBefore, await meter.sample());
+    meter.untrack('worker');
 
     // Stop everything that writes before the final counts, so a late duplicate would be seen.
     await terminateAll(temporal, workflowId, run);
@@ -130,6 +138,7 @@ export async function measurePlatform(
       meanBatchSize: stats?.mean ?? null,
       workerPeakRss: peak,
       workerReadyRssMb: readyRss,
+      cpu,
       timing: useLineage
         ? `workflow start -> last lineage_batches.finished_at (poll saw it after ${polledSeconds.toFixed(2)} s)`
         : 'workflow start -> poll that saw every row',

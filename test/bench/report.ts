@@ -14,6 +14,9 @@ export interface LandedCounts {
   deadLetters: number;
 }
 
+/** A rate, with the CPU seconds each tracked process (bench, worker, temporal, kafka, clickhouse) spent on it. */
+export type Measured = RateResult & { cpu: Record<string, number> };
+
 /** Everything one run measured; written as JSON and printed as a table. */
 export interface BenchReport {
   startedAt: string;
@@ -22,11 +25,13 @@ export interface BenchReport {
   command: string;
   options: { events: number; partitions: number; invalidFraction: number; deadlineMinutes: number; keep: boolean; skip: string[] };
   host: { cpus: number; cpuModel: string; memoryMb: number; node: string };
+  /** 1/5/15-minute load averages at start and end: the machine is shared, this says how much. */
+  loadAverage: { start: number[]; end: number[] };
   names: { topic: string; naiveDatabase: string; platformDatabase: string; taskQueue: string; workflowId: string };
-  produce?: RateResult & { valid: number; invalid: number; byReason: Record<string, number> };
-  raw?: RateResult;
-  naive?: RateResult & LandedCounts & { batches: number };
-  platform?: RateResult &
+  produce?: Measured & { valid: number; invalid: number; byReason: Record<string, number> };
+  raw?: Measured;
+  naive?: Measured & LandedCounts & { batches: number };
+  platform?: Measured &
     LandedCounts & {
       exactlyOnce: boolean;
       batches: number | null;
@@ -103,6 +108,16 @@ export function formatReport(r: BenchReport): string {
       ],
     ),
   ];
+  const procs = ['bench', 'worker', 'temporal', 'kafka', 'clickhouse'];
+  const cpuRow = (name: string, m: Measured | undefined): string[] => [name, ...procs.map((p) => fixed(m?.cpu[p])), m ? fixed((Object.values(m.cpu).reduce((x, y) => x + y, 0) * 1000) / Math.max(1, m.events), 3) : '-'];
+  out.push(
+    '',
+    table(
+      ['CPU seconds during', ...procs, 'CPU ms/event (sum)'],
+      [cpuRow('produce', r.produce), cpuRow('(a) platform', r.platform), cpuRow('(b) raw consume', r.raw), cpuRow('(c) naive loop', r.naive)],
+    ),
+    `load average (1/5/15 min): start ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')}, end ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')}`,
+  );
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

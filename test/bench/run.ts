@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { ensureStack } from '../../infra/local/stack.js';
@@ -15,6 +16,7 @@ import { defaultConsumerGroup } from '../../schemas/pipeline.js';
 import { loadConfig } from '../../workers/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { bundlePlatformWorkflows } from '../../workers/worker.js';
+import { CpuMeter } from './cpu.js';
 import { Deadline, DeadlineExceededError } from './deadline.js';
 import { topicExtent } from './kafka-util.js';
 import { measureNaive } from './naive.js';
@@ -59,14 +61,26 @@ async function bench(options: BenchOptions): Promise<number> {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     options: { ...options, skip: [...options.skip] },
     host: hostFacts(),
+    loadAverage: { start: loadavg(), end: [] },
     names: { topic: names.topic, naiveDatabase: names.naiveDatabase, platformDatabase: names.platformDatabase, taskQueue: names.taskQueue, workflowId: `pipeline-${names.pipelineId}` },
     ratios: { aOverB: null, aOverC: null, cOverB: null },
     benchPeakRssMb: 0,
     stoppedEarly: null,
-    notes: [],
+    notes: ['CPU of temporal/kafka/clickhouse counts every client of the shared stack during the step, not only the bench'],
   };
   log(`run ${id}: ${options.events} events, ${options.partitions} partitions, deadline ${options.deadlineMinutes} min`);
-  const endpoints = await ensureStack(config, { log: (line) => console.log(`[stack] ${line}`) });
+  const meter = new CpuMeter();
+  meter.track('bench', process.pid);
+  const endpoints = await ensureStack(config, {
+    log: (line) => console.log(`[stack] ${line}`),
+    onResult: (r) => meter.track(r.component, r.pid),
+  });
+  // Measures a step and the CPU every tracked process spent during it.
+  const metered = async <T extends object>(step: () => Promise<T>): Promise<T & { cpu: Record<string, number> }> => {
+    const before = await meter.sample();
+    const result = await step();
+    return { ...result, cpu: CpuMeter.delta(before, await meter.sample()) };
+  };
   deadline.check('starting the stack');
 
   const kafka = createKafka(config, endpoints, '-bench');
@@ -82,7 +96,7 @@ async function bench(options: BenchOptions): Promise<number> {
     cleanups.push({ what: `topic ${names.topic}`, run: () => kafkaAdmin.deleteTopics({ topics: [names.topic] }) });
 
     log(`producing ${options.events} events to ${names.topic}`);
-    const produced = await produceEvents(kafka, names.topic, options.partitions, options.events, options.invalidFraction, deadline);
+    const produced = await metered(() => produceEvents(kafka, names.topic, options.partitions, options.events, options.invalidFraction, deadline));
     report.produce = produced;
     const extent = await topicExtent(kafkaAdmin, names.topic);
     log(`produced ${produced.events} (${produced.valid} valid, ${produced.invalid} invalid) in ${produced.seconds.toFixed(2)} s = ${Math.round(produced.perSecond)}/s; topic holds ${extent.total}`);
@@ -92,7 +106,7 @@ async function bench(options: BenchOptions): Promise<number> {
       const group = `bench-${id}-raw`;
       cleanups.push({ what: `group ${group}`, run: () => kafkaAdmin.deleteGroups([group]) });
       log('(b) raw KafkaJS consume');
-      report.raw = await measureRawConsume(kafka, names.topic, extent, group, deadline);
+      report.raw = await metered(() => measureRawConsume(kafka, names.topic, extent, group, deadline));
       log(`(b) ${Math.round(report.raw.perSecond)}/s`);
     }
 
@@ -104,7 +118,7 @@ async function bench(options: BenchOptions): Promise<number> {
       cleanups.push({ what: 'naive warehouse client', run: () => warehouse.close() });
       await migrate(warehouse, names.naiveDatabase, { admin: chAdmin });
       log(`(c) naive consume -> validate -> insert into ${names.naiveDatabase}`);
-      const naive = await measureNaive(kafka, warehouse, names.topic, extent, group, deadline);
+      const naive = await metered(() => measureNaive(kafka, warehouse, names.topic, extent, group, deadline));
       const counts = await landedCounts(warehouse);
       report.naive = { ...naive, ...counts };
       log(`(c) ${Math.round(naive.perSecond)}/s; ${counts.landed} rows, ${counts.deadLetters} dead letters, ${naive.batches} inserts`);
@@ -150,6 +164,7 @@ async function bench(options: BenchOptions): Promise<number> {
         },
         deadline,
         log,
+        meter,
       );
       report.platform = {
         ...platform,
@@ -183,6 +198,7 @@ async function bench(options: BenchOptions): Promise<number> {
 
   report.ratios = { aOverB: ratio(report.platform, report.raw), aOverC: ratio(report.platform, report.naive), cOverB: ratio(report.naive, report.raw) };
   report.benchPeakRssMb = process.resourceUsage().maxRSS / 1024;
+  report.loadAverage.end = loadavg();
   report.finishedAt = new Date().toISOString();
   const path = await writeReport(stateDir, report);
   console.log(`\n${formatReport(report)}\n\nresults: ${path}`);
