@@ -13,7 +13,10 @@ import { buildDashboards } from '../../dashboards/build.js';
 import { DEFAULT_DATASOURCE_UID, DATASOURCE_TYPE } from '../../dashboards/panels.js';
 import { serverProperties, pinnedKafkaVersion } from '../../infra/local/kafka.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
+import { pipelineInputSchema, pipelineWorkflowId } from '../../schemas/pipeline.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
+import * as workflows from '../../workflows/index.js';
+import generateCommand from '../../workers/cli/generate.js';
 import { envSchema, loadConfig } from '../../workers/config.js';
 
 const root = join(import.meta.dirname, '../..');
@@ -110,9 +113,10 @@ const platformServices = ['worker', 'generator'];
 describe('docker-compose.yml', () => {
   it('defines the platform, its servers, Grafana, the init steps and the demo generator', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['clickhouse', 'dashboards', 'generator', 'grafana', 'kafka', 'temporal', 'temporal-init', 'worker'].sort(),
+      ['clickhouse', 'dashboards', 'demo-pipeline', 'generator', 'grafana', 'kafka', 'temporal', 'temporal-init', 'worker'].sort(),
     );
     expect(service('generator').profiles).toEqual(['demo']);
+    expect(service('demo-pipeline').profiles).toEqual(['demo']);
     for (const name of ['worker', 'temporal', 'kafka', 'clickhouse', 'grafana']) {
       expect(service(name).profiles, `${name} starts without a profile`).toBeUndefined();
     }
@@ -135,6 +139,7 @@ describe('docker-compose.yml', () => {
   it('runs the same server versions as the local stack', () => {
     expect(service('temporal').image).toBe(`temporalio/temporal:${TEMPORAL_CLI_VERSION}`);
     expect(service('temporal-init').image).toBe(`temporalio/temporal:${TEMPORAL_CLI_VERSION}`);
+    expect(service('demo-pipeline').image).toBe(`temporalio/temporal:${TEMPORAL_CLI_VERSION}`);
     expect(service('kafka').image).toBe(`apache/kafka:${pinnedKafkaVersion()}`);
     expect(service('clickhouse').image).toMatch(/^clickhouse\/clickhouse-server:26\.\d+/);
   });
@@ -245,6 +250,31 @@ describe('docker-compose.yml', () => {
       }
     }
     expect(created).toEqual({ ...searchAttributes });
+  });
+
+  it('starts the demo pipeline with a Temporal CLI command the platform accepts, then streams to its topic', () => {
+    const command = service('demo-pipeline').command ?? [];
+    expect(command.slice(0, 2)).toEqual(['workflow', 'start']);
+    const config = loadConfig(stringEnv(service('worker')));
+    expect(flagValue(command, '--address')).toBe(config.TEMPORAL_ADDRESS);
+    expect(flagValue(command, '--namespace')).toBe(config.TEMPORAL_NAMESPACE);
+    expect(flagValue(command, '--task-queue')).toBe(config.TEMPORAL_TASK_QUEUE);
+    const type = flagValue(command, '--type')!;
+    expect(Object.keys(workflows), `workflow type ${type}`).toContain(type);
+    // The input is what the workflow validates at its boundary.
+    const input = pipelineInputSchema.parse(JSON.parse(flagValue(command, '--input')!));
+    expect(flagValue(command, '--workflow-id')).toBe(pipelineWorkflowId(input.pipelineId));
+    expect(flagValue(command, '--id-conflict-policy'), 'a second `up` joins the running pipeline').toBe('UseExisting');
+
+    const generator = service('generator').command ?? [];
+    expect(generator.slice(0, 4)).toEqual(['npx', 'tsx', 'workers/platform.ts', 'generate']);
+    expect(flagValue(generator, '--topic')).toBe(input.topic);
+    expect(Number(flagValue(generator, '--partitions'))).toBe(input.partitions);
+    expect(flagValue(generator, '--incident-at'), 'the demo alert needs an incident').toBeDefined();
+    for (const flag of generator.filter((arg) => arg.startsWith('--'))) {
+      expect(generateCommand.usage, `platform generate knows ${flag}`).toMatch(new RegExp(`^\\s+${flag}\\b`, 'm'));
+    }
+    expect(service('generator').depends_on).toMatchObject({ 'demo-pipeline': { condition: 'service_completed_successfully' } });
   });
 
   it('starts each service after the ones it needs are healthy or done', () => {
