@@ -61,3 +61,20 @@ export class PartitionProgress {
     return true;
   }
 }
+
+/**
+ * Deletes consumer groups, treating "no such group" as done (a step stopped early may never have
+ * created its group). Other failures, e.g. a group that still has members, are raised.
+ */
+export async function deleteGroups(admin: Admin, groupIds: string[]): Promise<void> {
+  try {
+    await admin.deleteGroups(groupIds);
+  } catch (err) {
+    const groups = (err as { groups?: { error?: { type?: string } }[] }).groups;
+    const allMissing = groups !== undefined && groups.length > 0 && groups.every((g) => g.error?.type === 'GROUP_ID_NOT_FOUND');
+    if (!allMissing) {
+      const detail = groups?.map((g) => g.error?.type ?? '?').join(', ');
+      throw new Error(`${(err as Error).message}${detail ? ` (${detail})` : ''}`, { cause: err });
+    }
+  }
+}

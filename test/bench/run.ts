@@ -18,7 +18,7 @@ import { connectTemporal, createKafka, createWarehouse } from '../../workers/con
 import { bundlePlatformWorkflows } from '../../workers/worker.js';
 import { CpuMeter } from './cpu.js';
 import { Deadline, DeadlineExceededError } from './deadline.js';
-import { topicExtent } from './kafka-util.js';
+import { deleteGroups, topicExtent } from './kafka-util.js';
 import { measureNaive } from './naive.js';
 import { BenchUsageError, parseBenchArgs, usage, type BenchOptions } from './options.js';
 import { measurePlatform } from './platform.js';
@@ -104,7 +104,7 @@ async function bench(options: BenchOptions): Promise<number> {
 
     if (!options.skip.has('raw')) {
       const group = `bench-${id}-raw`;
-      cleanups.push({ what: `group ${group}`, run: () => kafkaAdmin.deleteGroups([group]) });
+      cleanups.push({ what: `group ${group}`, run: () => deleteGroups(kafkaAdmin, [group]) });
       log('(b) raw KafkaJS consume');
       report.raw = await metered(() => measureRawConsume(kafka, names.topic, extent, group, deadline));
       log(`(b) ${Math.round(report.raw.perSecond)}/s`);
@@ -113,7 +113,7 @@ async function bench(options: BenchOptions): Promise<number> {
     if (!options.skip.has('naive')) {
       const group = `bench-${id}-naive`;
       const warehouse = createWarehouse(config, endpoints, names.naiveDatabase);
-      cleanups.push({ what: `group ${group}`, run: () => kafkaAdmin.deleteGroups([group]) });
+      cleanups.push({ what: `group ${group}`, run: () => deleteGroups(kafkaAdmin, [group]) });
       cleanups.push({ what: `database ${names.naiveDatabase}`, run: () => dropDatabase(chAdmin, names.naiveDatabase) });
       cleanups.push({ what: 'naive warehouse client', run: () => warehouse.close() });
       await migrate(warehouse, names.naiveDatabase, { admin: chAdmin });
@@ -130,7 +130,7 @@ async function bench(options: BenchOptions): Promise<number> {
     if (!options.skip.has('platform')) {
       const warehouse = createWarehouse(config, endpoints, names.platformDatabase);
       const temporal = await connectTemporal(config, endpoints);
-      cleanups.push({ what: `group ${defaultConsumerGroup(names.pipelineId)}`, run: () => kafkaAdmin.deleteGroups([defaultConsumerGroup(names.pipelineId)]) });
+      cleanups.push({ what: `group ${defaultConsumerGroup(names.pipelineId)}`, run: () => deleteGroups(kafkaAdmin, [defaultConsumerGroup(names.pipelineId)]) });
       cleanups.push({ what: `database ${names.platformDatabase}`, run: () => dropDatabase(chAdmin, names.platformDatabase) });
       cleanups.push({ what: 'platform warehouse client', run: () => warehouse.close() });
       cleanups.push({ what: 'Temporal connection', run: () => temporal.connection.close() });
