@@ -131,6 +131,9 @@ describe('docker-compose.yml', () => {
       expect(tag, `${name}: ${image}`).not.toBe('latest');
       expect(tag, `${name}: ${image} tag names a version`).toMatch(/^\d+(\.\d+)*([-.][A-Za-z0-9.]+)?$/);
     }
+    // The locally built image is tagged with the package version it is built from.
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const name of ['worker', 'dashboards', 'generator']) expect(service(name).image, name).toBe(`streamwarden/platform:${version}`);
     const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
     const from = /^FROM\s+(\S+)/m.exec(dockerfile)?.[1] ?? '';
     expect(from).toMatch(/^node:20(\.\d+)*-/);
