@@ -9,8 +9,11 @@ export class DeadlineExceededError extends Error {
     readonly phase: string,
     readonly budgetMs: number,
     detail = '',
+    /** The run was interrupted (Ctrl-C) rather than out of time. */
+    readonly interrupted = false,
   ) {
-    super(`bench deadline of ${Math.round(budgetMs / 1000)} s passed during "${phase}"${detail ? `: ${detail}` : ''}`);
+    const what = interrupted ? 'bench interrupted' : `bench deadline of ${Math.round(budgetMs / 1000)} s passed`;
+    super(`${what} during "${phase}"${detail ? `: ${detail}` : ''}`);
     this.name = 'DeadlineExceededError';
   }
 }
@@ -37,7 +40,7 @@ export class Deadline {
     return Math.max(0, this.endsAt - Date.now());
   }
 
-  /** Ends the budget now (Ctrl-C): the next check throws, with `reason` in its message. */
+  /** Ends the budget now (Ctrl-C): the next check throws an error marked as interrupted. */
   abort(reason: string): void {
     this.reason = reason;
     this.endsAt = 0;
@@ -47,8 +50,7 @@ export class Deadline {
   /** Throws {@link DeadlineExceededError} once the deadline has passed (or the run was aborted). */
   check(phase: string, detail?: string): void {
     if (Date.now() < this.endsAt) return;
-    const where = [this.reason, detail].filter(Boolean).join('; ');
-    throw new DeadlineExceededError(phase, this.budgetMs, where);
+    throw new DeadlineExceededError(phase, this.budgetMs, detail, this.reason !== null);
   }
 
   /**

@@ -36,10 +36,16 @@ async function bench(options: BenchOptions): Promise<number> {
   const config = loadConfig();
   const stateDir = resolve(config.PLATFORM_STATE_DIR);
   const deadline = new Deadline(options.deadlineMinutes * 60_000);
-  process.once('SIGINT', () => {
-    log('interrupted: stopping the current measurement and cleaning up (Ctrl-C again to quit at once)');
-    deadline.abort('interrupted (Ctrl-C)');
-    process.once('SIGINT', () => process.exit(130));
+  let interruptedAt = 0;
+  process.on('SIGINT', () => {
+    // tsx relays the terminal's SIGINT, so one Ctrl-C can arrive twice: only a later one quits.
+    if (interruptedAt === 0) {
+      interruptedAt = Date.now();
+      log('interrupted: stopping the current measurement and cleaning up (Ctrl-C again to quit at once)');
+      deadline.abort('interrupted (Ctrl-C)');
+    } else if (Date.now() - interruptedAt > 1000) {
+      process.exit(130);
+    }
   });
   // If cleanup itself hangs (a server gone away), the run still ends, and says why.
   setTimeout(() => {
@@ -178,8 +184,8 @@ async function bench(options: BenchOptions): Promise<number> {
     }
   } catch (err) {
     if (err instanceof DeadlineExceededError) {
-      report.stoppedEarly = `${err.message}. Raise --deadline-min or lower --events.`;
-      exitCode = 2;
+      report.stoppedEarly = err.interrupted ? err.message : `${err.message}. Raise --deadline-min or lower --events.`;
+      exitCode = err.interrupted ? 130 : 2;
     } else {
       report.stoppedEarly = `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
       exitCode = 1;
