@@ -122,7 +122,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await temporal?.workflow.getHandle(pipelineWorkflowId(pipelineId)).cancel().catch(() => undefined);
+  // Terminate, not cancel: cancelling needs a worker to run the cancellation, and it is going away.
+  await temporal?.workflow.getHandle(pipelineWorkflowId(pipelineId)).terminate('test over').catch(() => undefined);
   for (const p of [0, 1, 2]) await temporal?.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)).terminate('test over').catch(() => undefined);
   await temporal?.workflow.getHandle(alertId).terminate('test over').catch(() => undefined);
   for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');

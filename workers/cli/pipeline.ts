@@ -1,0 +1,153 @@
+/**
+ * `platform pipeline start|stop|list|pause|resume`: thin wrappers over the Temporal client for
+ * the `pipeline` workflow. Everything here can also be done with the Temporal CLI; the usage text
+ * shows the equivalent commands.
+ */
+import { parseArgs } from 'node:util';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { partitionWorkflowId, pipelineInputSchema, pipelineWorkflowId, describeInputError, type PipelineProgress } from '../../schemas/pipeline.js';
+import { loadConfig } from '../config.js';
+import { connectTemporal } from '../connections.js';
+import { resolveEndpoints } from '../endpoints.js';
+import { UsageError, type Command } from './command.js';
+import { renderTable } from './sql.js';
+import { queryWithin, runningPipelinesQuery } from './temporal-query.js';
+
+/** Parses `--name value` options (all strings). */
+function parse(args: string[], names: readonly string[]): { values: Partial<Record<string, string>> } {
+  try {
+    const options = Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
+    return { values: parseArgs({ args, options, allowPositionals: false }).values as Partial<Record<string, string>> };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectTemporal>>, taskQueue: string) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const client = await connectTemporal(config, resolveEndpoints(config));
+  try {
+    return await fn(client, config.TEMPORAL_TASK_QUEUE);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function start(args: string[]): Promise<number> {
+  const { values } = parse(args, ['id', 'topic', 'partitions', 'batch-max', 'start-from', 'json']);
+  let raw: Record<string, unknown> = {};
+  if (typeof values.json === 'string') {
+    try {
+      raw = JSON.parse(values.json) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`--json: expected a JSON object, got ${(err as Error).message}`);
+    }
+  }
+  if (typeof values.id === 'string') raw.pipelineId = values.id;
+  if (typeof values.topic === 'string') raw.topic = values.topic;
+  if (typeof values.partitions === 'string') raw.partitions = Number(values.partitions);
+  if (typeof values['batch-max'] === 'string') raw.batchMaxEvents = Number(values['batch-max']);
+  if (typeof values['start-from'] === 'string') raw.startFrom = values['start-from'];
+  const parsed = pipelineInputSchema.safeParse(raw);
+  if (!parsed.success) throw new UsageError(describeInputError('pipeline input', parsed.error, raw));
+  const workflowId = pipelineWorkflowId(parsed.data.pipelineId);
+  return withClient(async (client, taskQueue) => {
+    try {
+      const handle = await client.workflow.start('pipeline', { taskQueue, workflowId, args: [raw] });
+      console.log(`started ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue}`);
+      return 0;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        console.error(`${workflowId} is already running; stop it first with: platform pipeline stop --id ${parsed.data.pipelineId}`);
+        return 1;
+      }
+      throw err;
+    }
+  });
+}
+
+async function stop(args: string[]): Promise<number> {
+  const { values } = parse(args, ['id']);
+  if (typeof values.id !== 'string') throw new UsageError('--id: required');
+  const workflowId = pipelineWorkflowId(values.id);
+  return withClient(async (client) => {
+    await client.workflow.getHandle(workflowId).cancel();
+    console.log(`cancel requested for ${workflowId}; its partition consumers finish their batch in flight and stop`);
+    return 0;
+  });
+}
+
+async function signalPartitions(args: string[], signal: 'pause' | 'resume'): Promise<number> {
+  const { values } = parse(args, ['id', 'partition', 'reason']);
+  if (typeof values.id !== 'string') throw new UsageError('--id: required');
+  const id = values.id;
+  return withClient(async (client) => {
+    const progress = await queryWithin<PipelineProgress>(client, pipelineWorkflowId(id), 'progress');
+    const partitions = typeof values.partition === 'string' ? [Number(values.partition)] : progress.partitions;
+    for (const p of partitions) {
+      await client.workflow.getHandle(partitionWorkflowId(id, progress.topic, p)).signal(signal, typeof values.reason === 'string' ? { reason: values.reason } : {});
+    }
+    console.log(`${signal} sent to ${progress.topic} partitions ${partitions.join(', ')} of ${id}`);
+    return 0;
+  });
+}
+
+async function list(args: string[]): Promise<number> {
+  const all = args.includes('--all');
+  return withClient(async (client, taskQueue) => {
+    const rows: string[][] = [];
+    for await (const wf of client.workflow.list({ query: runningPipelinesQuery(taskQueue, all) })) {
+      let detail = '';
+      try {
+        const p = await queryWithin<PipelineProgress>(client, wf.workflowId, 'progress', 3000, wf.runId);
+        detail = `${p.topic} [${p.partitions.join(',')}] rollups ${p.rollupRuns}, alerts ${p.alertsFired}${p.lastError ? `, last error: ${p.lastError}` : ''}`;
+      } catch (err) {
+        detail = `(no answer: ${(err as Error).message})`;
+      }
+      rows.push([wf.workflowId, wf.taskQueue, wf.startTime.toISOString(), detail]);
+    }
+    if (rows.length === 0) console.log('no running pipelines');
+    else console.log(renderTable([{ name: 'workflow', type: 'String' }, { name: 'task queue', type: 'String' }, { name: 'started', type: 'String' }, { name: 'detail', type: 'String' }], rows));
+    return 0;
+  });
+}
+
+const command: Command = {
+  name: 'pipeline',
+  summary: 'start, stop, list, pause or resume pipelines (Temporal workflows)',
+  usage: [
+    'Usage: platform pipeline <start|stop|list|pause|resume> [options]',
+    '',
+    '  start --id ID --topic TOPIC [--partitions N] [--batch-max N] [--start-from earliest|latest]',
+    '        [--json \'{"rollup":{"intervalMs":5000},"detector":{"errorRateThreshold":0.05}}\']',
+    '  stop --id ID                     cancel the pipeline and its partition consumers',
+    '  list [--all]                     running pipelines (on TEMPORAL_TASK_QUEUE unless --all)',
+    '  pause --id ID [--partition N] [--reason TEXT]',
+    '  resume --id ID [--partition N]',
+    '',
+    'Temporal CLI equivalents:',
+    '  temporal workflow start --type pipeline --task-queue streamwarden --workflow-id pipeline-demo \\',
+    '    --input \'{"pipelineId":"demo","topic":"requests"}\'',
+    '  temporal workflow query --workflow-id pipeline-demo-requests-0 --type progress',
+    '  temporal workflow cancel --workflow-id pipeline-demo',
+  ].join('\n'),
+
+  async run(args) {
+    const [sub, ...rest] = args;
+    switch (sub) {
+      case 'start':
+        return start(rest);
+      case 'stop':
+        return stop(rest);
+      case 'list':
+        return list(rest);
+      case 'pause':
+      case 'resume':
+        return signalPartitions(rest, sub);
+      default:
+        throw new UsageError(`expected start, stop, list, pause or resume, got ${JSON.stringify(sub ?? '')}`);
+    }
+  },
+};
+
+export default command;
