@@ -43,6 +43,8 @@ export interface PlatformResult extends RateResult, LandedCounts {
   timing: string;
   /** CPU seconds per process from workflow start until every row had landed. */
   cpu: Record<string, number>;
+  /** The worker's RSS every ~2 s while landing: growth with the backlog vs a steady state. */
+  workerRssSamples: { seconds: number; rssMb: number; landed: number }[];
 }
 
 interface LineageStats {
@@ -90,10 +92,17 @@ export async function measurePlatform(
     log(`started workflow ${workflowId}; waiting for ${run.expectedValid} events and ${run.expectedInvalid} dead letters`);
     let last: LandedCounts = { landed: 0, uniqueOffsets: 0, deadLetters: 0 };
     let lastLogged = 0;
+    let lastSampled = 0;
+    const rssSamples: PlatformResult['workerRssSamples'] = [];
     await deadline.waitFor(
       'platform pipeline',
       async () => {
         last = await landedCounts(warehouse);
+        if (performance.now() - lastSampled >= 2_000) {
+          lastSampled = performance.now();
+          const rss = await procRssMb(worker.pid, 'VmRSS');
+          if (rss !== null) rssSamples.push({ seconds: Math.round(lastSampled - startedAt) / 1000, rssMb: Math.round(rss), landed: last.uniqueOffsets + last.deadLetters });
+        }
         if (performance.now() - lastLogged > 10_000) {
           lastLogged = performance.now();
           log(`  landed ${last.uniqueOffsets}/${run.expectedValid}, dead letters ${last.deadLetters}/${run.expectedInvalid}`);
@@ -139,6 +148,7 @@ export async function measurePlatform(
       workerPeakRss: peak,
       workerReadyRssMb: readyRss,
       cpu,
+      workerRssSamples: rssSamples,
       timing: useLineage
         ? `workflow start -> last lineage_batches.finished_at (poll saw it after ${polledSeconds.toFixed(2)} s)`
         : 'workflow start -> poll that saw every row',

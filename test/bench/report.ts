@@ -39,6 +39,7 @@ export interface BenchReport {
       workerPeakRssMb: number | null;
       workerPeakRssSource: string;
       workerReadyRssMb: number | null;
+      workerRssSamples: { seconds: number; rssMb: number; landed: number }[];
     };
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
   benchPeakRssMb: number;
@@ -66,6 +67,12 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function rssRange(samples: { rssMb: number }[] | undefined): string {
+  if (!samples || samples.length === 0) return '-';
+  const values = samples.map((x) => x.rssMb);
+  return `${Math.min(...values)}..${Math.max(...values)}, last ${values[values.length - 1]} (${values.length} samples)`;
 }
 
 /** The human-readable summary printed at the end of a run. */
@@ -102,6 +109,7 @@ export function formatReport(r: BenchReport): string {
       [
         ['worker peak RSS (MB)', r.platform?.workerPeakRssMb === null || r.platform === undefined ? '-' : `${fixed(r.platform.workerPeakRssMb, 1)} (${r.platform.workerPeakRssSource})`],
         ['worker RSS when ready, idle (MB)', fixed(r.platform?.workerReadyRssMb, 1)],
+        ['worker RSS while landing, sampled (MB)', rssRange(r.platform?.workerRssSamples)],
         ['bench process peak RSS (MB)', fixed(r.benchPeakRssMb, 1)],
         ['pipeline batches (lineage_batches)', r.platform?.batches === null || r.platform === undefined ? '-' : int(r.platform.batches)],
         ['mean batch size (events)', fixed(r.platform?.meanBatchSize, 1)],
