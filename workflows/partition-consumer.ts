@@ -11,7 +11,7 @@ import {
   condition,
   continueAsNew,
   defineQuery,
-  defineSignal,
+  defineUpdate,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -32,10 +32,13 @@ import { kafkaTopicKey, parseOrFail, pipelineKey } from './boundary.js';
 
 /** `progress`: cursor, totals, lag at the last plan, the batch in flight. */
 export const progressQuery = defineQuery<PartitionProgress>('progress');
-/** `pause`: stop after the batch in flight (optional `{ "reason": "..." }`). */
-export const pauseSignal = defineSignal<[unknown?]>('pause');
-/** `resume`: continue after a pause. */
-export const resumeSignal = defineSignal<[unknown?]>('resume');
+/**
+ * `pause` (update): stop after the batch in flight; optional `{ "reason": "..." }`. An update, not
+ * a signal, so a malformed argument is rejected to the caller instead of failing the workflow.
+ */
+export const pauseUpdate = defineUpdate<PartitionProgress, [unknown?]>('pause');
+/** `resume` (update): continue after a pause. */
+export const resumeUpdate = defineUpdate<PartitionProgress, [unknown?]>('resume');
 
 /** Error types no retry can fix. */
 const nonRetryableErrorTypes = ['invalid_input', 'range_invalid'];
@@ -71,25 +74,28 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   let paused = input.paused;
   let inFlight: { from: number; to: number } | null = null;
 
-  setHandler(progressQuery, () => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight }), {
+  const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight });
+  setHandler(progressQuery, progress, {
     description: 'Cursor (next offset), landed/rejected/batch totals, lag at the last plan, and the batch in flight.',
   });
+  const validateArgs = (what: string) => (arg?: unknown) => void parseOrFail(pauseArgsSchema, arg ?? {}, what);
   setHandler(
-    pauseSignal,
+    pauseUpdate,
     (arg) => {
-      const { reason } = parseOrFail(pauseArgsSchema, arg ?? {}, 'pause signal');
+      const { reason } = pauseArgsSchema.parse(arg ?? {});
       paused = true;
       log.info('paused', { reason });
+      return progress();
     },
-    { description: 'Stop consuming after the batch in flight. Optional {"reason": "..."}.' },
+    { validator: validateArgs('pause update'), description: 'Stop consuming after the batch in flight. Optional {"reason": "..."}. Returns the progress.' },
   );
   setHandler(
-    resumeSignal,
-    (arg) => {
-      parseOrFail(pauseArgsSchema, arg ?? {}, 'resume signal');
+    resumeUpdate,
+    () => {
       paused = false;
+      return progress();
     },
-    { description: 'Continue consuming after a pause.' },
+    { validator: validateArgs('resume update'), description: 'Continue consuming after a pause. Returns the progress.' },
   );
 
   for (let iteration = 0; ; iteration++) {

@@ -77,7 +77,7 @@ async function stop(args: string[]): Promise<number> {
   });
 }
 
-async function signalPartitions(args: string[], signal: 'pause' | 'resume'): Promise<number> {
+async function updatePartitions(args: string[], update: 'pause' | 'resume'): Promise<number> {
   const { values } = parse(args, ['id', 'partition', 'reason']);
   if (typeof values.id !== 'string') throw new UsageError('--id: required');
   const id = values.id;
@@ -85,9 +85,9 @@ async function signalPartitions(args: string[], signal: 'pause' | 'resume'): Pro
     const progress = await queryWithin<PipelineProgress>(client, pipelineWorkflowId(id), 'progress');
     const partitions = typeof values.partition === 'string' ? [Number(values.partition)] : progress.partitions;
     for (const p of partitions) {
-      await client.workflow.getHandle(partitionWorkflowId(id, progress.topic, p)).signal(signal, typeof values.reason === 'string' ? { reason: values.reason } : {});
+      await client.workflow.getHandle(partitionWorkflowId(id, progress.topic, p)).executeUpdate(update, { args: [typeof values.reason === 'string' ? { reason: values.reason } : {}] });
     }
-    console.log(`${signal} sent to ${progress.topic} partitions ${partitions.join(', ')} of ${id}`);
+    console.log(`${update}d ${progress.topic} partitions ${partitions.join(', ')} of ${id}`);
     return 0;
   });
 }
@@ -129,6 +129,7 @@ const command: Command = {
     '  temporal workflow start --type pipeline --task-queue streamwarden --workflow-id pipeline-demo \\',
     '    --input \'{"pipelineId":"demo","topic":"requests"}\'',
     '  temporal workflow query --workflow-id pipeline-demo-requests-0 --type progress',
+    '  temporal workflow update execute --workflow-id pipeline-demo-requests-0 --name pause --input \'{"reason":"maintenance"}\'',
     '  temporal workflow cancel --workflow-id pipeline-demo',
   ].join('\n'),
 
@@ -143,7 +144,7 @@ const command: Command = {
         return list(rest);
       case 'pause':
       case 'resume':
-        return signalPartitions(rest, sub);
+        return updatePartitions(rest, sub);
       default:
         throw new UsageError(`expected start, stop, list, pause or resume, got ${JSON.stringify(sub ?? '')}`);
     }

@@ -1,0 +1,88 @@
+/**
+ * The pipeline workflows' public boundary on a real Temporal server with an in-process worker
+ * (startWorker): malformed inputs fail at once, non-retryably, with a message naming each field;
+ * the pause/resume updates reject bad arguments without harming the workflow and steer it.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { partitionWorkflowId, type PartitionProgress } from '../../schemas/pipeline.js';
+import { createKafka, createWarehouse } from '../../workers/connections.js';
+import { startWorker, type RunningWorker } from '../../workers/worker.js';
+import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+
+const config = { ...testConfig(), LOG_LEVEL: 'warn' as const };
+const id = uniqueId('t');
+const taskQueue = `boundary-${id}`;
+let worker: RunningWorker;
+let client: Client;
+
+beforeAll(async () => {
+  worker = await startWorker({ config, endpoints: stackEndpoints(), database: id, taskQueue });
+  client = worker.temporal;
+});
+
+afterAll(async () => {
+  await worker?.shutdown();
+  const admin = createWarehouse(config, stackEndpoints(), 'default');
+  await admin.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } });
+  await admin.close();
+});
+
+async function failureOf(type: string, args: unknown[]): Promise<ApplicationFailure> {
+  const handle = await client.workflow.start(type, { taskQueue, workflowId: `${type}-${uniqueId('bad')}`, args });
+  const error = await handle.result().then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  const cause = (error as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+describe('pipeline workflow boundary', () => {
+  it('a malformed pipeline input fails at once, non-retryable, naming each field', async () => {
+    const failure = await failureOf('pipeline', [{ pipelineId: 'Bad Id', topic: 42, batchMaxEvents: 'lots' }]);
+    expect(failure.type).toBe('invalid_input');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(/^pipeline input: /);
+    expect(failure.message).toContain('pipelineId: expected 1-63 chars');
+    expect(failure.message).toContain('topic: expected a string, got 42');
+    expect(failure.message).toContain('batchMaxEvents: expected a number, got "lots"');
+  });
+
+  it('a partition consumer without a partition fails the same way', async () => {
+    const failure = await failureOf('partitionConsumer', [{ pipelineId: 'demo', topic: 'requests' }]);
+    expect(failure.type).toBe('invalid_input');
+    expect(failure.message).toContain('partition: expected a partition number, got nothing');
+  });
+
+  it('pause/resume updates reject bad arguments and steer a running partition consumer', async () => {
+    const topic = `boundary-${id}`;
+    const kafka = createKafka(config, stackEndpoints(), `-${id}`);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const workflowId = partitionWorkflowId('boundary', topic, 0);
+    const handle = await client.workflow.start('partitionConsumer', { taskQueue, workflowId, args: [{ pipelineId: 'boundary', topic, partition: 0, pollIntervalMs: 200 }] });
+    try {
+      const rejected = await handle.executeUpdate('pause', { args: [{ reason: 5 }] }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(rejected).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(((rejected as WorkflowUpdateFailedError).cause as ApplicationFailure).message).toContain('reason: ');
+      const paused = await handle.executeUpdate<PartitionProgress, [unknown]>('pause', { args: [{ reason: 'maintenance' }] });
+      expect(paused).toMatchObject({ paused: true, partition: 0, topic });
+      expect((await handle.query<PartitionProgress>('progress')).paused).toBe(true);
+      const resumed = await handle.executeUpdate<PartitionProgress, [unknown]>('resume', { args: [{}] });
+      expect(resumed.paused).toBe(false);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+    } finally {
+      await handle.terminate('test over');
+    }
+  });
+});
