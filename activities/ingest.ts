@@ -74,6 +74,8 @@ export interface LandBatchResult {
   bytes: number;
   /** Number of landing steps (inserts per table). */
   chunks: number;
+  /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
+  durationMs: number;
 }
 
 /** Input of commitProgress. */
@@ -351,6 +353,7 @@ export function createIngestActivities(deps: IngestDeps) {
       throw new InvalidInputError(`landBatch: expected integers 0 <= from <= to, got from=${from} to=${to}`);
     }
     const ctx = Context.current();
+    const began = Date.now();
     const id = batchId(pipelineId, topic, partition, from, to);
     const resumed = ctx.info.heartbeatDetails as LandingProgress | undefined;
     const progress: LandingProgress =
@@ -421,7 +424,15 @@ export function createIngestActivities(deps: IngestDeps) {
         clickhouse_settings: dedup(`${id}/lineage`),
       });
       log.debug('batch landed', { batchId: id, valid: progress.valid, rejected: progress.rejected, missing });
-      return { batchId: id, valid: progress.valid, rejected: progress.rejected, missing: Math.max(0, missing), bytes: progress.bytes, chunks: progress.chunks };
+      return {
+        batchId: id,
+        valid: progress.valid,
+        rejected: progress.rejected,
+        missing: Math.max(0, missing),
+        bytes: progress.bytes,
+        chunks: progress.chunks,
+        durationMs: Date.now() - began,
+      };
     } finally {
       clearInterval(beat);
     }

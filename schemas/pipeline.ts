@@ -116,6 +116,8 @@ export interface PartitionProgress {
   paused: boolean;
   /** The batch being landed, if any. */
   inFlight: { from: number; to: number } | null;
+  /** Current batch size (adapted to landing time, at most batchMaxEvents). */
+  batchSize: number;
 }
 
 /** What the `progress` query of the supervisor returns. */

@@ -10,7 +10,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { KafkaResources } from '../activities/ingest.js';
 import type { Logger } from '../activities/logger.js';
@@ -139,6 +139,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 async function main(): Promise<void> {
   const config = loadConfig();
   const endpoints = resolveEndpoints(config);
+  // The SDK's own log lines follow LOG_LEVEL too (installed before any connection exists).
+  Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : config.LOG_LEVEL === 'info' ? 'INFO' : config.LOG_LEVEL === 'warn' ? 'WARN' : 'ERROR') });
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
   const running = await startWorker({ config, endpoints });
   await running.done;

@@ -58,6 +58,11 @@ const { landBatch } = proxyActivities<Activities>({
 /** Loop iterations per run before continue-as-new (history stays small). */
 const iterationsPerRun = 500;
 
+/** Batch size adapts to landing time: halve above the slow mark, double (up to the maximum) below the fast one. */
+const slowBatchMs = 30_000;
+const fastBatchMs = 5_000;
+const minBatchEvents = 100;
+
 /** Consumes one partition of a pipeline, forever (continue-as-new keeps history short). */
 export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise<void> {
   const input = parseOrFail(partitionConsumerInputSchema, raw, 'partitionConsumer input');
@@ -73,8 +78,10 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   let lag: number | null = null;
   let paused = input.paused;
   let inFlight: { from: number; to: number } | null = null;
+  // Starts at the maximum; the landing time recorded in history drives it, so replay agrees.
+  let batchSize = input.batchMaxEvents;
 
-  const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight });
+  const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight, batchSize });
   setHandler(progressQuery, progress, {
     description: 'Cursor (next offset), landed/rejected/batch totals, lag at the last plan, and the batch in flight.',
   });
@@ -107,7 +114,7 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
       setCurrentDetails(`Paused at offset ${cursor ?? 'start'}.`);
       await condition(() => !paused);
     }
-    const plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: input.batchMaxEvents, consumerGroup, startFrom: input.startFrom });
+    const plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom });
     cursor = plan.from;
     lag = Math.max(0, plan.highWatermark - plan.from);
     if (plan.to <= plan.from) {
@@ -124,6 +131,12 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
       totals.landed += landed.valid;
       totals.rejected += landed.rejected;
       totals.batches += 1;
+      if (landed.durationMs > slowBatchMs && batchSize > minBatchEvents) {
+        batchSize = Math.max(minBatchEvents, Math.floor(batchSize / 2));
+        log.info('landing slow, smaller batches', { durationMs: landed.durationMs, batchSize });
+      } else if (landed.durationMs < fastBatchMs && plan.to - plan.from === batchSize && batchSize < input.batchMaxEvents) {
+        batchSize = Math.min(input.batchMaxEvents, batchSize * 2);
+      }
     });
     cursor = plan.to;
     lag = Math.max(0, plan.highWatermark - plan.to);
