@@ -2,7 +2,8 @@
  * Contracts through the real pipeline: hand-written records on a real topic are landed by the
  * ingest activities into a real ClickHouse database. Every dead-letter reason code comes out with
  * its details next to the raw bytes, topic, partition and offset; older versions land upcast to
- * the latest declared version; other subjects land as written.
+ * the latest declared version; other subjects land as written; subject/version may come from the
+ * Kafka headers when the envelope lacks them.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -43,7 +44,10 @@ const envelope = (over: Record<string, unknown> = {}) =>
 
 /** The records, in offset order, with what each must become. */
 const dupId = '0d9c6a3e-2b1f-4c5d-8e7f-a1b2c3d4e5f6';
-const cases: { name: string; value: string | Buffer }[] = [
+const deploy = { deploy_id: 'd-10', service: 'search', environment: 'staging', state: 'started', version: '7', actor: 'ci' };
+/** An envelope without subject/version: they travel in the Kafka headers (or nowhere). */
+const bare = () => JSON.stringify({ id: eventId(), time: '2026-11-27T06:00:00.000Z', key: 'acme', data: deploy });
+const cases: { name: string; value: string | Buffer; headers?: Record<string, string> }[] = [
   { name: 'v1 upcast', value: envelope() },
   { name: 'v2 as written', value: envelope({ version: 2, data: { ...telemetry, error_code: undefined, error: { code: 'X', retryable: true }, protocol: 'h2' } }) },
   {
@@ -59,6 +63,8 @@ const cases: { name: string; value: string | Buffer }[] = [
   { name: 'first of a duplicate', value: envelope({ id: dupId }) },
   { name: 'duplicate_id', value: envelope({ id: dupId }) },
   { name: 'invalid utf-8', value: Buffer.from([0xff, 0xfe, 0x7b, 0x7d]) },
+  { name: 'subject/version from headers', value: bare(), headers: { subject: 'deploy-events', version: '1' } },
+  { name: 'subject/version nowhere', value: bare() },
 ];
 
 async function rows<T>(query: string): Promise<T[]> {
@@ -76,7 +82,7 @@ beforeAll(async () => {
   await mock.run(activities.ensureTopic, { topic, partitions: 1 });
   producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic, messages: cases.map((c) => ({ key: 'acme', value: c.value, partition: 0 })) });
+  await producer.send({ topic, messages: cases.map((c) => ({ key: 'acme', value: c.value, partition: 0, ...(c.headers ? { headers: c.headers } : {}) })) });
   const plan: BatchPlan = await mock.run(activities.planBatch, { pipelineId: 'contracts', topic, partition: 0, cursor: null, maxEvents: 100, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
   expect(plan.to - plan.from).toBe(cases.length);
   await mock.run(activities.landBatch, { pipelineId: 'contracts', topic, partition: 0, from: plan.from, to: plan.to, maxEventBytes });
@@ -99,6 +105,7 @@ describe('contracts in ingestion', () => {
       [1, 'request-telemetry', 2],
       [2, 'deploy-events', 1],
       [9, 'request-telemetry', 2],
+      [12, 'deploy-events', 1],
     ]);
     const upcast = JSON.parse(events[0]!.data) as Record<string, unknown>;
     expect(upcast).toMatchObject({ error_code: 'UPSTREAM_DOWN', error: { code: 'UPSTREAM_DOWN', retryable: false }, protocol: 'http/1.1' });
@@ -128,6 +135,7 @@ describe('contracts in ingestion', () => {
       [8, 'oversized'],
       [10, 'duplicate_id'],
       [11, 'malformed_json'],
+      [13, 'contract_violation'],
     ]);
     for (const d of dead) {
       expect(d.topic).toBe(topic);
@@ -146,6 +154,8 @@ describe('contracts in ingestion', () => {
     expect(detail(8)).toMatchObject({ maxBytes: maxEventBytes });
     expect(Number(detail(8).bytes)).toBeGreaterThan(maxEventBytes);
     expect(detail(10)).toMatchObject({ id: dupId, firstOffset: '9' });
+    const nowhere = detail(13) as { issues: { path: string }[] };
+    expect(nowhere.issues.map((i) => i.path).sort()).toEqual(['subject', 'version']);
     const unknown = dead.find((d) => Number(d.offset) === 6)!;
     expect([unknown.subject, Number(unknown.contract_version)]).toEqual(['request-telemetry', 9]);
   });
