@@ -22,6 +22,8 @@ export interface ActivityDeps {
   log?: Logger;
   /** The worker's long-lived Kafka connections (so it can close them). */
   resources?: KafkaResources;
+  /** Most record bytes held per landing step. @default 8 MiB */
+  chunkMaxBytes?: number;
 }
 
 /** Builds every activity of the platform. */

@@ -242,8 +242,11 @@ export class KafkaResources {
   readonly committer: GroupOffsetCommitter;
   private adminPromise: Promise<Admin> | null = null;
 
-  constructor(private readonly kafka: Kafka) {
-    this.fetcher = new KafkaRangeFetcher(kafka);
+  constructor(
+    private readonly kafka: Kafka,
+    log: Logger = silentLogger,
+  ) {
+    this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
   }
 
@@ -273,7 +276,7 @@ export class KafkaResources {
 /** Builds the ingest activities around the given clients. */
 export function createIngestActivities(deps: IngestDeps) {
   const log = deps.log ?? silentLogger;
-  const resources = deps.resources ?? new KafkaResources(deps.kafka);
+  const resources = deps.resources ?? new KafkaResources(deps.kafka, log);
   const { fetcher, committer } = resources;
   const admin = () => resources.admin();
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;

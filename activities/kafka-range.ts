@@ -108,8 +108,10 @@ class TopicReader {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
+      // Nothing is ever committed, but the in-memory position must advance past each batch;
+      // otherwise the next fetch returns the same batch again and the range stalls.
       autoCommit: false,
-      eachBatchAutoResolve: false,
+      eachBatchAutoResolve: true,
       eachBatch: async (payload) => {
         this.onBatch(payload);
         return Promise.resolve();
@@ -193,7 +195,6 @@ export class KafkaRangeFetcher {
     if (!reader) {
       reader = new TopicReader(this.kafka, topic, this.options);
       this.readers.set(topic, reader);
-      this.log(`range consumer for ${topic} starting`);
       try {
         await reader.ready;
       } catch (err) {

@@ -83,6 +83,12 @@ export const envSchema = z.object({
    */
   PROCESSOR_VERSION: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'expected 1-64 chars of A-Z a-z 0-9 . _ + -, e.g. 0.1.0+abc123').optional(),
 
+  /**
+   * Most record bytes a worker holds per landing step; a batch larger than this lands in several
+   * de-duplicated steps. Bounds worker memory whatever the batch size. @default 8388608 (8 MiB)
+   */
+  PIPELINE_CHUNK_MAX_BYTES: z.coerce.number({ message: 'expected a number of bytes' }).int().min(1024, 'expected at least 1024').default(8 * 1024 * 1024),
+
   /** @default "info" */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

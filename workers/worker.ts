@@ -102,8 +102,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   }
   const temporal = await connectTemporal(config, endpoints);
   const kafka = createKafka(config, endpoints, '-worker');
-  const resources = new KafkaResources(kafka);
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources });
+  const resources = new KafkaResources(kafka, log);
+  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
