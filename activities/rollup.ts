@@ -111,24 +111,21 @@ export function createRollupActivities(deps: RollupDeps) {
   return {
     /** Recomputes every 1-minute window touched by rows ingested since `since` (minus the overlap). */
     async computeRollups(input: ComputeRollupsInput): Promise<ComputeRollupsResult> {
-      const [mark] = await rows<{ watermark: string | null; windows: string }>(
-        `SELECT toString(max(ingested_at)) AS watermark, uniqExact(toStartOfMinute(event_time)) AS windows
+      // The recomputed windows are those with rows ingested from `since` minus the overlap.
+      const [mark] = await rows<{ from: string; watermark: string | null; windows: string }>(
+        `WITH if({hasSince:UInt8} = 1, {since:DateTime64(3, 'UTC')}, now64(3) - INTERVAL 1 DAY) - toIntervalSecond({overlap:UInt32}) AS lower
+         SELECT toString(any(lower)) AS from, toString(max(ingested_at)) AS watermark, uniqExact(toStartOfMinute(event_time)) AS windows
          FROM events
-         WHERE pipeline = {pipeline:String}
-           AND ingested_at >= if({hasSince:UInt8} = 1, {since:DateTime64(3, 'UTC')}, now64(3) - INTERVAL 1 DAY)`,
-        { pipeline: input.pipelineId, hasSince: input.since === null ? 0 : 1, since: input.since ?? '1970-01-01 00:00:00.000' },
+         WHERE pipeline = {pipeline:String} AND ingested_at >= lower`,
+        { pipeline: input.pipelineId, hasSince: input.since === null ? 0 : 1, since: input.since ?? '1970-01-01 00:00:00.000', overlap: input.overlapSeconds },
       );
       const windows = Number(mark?.windows ?? 0);
       if (windows === 0 || !mark?.watermark) return { windows: 0, watermark: input.since };
-      const [from] = await rows<{ from: string }>(
-        `SELECT toString(if({hasSince:UInt8} = 1, {since:DateTime64(3, 'UTC')}, now64(3) - INTERVAL 1 DAY) - toIntervalSecond({overlap:UInt32})) AS from`,
-        { hasSince: input.since === null ? 0 : 1, since: input.since ?? '1970-01-01 00:00:00.000', overlap: input.overlapSeconds },
-      );
       await deps.warehouse.command({
         query: rollupSql,
-        query_params: { pipeline: input.pipelineId, subject: requestTelemetrySubject, since: from!.from, processorVersion: deps.processorVersion },
+        query_params: { pipeline: input.pipelineId, subject: requestTelemetrySubject, since: mark.from, processorVersion: deps.processorVersion },
       });
-      log.debug('rollups recomputed', { pipeline: input.pipelineId, windows, since: from!.from });
+      log.debug('rollups recomputed', { pipeline: input.pipelineId, windows, since: mark.from });
       return { windows, watermark: mark.watermark };
     },
 
