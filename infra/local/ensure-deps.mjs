@@ -10,11 +10,15 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const marker = `${root}node_modules/.package-lock.json`;
 const lock = `${root}package-lock.json`;
 
-const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
+const pkg = `${root}package.json`;
+const newer = (file) => existsSync(file) && statSync(file).mtimeMs > statSync(marker).mtimeMs + 1000;
+const stale = !existsSync(marker) || newer(lock) || newer(pkg);
 if (stale) {
-  const cmd = existsSync(lock) ? 'ci' : 'install';
+  // `npm install`, not `npm ci`: npm 11 records only this platform's optional packages of chdb in
+  // the lock file and then refuses `npm ci` as out of sync. The lock still pins every version.
+  const cmd = 'install';
   console.log(`[setup] installing npm packages (npm ${cmd}) ...`);
-  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund', '--foreground-scripts=false'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund', '--no-save'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
     console.error(`[setup] npm ${cmd} failed with exit code ${r.status}; see the output above.`);
     process.exit(r.status ?? 1);
