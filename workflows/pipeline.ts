@@ -49,14 +49,17 @@ const { ensureTopic } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 });
 
-// Rollups and detection are periodic: a failed run is logged and the next one catches up.
-const { computeRollups, detectThresholds } = proxyActivities<Activities>({
+// Rollups, detection and re-attaching are periodic: a failed run is logged and the next catches up.
+const { computeRollups, detectThresholds, ensureTopic: ensureTopicBounded } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3, nonRetryableErrorTypes },
 });
 
 /** Rollup iterations per run before continue-as-new. */
 const iterationsPerRun = 300;
+
+/** Every this many rollup iterations the supervisor re-checks its partition consumers. */
+const reattachEvery = 30;
 
 /** Supervises one pipeline, forever (continue-as-new keeps history short). */
 export async function pipeline(raw: PipelineInputRaw): Promise<void> {
@@ -76,34 +79,43 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   setHandler(
     pipelineProgressQuery,
     () => ({ pipelineId, topic, partitions, consumerGroup, rollupWatermark: state.rollupWatermark, rollupRuns, alertsFired, lastError }),
-    { description: 'Partitions supervised, rollup watermark and runs, alerts fired, last rollup/detector error.' },
+    { description: 'Partitions supervised, rollup watermark and runs, alerts fired, last periodic-run error.' },
   );
 
-  const ensured = await ensureTopic({ topic, partitions: input.partitions });
-  partitions = ensured.partitions;
-  for (const partition of partitions) {
-    const childInput: PartitionConsumerInputRaw = {
-      pipelineId,
-      topic,
-      partition,
-      consumerGroup,
-      startFrom: input.startFrom,
-      batchMaxEvents: input.batchMaxEvents,
-      maxEventBytes: input.maxEventBytes,
-      pollIntervalMs: input.pollIntervalMs,
-    };
-    try {
-      await startChild(partitionConsumer, {
-        workflowId: partitionWorkflowId(pipelineId, topic, partition),
-        args: [childInput],
-        // Survive the supervisor's continue-as-new; a stop cancels them explicitly.
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-      });
-    } catch (err) {
-      // Already running (started by an earlier run of this supervisor): keep it.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  /**
+   * Makes sure every partition of the topic has its consumer: at start, then every few rollup
+   * runs, so a consumer that failed or was terminated comes back and partitions added to the
+   * topic get one.
+   */
+  async function attachConsumers(ensure: typeof ensureTopic): Promise<void> {
+    const ensured = await ensure({ topic, partitions: input.partitions });
+    partitions = ensured.partitions;
+    for (const partition of partitions) {
+      const childInput: PartitionConsumerInputRaw = {
+        pipelineId,
+        topic,
+        partition,
+        consumerGroup,
+        startFrom: input.startFrom,
+        batchMaxEvents: input.batchMaxEvents,
+        maxEventBytes: input.maxEventBytes,
+        pollIntervalMs: input.pollIntervalMs,
+      };
+      try {
+        await startChild(partitionConsumer, {
+          workflowId: partitionWorkflowId(pipelineId, topic, partition),
+          args: [childInput],
+          // Survive the supervisor's continue-as-new; a stop cancels them explicitly.
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
+      } catch (err) {
+        // Already running (started by an earlier run of this supervisor): keep it.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
     }
   }
+
+  await attachConsumers(ensureTopic);
   setCurrentDetails(`Consuming ${topic} partitions ${partitions.join(', ')} into pipeline ${pipelineId}.`);
 
   try {
@@ -114,6 +126,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
       }
       await condition(() => false, input.rollup.intervalMs);
       try {
+        if (iteration > 0 && iteration % reattachEvery === 0) await attachConsumers(ensureTopicBounded);
         const rollup = await computeRollups({ pipelineId, since: state.rollupWatermark, overlapSeconds: input.rollup.overlapSeconds });
         state.rollupWatermark = rollup.watermark;
         rollupRuns += 1;
@@ -132,7 +145,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         lastError = err.cause?.message ?? err.message;
-        log.warn('rollup/detect run failed; the next run catches up', { error: lastError });
+        log.warn('periodic run failed (re-attach, rollup or detect); the next run catches up', { error: lastError });
       }
     }
   } catch (err) {

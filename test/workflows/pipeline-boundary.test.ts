@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partitionWorkflowId, type PartitionProgress } from '../../schemas/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/pipeline.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
@@ -85,4 +85,39 @@ describe('pipeline workflow boundary', () => {
       await handle.terminate('test over');
     }
   });
+
+  it('the supervisor brings back a partition consumer that was terminated, and leaves running ones alone', async () => {
+    const topic = `reattach-${id}`;
+    const pipelineId = `reattach-${id.slice(2).replace(/_/g, '-')}`;
+    const handle = await client.workflow.start('pipeline', {
+      taskQueue,
+      workflowId: pipelineWorkflowId(pipelineId),
+      args: [{ pipelineId, topic, partitions: 2, pollIntervalMs: 200, rollup: { intervalMs: 200 }, detector: { enabled: false } }],
+    });
+    try {
+      const child = (p: number) => client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p));
+      await waitUntil(async () => (await child(1).describe()).status.name === 'RUNNING');
+      const before = await Promise.all([0, 1].map(async (p) => (await child(p).describe()).runId));
+      await child(1).terminate('simulated loss of a consumer');
+      await waitUntil(async () => {
+        const d = await child(1).describe();
+        return d.status.name === 'RUNNING' && d.runId !== before[1];
+      });
+      expect((await child(0).describe()).runId).toBe(before[0]);
+      const progress = await handle.query<PipelineProgress>('progress');
+      expect(progress.partitions).toEqual([0, 1]);
+    } finally {
+      await handle.terminate('test over');
+      for (const p of [0, 1]) await client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)).terminate('test over').catch(() => undefined);
+    }
+  });
 });
+
+/** Polls until `probe` is true (bounded, so a broken supervisor fails the test instead of hanging it). */
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
