@@ -228,9 +228,13 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
   return { events, deadLetters };
 }
 
-/** Settings of a de-duplicated insert. */
+/**
+ * Settings of a de-duplicated insert. Tables are partitioned by event or record time, which
+ * producers control: a batch spanning many months must not fail (and block its partition) on
+ * the default 100-partitions-per-insert limit.
+ */
 function dedup(token: string): Record<string, string | number> {
-  return { insert_deduplicate: 1, insert_deduplication_token: token, async_insert: 0 };
+  return { insert_deduplicate: 1, insert_deduplication_token: token, async_insert: 0, max_partitions_per_insert_block: 0 };
 }
 
 /**

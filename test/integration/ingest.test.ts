@@ -158,6 +158,28 @@ describe('ingest activities', () => {
     expect(whole).toMatchObject({ valid: 0, rejected: 0, missing: 30 });
   });
 
+  it('lands a batch whose event times span more than 100 months (no poison via partitioning)', async () => {
+    const spread = `spread-${id}`;
+    await env.run(activities.ensureTopic, { topic: spread, partitions: 1 });
+    const producer = kafka.producer();
+    await producer.connect();
+    const messages = Array.from({ length: 150 }, (_, i) => ({
+      value: JSON.stringify({
+        id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        subject: 'request-telemetry',
+        version: 1,
+        time: new Date(Date.UTC(1990, i, 1)).toISOString(),
+        key: 'k',
+        data: { service: 'checkout', route: '/cart', method: 'GET', status: 200, duration_ms: 1, region: 'eu-west-1', tenant_id: 't' },
+      }),
+      timestamp: String(Date.UTC(1990, i, 1)),
+    }));
+    await producer.send({ topic: spread, messages });
+    await producer.disconnect();
+    const landed = await env.run(activities.landBatch, { pipelineId: 'spread', topic: spread, partition: 0, from: 0, to: 150, maxEventBytes: 1 << 20 });
+    expect(landed).toMatchObject({ valid: 150, rejected: 0 });
+  });
+
   it('commits progress to a member-less consumer group, partitions concurrently', async () => {
     const group = `g-commit-${id}`;
     await Promise.all([0, 1, 2].map((partition) => env.run(activities.commitProgress, { consumerGroup: group, topic, partition, offset: 10 + partition })));
