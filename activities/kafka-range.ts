@@ -77,6 +77,8 @@ class TopicReader {
   readonly consumer: Consumer;
   readonly ready: Promise<void>;
   readonly active = new Map<number, ActiveRange>();
+  /** Set when KafkaJS gave up on the consumer (a crash it will not restart from). */
+  dead = false;
   /** Serialises fetches of the same partition. */
   readonly locks = new Map<number, Promise<void>>();
 
@@ -94,6 +96,9 @@ class TopicReader {
       heartbeatInterval: 3_000,
     });
     this.consumer.on(this.consumer.events.START_BATCH_PROCESS, (e) => this.onFilteredBatch(e.payload));
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.dead = true;
+    });
     // Emitted inside run() before the first fetch, and again after any rebalance: park every
     // assigned partition that no fetch is waiting on.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -192,6 +197,13 @@ export class KafkaRangeFetcher {
 
   private async reader(topic: string): Promise<TopicReader> {
     let reader = this.readers.get(topic);
+    if (reader?.dead) {
+      // Replace a consumer KafkaJS will not restart; fetches in flight on it time out and retry.
+      this.log(`range consumer for ${topic} crashed for good, replacing it`);
+      this.readers.delete(topic);
+      void reader.consumer.disconnect().catch(() => undefined);
+      reader = undefined;
+    }
     if (!reader) {
       reader = new TopicReader(this.kafka, topic, this.options);
       this.readers.set(topic, reader);
