@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/pipeline.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
+import { startPipeline } from '../../workers/pipelines.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
@@ -89,12 +90,13 @@ describe('pipeline workflow boundary', () => {
   it('the supervisor brings back a partition consumer that was terminated, and leaves running ones alone', async () => {
     const topic = `reattach-${id}`;
     const pipelineId = `reattach-${id.slice(2).replace(/_/g, '-')}`;
-    const handle = await client.workflow.start('pipeline', {
-      taskQueue,
-      workflowId: pipelineWorkflowId(pipelineId),
-      args: [{ pipelineId, topic, partitions: 2, pollIntervalMs: 200, rollup: { intervalMs: 200 }, detector: { enabled: false } }],
-    });
+    const input = { pipelineId, topic, partitions: 2, pollIntervalMs: 200, rollup: { intervalMs: 200 }, detector: { enabled: false } };
+    const { handle, started, workflowId } = await startPipeline(client, taskQueue, input);
+    expect({ started, workflowId }).toEqual({ started: true, workflowId: pipelineWorkflowId(pipelineId) });
     try {
+      // Starting it again keeps the running one (what `npm start` relies on after a restart).
+      expect((await startPipeline(client, taskQueue, input)).started).toBe(false);
+      await expect(startPipeline(client, taskQueue, { ...input, pipelineId: 'Not Valid' })).rejects.toThrow('pipelineId: expected');
       const child = (p: number) => client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p));
       await waitUntil(async () => (await child(1).describe()).status.name === 'RUNNING');
       const before = await Promise.all([0, 1].map(async (p) => (await child(p).describe()).runId));

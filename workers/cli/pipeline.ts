@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { partitionWorkflowId, pipelineInputSchema, pipelineWorkflowId, describeInputError, type PipelineProgress } from '../../schemas/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/pipeline.js';
+import { PipelineInputError, startPipeline } from '../pipelines.js';
 import { loadConfig } from '../config.js';
 import { connectTemporal } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
@@ -48,21 +49,20 @@ async function start(args: string[]): Promise<number> {
   if (typeof values.partitions === 'string') raw.partitions = Number(values.partitions);
   if (typeof values['batch-max'] === 'string') raw.batchMaxEvents = Number(values['batch-max']);
   if (typeof values['start-from'] === 'string') raw.startFrom = values['start-from'];
-  const parsed = pipelineInputSchema.safeParse(raw);
-  if (!parsed.success) throw new UsageError(describeInputError('pipeline input', parsed.error, raw));
-  const workflowId = pipelineWorkflowId(parsed.data.pipelineId);
   return withClient(async (client, taskQueue) => {
+    let result;
     try {
-      const handle = await client.workflow.start('pipeline', { taskQueue, workflowId, args: [raw] });
-      console.log(`started ${workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue}`);
-      return 0;
+      result = await startPipeline(client, taskQueue, raw as PipelineInputRaw, { ifRunning: 'fail' });
     } catch (err) {
+      if (err instanceof PipelineInputError) throw new UsageError(err.message);
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        console.error(`${workflowId} is already running; stop it first with: platform pipeline stop --id ${parsed.data.pipelineId}`);
+        console.error(`pipeline-${String(raw.pipelineId)} is already running; stop it first with: platform pipeline stop --id ${String(raw.pipelineId)}`);
         return 1;
       }
       throw err;
     }
+    console.log(`started ${result.workflowId} on task queue ${taskQueue}`);
+    return 0;
   });
 }
 
