@@ -115,6 +115,22 @@ describe('pipeline workflow boundary', () => {
   });
 });
 
+describe('stopping a pipeline', () => {
+  it('cancelling the supervisor cancels its partition consumers', async () => {
+    const topic = `stop-${id}`;
+    const pipelineId = `stop-${id.slice(2).replace(/_/g, '-')}`;
+    const { handle } = await startPipeline(client, taskQueue, { pipelineId, topic, partitions: 2, pollIntervalMs: 200, rollup: { intervalMs: 500 }, detector: { enabled: false } });
+    const children = [0, 1].map((p) => client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)));
+    await waitUntil(async () => (await Promise.all(children.map(async (c) => (await c.describe()).status.name))).every((s) => s === 'RUNNING'));
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    for (const c of children) {
+      await waitUntil(async () => (await c.describe()).status.name === 'CANCELLED');
+    }
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+  });
+});
+
 /** Polls until `probe` is true (bounded, so a broken supervisor fails the test instead of hanging it). */
 async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
