@@ -12,10 +12,9 @@
 import { existsSync, readFileSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { alertFingerprint, alertWorkflowId } from '../schemas/alert.js';
-import { defaultConsumerGroup, pipelineWorkflowId, type PipelineInputRaw } from '../schemas/pipeline.js';
+import { defaultConsumerGroup } from '../schemas/pipeline.js';
 import type { Logger } from '../activities/logger.js';
 import { errorRateDetector } from '../activities/rollup.js';
 import { stateDir } from '../infra/local/process.js';
@@ -23,6 +22,7 @@ import { ensureStack } from '../infra/local/stack.js';
 import { ConfigError, loadConfig } from './config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { produceEvents } from './generator.js';
+import { startPipeline } from './pipelines.js';
 import { startHttpServer, type RunningHttpServer } from './http-server.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
 import { startWorker } from './worker.js';
@@ -106,15 +106,13 @@ async function main(): Promise<number> {
     say(`  acknowledge-link endpoint: port ${config.PLATFORM_HTTP_PORT} is taken (another npm start serves it)`);
   }
 
-  const input: PipelineInputRaw = { pipelineId: demo.pipelineId, topic: demo.topic, partitions: demo.partitions };
-  const workflowId = pipelineWorkflowId(demo.pipelineId);
-  try {
-    await temporal.workflow.start('pipeline', { workflowId, taskQueue: config.TEMPORAL_TASK_QUEUE, args: [input] });
-    say(`streamwarden: started workflow ${workflowId}`);
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    say(`streamwarden: workflow ${workflowId} is already running; this worker joins it`);
-  }
+  const pipeline = await startPipeline(temporal, config.TEMPORAL_TASK_QUEUE, {
+    pipelineId: demo.pipelineId,
+    topic: demo.topic,
+    partitions: demo.partitions,
+  });
+  const workflowId = pipeline.workflowId;
+  say(pipeline.started ? `streamwarden: started workflow ${workflowId}` : `streamwarden: workflow ${workflowId} is already running; this worker joins it`);
 
   const abort = new AbortController();
   let stream: Promise<unknown> = Promise.resolve();
