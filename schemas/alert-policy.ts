@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { severitySchema, type AlertFiring } from './alert.js';
+import { targetIdSchema } from './receivers.js';
 
 const durationPattern = /^(\d+(?:ms|s|m|h|d))+$/;
 const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -71,7 +72,7 @@ export function routingLabels(firing: Pick<AlertFiring, 'detector' | 'labels' | 
 
 /** A receiver: a named list of channel targets (`webhook:ops`, `email:oncall@example.com`); the channel config lives with the notify activity. */
 export const receiverSchema = z.object({
-  targets: z.array(z.string().regex(/^[a-z]+:.+$/, 'expected <channel>:<name>, e.g. webhook:ops')).min(1),
+  targets: z.array(targetIdSchema).min(1),
 });
 
 /** One escalation level: who gets notified, and how long after the previous level (if nobody acknowledged). */

@@ -19,6 +19,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -222,7 +223,6 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
     s.timeline.push(full);
     if (s.timeline.length > timelineCap) s.timeline.splice(0, s.timeline.length - timelineCap);
     auditQueue.push(full);
-    publish();
     version++;
     return full;
   }
@@ -501,47 +501,81 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
   setHandler(stateQuery, () => s, { description: 'Current state: status, level, count, who acknowledged, next escalation.' });
   setHandler(timelineQuery, () => s.timeline, { description: 'Transitions and notification attempts (who, when, why), oldest first.' });
 
-  // ---- audit: written in the background, drained before the run ends ----
+  // ---- command discipline ----
+  // Every command (activity, timer, search attributes) is issued by the main coroutine below.
+  // Handlers and activity/timer completions only change state and bump `version`. Two coroutines
+  // woken by the same event would order their commands by promise wake-up order, and a cancelled
+  // `condition` timeout races with the waiter's next command: replays on a fresh worker have been
+  // seen to order those differently (nondeterminism). Timers are therefore never cancelled: a
+  // timer that is no longer wanted fires into a flag nobody reads.
 
-  let closing = false;
-  const auditDone = (async () => {
-    await condition(() => s.plan !== undefined || closing);
-    for (;;) {
-      await condition(() => auditQueue.length > 0 || closing);
-      if (auditQueue.length === 0) return;
-      const batch = auditQueue.slice(0, 100);
-      const p = plan();
-      try {
-        await audit.recordAlertEvents({
-          incident: {
-            incidentId: s.incidentId,
-            workflowId: s.workflowId,
-            fingerprint: s.fingerprint,
-            detector: s.detector,
-            severity: s.severity,
-            summary: s.summary,
-            labels: s.labels,
-            pipeline: s.pipeline ?? '',
-            routeReceiver: p.receiver,
-            policy: p.policy,
-            configVersion: p.configVersion,
-          },
-          events: batch,
-        });
-      } catch (err) {
-        // Only a non-retryable failure gets here (bad rows); keep the incident going and say so.
+  let auditInFlight = false;
+  /** Starts the next audit batch unless one is running; its completion only updates state. */
+  function kickAudit(): void {
+    if (auditInFlight || auditQueue.length === 0 || !s.plan) return;
+    auditInFlight = true;
+    const batch = auditQueue.slice(0, 100);
+    const p = s.plan;
+    void audit
+      .recordAlertEvents({
+        incident: {
+          incidentId: s.incidentId,
+          workflowId: s.workflowId,
+          fingerprint: s.fingerprint,
+          detector: s.detector,
+          severity: s.severity,
+          summary: s.summary,
+          labels: s.labels,
+          pipeline: s.pipeline ?? '',
+          routeReceiver: p.receiver,
+          policy: p.policy,
+          configVersion: p.configVersion,
+        },
+        events: batch,
+      })
+      .catch((err: unknown) => {
+        // Only a non-retryable failure gets here (rows refused); keep the incident going and say so.
         log.error('alert audit batch refused', { error: errorText(err), firstSeq: batch[0]?.seq });
-      }
-      auditQueue.splice(0, batch.length);
-    }
-  })();
+      })
+      .then(() => {
+        auditQueue.splice(0, batch.length);
+        auditInFlight = false;
+        version++;
+      });
+  }
+
+  const armed = new Set<number>();
+  const fired = new Set<number>();
+  /** A timer for an instant (workflow time), started at most once; its firing is a flag. */
+  function arm(instant: number): void {
+    if (armed.has(instant) || instant <= Date.now()) return;
+    armed.add(instant);
+    void sleep(instant - Date.now()).then(() => {
+      fired.add(instant);
+      version++;
+    });
+  }
+  const reached = (instant: number) => instant <= Date.now() || fired.has(instant);
+
+  /** The main coroutine's housekeeping: pending notices, search attributes, audit. */
+  function housekeeping(): void {
+    sendNotices();
+    publish();
+    kickAudit();
+  }
+
+  /** Waits for any state change, doing housekeeping first. */
+  async function nextChange(): Promise<void> {
+    housekeeping();
+    const seen = version;
+    await condition(() => version !== seen);
+  }
 
   async function drain(): Promise<void> {
-    sendNotices();
-    while (inflight.size > 0) await Promise.all([...inflight]);
-    closing = true;
-    await auditDone;
+    housekeeping();
+    while (inflight.size > 0 || auditQueue.length > 0 || auditInFlight) await nextChange();
     await condition(allHandlersFinished);
+    housekeeping();
   }
 
   // ---- main ----
@@ -559,45 +593,44 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
       note: `${s.summary} (value ${input.firing.value}, threshold ${input.firing.threshold}); route ${p.routePath} -> ${p.receiver}, policy ${p.policy}`,
     });
     if (s.status === 'firing') await notifyLevel(0, 'trigger');
-  } else {
-    publish();
   }
 
   while (s.status !== 'resolved') {
-    sendNotices();
+    housekeeping();
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyCap) {
       await drain();
       return await continueAsNew<typeof alert>({ fingerprint: s.fingerprint, firing: latestFiring, carried: s });
     }
-    const seen = version;
     if (pendingEscalation !== undefined) {
       const level = pendingEscalation;
       pendingEscalation = undefined;
       s.nextEscalationAt = iso(Date.now() + delayAfter(level));
-      publish();
       await notifyLevel(level, 'escalate', false);
       continue;
     }
     if (s.status === 'snoozed') {
       const until = Date.parse(s.snoozedUntil!);
-      const woke = await condition(() => version !== seen, Math.max(1, until - Date.now()));
-      if (!woke && s.status === 'snoozed') {
-        s.status = 'notified';
-        delete s.snoozedUntil;
-        s.nextEscalationAt = iso(Date.now() + delayAfter(s.level));
-        record({ type: 'unsnoozed', by: 'policy', note: `snooze ended; re-notifying level ${s.level}` });
-        await notifyLevel(s.level, 'repeat');
+      if (!reached(until)) {
+        arm(until);
+        await nextChange();
+        continue;
       }
+      s.status = 'notified';
+      delete s.snoozedUntil;
+      s.nextEscalationAt = iso(Date.now() + delayAfter(s.level));
+      record({ type: 'unsnoozed', by: 'policy', note: `snooze ended; re-notifying level ${s.level}` });
+      await notifyLevel(s.level, 'repeat');
       continue;
     }
     if (s.status === 'acknowledged') {
-      await condition(() => version !== seen || workflowInfo().continueAsNewSuggested);
+      await nextChange();
       continue;
     }
     const due = Date.parse(s.nextEscalationAt!);
-    if (due > Date.now()) {
-      const woke = await condition(() => version !== seen, due - Date.now());
-      if (woke) continue;
+    if (!reached(due)) {
+      arm(due);
+      await nextChange();
+      continue;
     }
     if (s.level < lastLevel()) {
       const delay = plan().levels[s.level + 1]!.delayMs;
