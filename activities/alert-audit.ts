@@ -247,3 +247,35 @@ async function writeSilence(warehouse: ClickHouseClient, silence: Silence, versi
     clickhouse_settings: { insert_deduplication_token: `${silence.id}/v${version}`, date_time_input_format: 'best_effort' },
   });
 }
+
+/**
+ * MTTA / MTTR over alert_events, grouped by `severity` or `route_receiver` (the route's receiver,
+ * i.e. the owning team). Time to acknowledge counts acknowledged incidents only; time to resolve,
+ * resolved ones only. Parameter `{days:UInt32}`: incidents opened in the last N days. Plain SQL,
+ * valid on any current ClickHouse server; the README shows it for copy-paste.
+ */
+export function alertResponseTimesSql(by: 'severity' | 'route_receiver'): string {
+  return `WITH incidents AS (
+  SELECT incident_id,
+         any(${by}) AS ${by},
+         minIf(event_time, event_type = 'opened') AS opened_at,
+         minIf(event_time, event_type = 'acknowledged') AS acked_at,
+         minIf(event_time, event_type = 'resolved') AS resolved_at,
+         countIf(event_type = 'acknowledged') > 0 AS was_acked,
+         countIf(event_type = 'resolved') > 0 AS was_resolved
+  FROM alert_events FINAL
+  GROUP BY incident_id
+  HAVING countIf(event_type = 'opened') > 0
+     AND opened_at >= now64(3) - toIntervalDay({days:UInt32})
+)
+SELECT ${by},
+       count() AS incidents,
+       countIf(was_acked) AS acknowledged,
+       round(avgIf((toUnixTimestamp64Milli(acked_at) - toUnixTimestamp64Milli(opened_at)) / 1000, was_acked), 1) AS mtta_s,
+       round(quantileIf(0.9)((toUnixTimestamp64Milli(acked_at) - toUnixTimestamp64Milli(opened_at)) / 1000, was_acked), 1) AS p90_tta_s,
+       countIf(was_resolved) AS resolved,
+       round(avgIf((toUnixTimestamp64Milli(resolved_at) - toUnixTimestamp64Milli(opened_at)) / 1000, was_resolved), 1) AS mttr_s
+FROM incidents
+GROUP BY ${by}
+ORDER BY ${by}`;
+}

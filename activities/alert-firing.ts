@@ -24,6 +24,15 @@ export async function fireAlert(client: Client, taskQueue: string, firing: Alert
     args: [{ fingerprint, firing: valid }],
     signal: fireSignalName,
     signalArgs: [valid],
+    // What the Temporal UI shows for the incident in words (the workflow adds its live details).
+    staticSummary: `${valid.severity.toUpperCase()} ${valid.detector}: ${valid.summary}`.slice(0, 400),
+    staticDetails: [
+      `**${valid.detector}** fired: ${valid.summary}`,
+      `value ${valid.value} vs threshold ${valid.threshold}, window ${valid.windowStart} .. ${valid.windowEnd}`,
+      `labels: ${Object.entries(valid.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`,
+      ...(valid.pipeline ? [`pipeline: ${valid.pipeline}`] : []),
+      ...(valid.query ? ['query:', '```sql', valid.query, '```'] : []),
+    ].join('\n'),
   });
   return { workflowId, fingerprint };
 }
