@@ -135,6 +135,8 @@ export const alertWorkflowInputSchema = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{16}$/, 'expected the 16-hex-digit fingerprint from alertFingerprint()'),
   firing: alertFiringSchema,
   carried: incidentStateSchema.optional(),
+  /** History length at which the run continues as new, carrying its state. @default 5000 */
+  historyLimit: z.number().int().min(50).max(50_000).optional(),
 });
 /** Input of the `alert` workflow. */
 export type AlertWorkflowInput = z.infer<typeof alertWorkflowInputSchema>;

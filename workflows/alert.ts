@@ -119,7 +119,7 @@ const audit = proxyActivities<AlertAuditActivities>({
   retry: { initialInterval: '2s', maximumInterval: '5m', nonRetryableErrorTypes: ['invalid_input'] },
 });
 
-/** History length after which a long-repeating incident continues as new. */
+/** Default history length after which a long-repeating incident continues as new (input `historyLimit`). */
 const historyCap = 5_000;
 
 function invalid(where: string, error: z.ZodError): ApplicationFailure {
@@ -597,9 +597,14 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
 
   while (s.status !== 'resolved') {
     housekeeping();
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyCap) {
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? historyCap)) {
       await drain();
-      return await continueAsNew<typeof alert>({ fingerprint: s.fingerprint, firing: latestFiring, carried: s });
+      return await continueAsNew<typeof alert>({
+        fingerprint: s.fingerprint,
+        firing: latestFiring,
+        carried: s,
+        ...(input.historyLimit !== undefined ? { historyLimit: input.historyLimit } : {}),
+      });
     }
     if (pendingEscalation !== undefined) {
       const level = pendingEscalation;
