@@ -291,7 +291,8 @@ describe('alert incident workflow (time-skipping)', () => {
     await sleepUntil(opened + 15 * minute + 1000);
     await waitFor('level 1 after restart', () => h.receiver.about(workflowId).some((r) => r.path === '/secondary'));
     expect((await entries(workflowId, 'escalated')).map((e) => [e.level, within(Date.parse(e.at) - opened, 15 * minute)])).toEqual([[1, true]]);
-    await settled(workflowId, 4);
+    // The secondary's outcome; the broken target keeps retrying in the background (first test covers it).
+    await settled(workflowId, 3);
     await h.replay(workflowId);
     await h.env.client.workflow.getHandle<typeof alert>(workflowId).executeUpdate(resolveUpdate, { args: [{ by: 'ann' }] });
   });
