@@ -151,6 +151,11 @@ describe('alert incident workflow (time-skipping)', () => {
     await h.replay(workflowId);
     const final = await handle.executeUpdate(resolveUpdate, { args: [{ by: 'ann', note: 'rolled back' }] });
     expect(final.status).toBe('resolved');
+    // The run stays open while its resolve notice to the broken target is retried: an
+    // acknowledge now reaches the validator, which refuses it with the reason.
+    const late = await handle.executeUpdate(acknowledgeUpdate, { args: [{ by: 'bob' }] }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String((late as WorkflowUpdateFailedError).cause?.message)).toMatch(/acknowledge: incident alert-[0-9a-f]{16} is already resolved \(by ann at .*\); nothing to acknowledge/);
     const result = await handle.result();
     expect(result.resolvedBy).toBe('ann');
     // Resolve notices reach every target that was paged.
