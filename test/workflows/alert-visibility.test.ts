@@ -34,6 +34,8 @@ let worker: Worker;
 let running: Promise<void>;
 const admin = () => createWarehouse(config, stackEndpoints(), 'default');
 let warehouse: ReturnType<typeof createWarehouse>;
+/** Incidents this file opened, terminated at the end if a failed assertion left them running on the shared server. */
+const opened: string[] = [];
 
 /** Runs `platform alerts ...` in a child process against the shared stack and this test's database. */
 async function platform(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -84,6 +86,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const id of opened) {
+    const handle = client.workflow.getHandle(id);
+    if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test cleanup');
+  }
   worker?.shutdown();
   await running;
   await connection?.close();
@@ -109,6 +115,7 @@ describe('alert workflow on the dev server', () => {
       pipeline: 'demo',
       firedAt: new Date().toISOString(),
     });
+    opened.push(workflowId);
 
     // Level 1 after 3 real seconds, then the UI query lists it by its search attributes.
     await waitFor('level 1 notification', () => receiver.about(workflowId).some((r) => r.path === '/oncall'), 60_000);
