@@ -267,7 +267,7 @@ describe('alert incident workflow (time-skipping)', () => {
     }
   });
 
-  it('group_wait batches the first notifications of one group into one payload', async () => {
+  it('group_wait batches the first notifications of one group into one payload; later ones wait for group_interval', async () => {
     const pipeline = uniqueId('p');
     const a = await fireAlert(h.env.client, h.taskQueue, firing({ severity: 'warning', labels: { pipeline, batch: 'yes', partition: '0' } }));
     const b = await fireAlert(h.env.client, h.taskQueue, firing({ severity: 'warning', labels: { pipeline, batch: 'yes', partition: '1' } }));
@@ -279,7 +279,17 @@ describe('alert incident workflow (time-skipping)', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]!.path).toBe('/team');
     expect(batches[0]!.body.alerts.map((x) => x.incidentId).sort()).toEqual([a.workflowId, b.workflowId].sort());
-    for (const id of [a.workflowId, b.workflowId]) {
+
+    // A later alert of the same group waits for group_interval (5m) after the previous batch.
+    const sentAt = Date.parse((await entries(a.workflowId, 'notification'))[0]!.at);
+    const c = await fireAlert(h.env.client, h.taskQueue, firing({ severity: 'warning', labels: { pipeline, batch: 'yes', partition: '2' } }));
+    await waitFor('third queued', async () => (await entries(c.workflowId, 'queued_for_group')).length === 1);
+    await sleepUntil(sentAt + 5 * minute - 2000);
+    expect(h.receiver.about(c.workflowId)).toEqual([]);
+    await sleepUntil(sentAt + 5 * minute + 2000);
+    await waitFor('second batch', async () => (await entries(c.workflowId, 'notification')).length === 1);
+    expect(h.receiver.about(c.workflowId).map((r) => r.body.alerts.map((x) => x.incidentId))).toEqual([[c.workflowId]]);
+    for (const id of [a.workflowId, b.workflowId, c.workflowId]) {
       await h.env.client.workflow.getHandle<typeof alert>(id).executeUpdate(resolveUpdate, { args: [{ by: 'ann' }] });
     }
   });
