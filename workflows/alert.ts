@@ -308,6 +308,8 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
         record({ type: 'suppression_check_failed', by: 'policy', note: `could not check silences/inhibition, notifying anyway: ${errorText(err)}`, kind });
       }
     }
+    // Someone may have acknowledged, snoozed or resolved while the check ran: then nobody is paged.
+    if (s.status !== 'firing' && s.status !== 'notified') return;
     const p = plan();
     if (kind === 'trigger' && p.groupWaitMs > 0) {
       for (const { receiver, targets } of planned.receivers) {
