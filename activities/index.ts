@@ -6,9 +6,30 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
+import type { AlertingConfig } from '../schemas/alert-policy.js';
+import type { ChannelTargets } from '../schemas/receivers.js';
+import { createAlertAuditActivities } from './alert-audit.js';
+import { createAlertRoutingActivities } from './alert-routing.js';
 import { createIngestActivities, type KafkaResources } from './ingest.js';
-import type { Logger } from './logger.js';
+import { silentLogger, type Logger } from './logger.js';
+import { createNotifyActivities } from './notify.js';
 import { createRollupActivities } from './rollup.js';
+
+/** What the alerting activities need: the validated policy and channel files, and the secrets. */
+export interface AlertingDeps {
+  /** Routing tree, escalation policies, inhibition (infra/alerting/policy.json). */
+  policy: AlertingConfig;
+  /** Channel targets by id (infra/alerting/channels.json). */
+  targets: ChannelTargets;
+  /** Where secrets named by the channel config are looked up (the worker passes its environment). */
+  secrets: Readonly<Record<string, string | undefined>>;
+  /** HMAC key of ack links and webhook signatures. */
+  signingSecret: string;
+  /** Base URL that ack links point at. */
+  publicUrl: string;
+  /** A channel whose secrets are unset: refuse to start, or disable it with a warning. */
+  missingSecrets: 'refuse' | 'disable';
+}
 
 /** What the activities need: clients, the task queue they run on, a logger, the processor version. */
 export interface ActivityDeps {
@@ -24,6 +45,8 @@ export interface ActivityDeps {
   resources?: KafkaResources;
   /** Most record bytes held per landing step. @default 8 MiB */
   chunkMaxBytes?: number;
+  /** Alert routing, audit and notification channels. */
+  alerting: AlertingDeps;
 }
 
 /** Builds every activity of the platform. */
@@ -31,6 +54,16 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createIngestActivities(deps),
     ...createRollupActivities(deps),
+    ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
+    ...createAlertAuditActivities({ warehouse: deps.warehouse }),
+    ...createNotifyActivities({
+      targets: deps.alerting.targets,
+      secrets: deps.alerting.secrets,
+      signingSecret: deps.alerting.signingSecret,
+      publicUrl: deps.alerting.publicUrl,
+      missingSecrets: deps.alerting.missingSecrets,
+      log: deps.log ?? silentLogger,
+    }),
   };
 }
 

@@ -89,6 +89,16 @@ export const envSchema = z.object({
    */
   PIPELINE_CHUNK_MAX_BYTES: z.coerce.number({ message: 'expected a number of bytes' }).int().min(1024, 'expected at least 1024').default(8 * 1024 * 1024),
 
+  /** Alert routing and escalation policy file. @default infra/alerting/policy.json */
+  ALERT_POLICY_FILE: z.string().min(1).optional(),
+  /** Notification channel targets file. @default infra/alerting/channels.json */
+  ALERT_CHANNELS_FILE: z.string().min(1).optional(),
+  /**
+   * A channel target whose secret variables are unset: `disable` it with a warning (a fresh checkout
+   * runs with the log channel only) or `refuse` to start (production). @default "disable"
+   */
+  ALERT_CHANNELS_MISSING_SECRETS: z.enum(['disable', 'refuse'], { message: 'expected "disable" or "refuse"' }).default('disable'),
+
   /** @default "info" */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

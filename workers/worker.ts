@@ -11,7 +11,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import { createActivities } from '../activities/index.js';
+import { createActivities, type AlertingDeps } from '../activities/index.js';
+import { loadAlertingConfigFile } from '../activities/alert-routing.js';
+import { loadChannelTargetsFile } from '../activities/notify.js';
+import { undefinedTargetProblems } from '../schemas/receivers.js';
 import { KafkaResources } from '../activities/ingest.js';
 import type { Logger } from '../activities/logger.js';
 import type { StackEndpoints } from '../infra/local/endpoints.js';
@@ -19,6 +22,7 @@ import { migrate } from '../infra/clickhouse/migrate.js';
 import { ConfigError, loadConfig, type PlatformConfig } from './config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { resolveEndpoints } from './endpoints.js';
+import { startHttpServer } from './http-server.js';
 import { processorVersion } from './processor-version.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
@@ -52,6 +56,31 @@ export interface StartWorkerOptions {
   log?: Logger;
   /** Skip migrations (already applied by the caller). @default false */
   skipMigrations?: boolean;
+  /** Alerting policy, channels and secrets. @default loaded with {@link loadAlerting} */
+  alerting?: AlertingDeps;
+}
+
+/**
+ * Loads the alerting policy and channel files named by the config (or the repo's defaults) and
+ * checks that every receiver's target is defined; throws a message naming the file and field, so
+ * the worker refuses to start on a bad config.
+ */
+export async function loadAlerting(config: PlatformConfig): Promise<AlertingDeps> {
+  const [policy, targets] = await Promise.all([
+    loadAlertingConfigFile(config.ALERT_POLICY_FILE),
+    loadChannelTargetsFile(config.ALERT_CHANNELS_FILE),
+  ]);
+  const problems = undefinedTargetProblems(policy.receivers, targets);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    policy,
+    targets,
+    // Channel configs name the variables that hold their secrets; workers/ is where the environment is read.
+    secrets: process.env,
+    signingSecret: config.ALERT_SIGNING_SECRET,
+    publicUrl: config.PLATFORM_PUBLIC_URL,
+    missingSecrets: config.ALERT_CHANNELS_MISSING_SECRETS,
+  };
 }
 
 /** A running worker: await `done`, or call `shutdown()`. */
@@ -103,7 +132,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const temporal = await connectTemporal(config, endpoints);
   const kafka = createKafka(config, endpoints, '-worker');
   const resources = new KafkaResources(kafka, log);
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES });
+  const alerting = options.alerting ?? (await loadAlerting(config));
+  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
@@ -143,7 +173,13 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : config.LOG_LEVEL === 'info' ? 'INFO' : config.LOG_LEVEL === 'warn' ? 'WARN' : 'ERROR') });
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
   const running = await startWorker({ config, endpoints });
-  await running.done;
+  // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
+  const http = await startHttpServer({ client: running.temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log: consoleLogger(config.LOG_LEVEL, 'http') });
+  try {
+    await running.done;
+  } finally {
+    await http.close();
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
