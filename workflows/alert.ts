@@ -573,11 +573,15 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
     await condition(() => version !== seen);
   }
 
+  /** Until nothing is pending: notices sent, their outcomes recorded, the audit written, handlers done. */
   async function drain(): Promise<void> {
-    housekeeping();
-    while (inflight.size > 0 || auditQueue.length > 0 || auditInFlight) await nextChange();
-    await condition(allHandlersFinished);
-    housekeeping();
+    for (;;) {
+      housekeeping();
+      const idle = inflight.size === 0 && auditQueue.length === 0 && !auditInFlight && pendingNotices.length === 0;
+      if (idle && allHandlersFinished()) return;
+      if (idle) await condition(allHandlersFinished);
+      else await nextChange();
+    }
   }
 
   // ---- main ----
@@ -599,8 +603,11 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
 
   while (s.status !== 'resolved') {
     housekeeping();
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? historyCap)) {
+    const historyFull = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? historyCap);
+    if (historyFull && pendingEscalation === undefined) {
       await drain();
+      // A person may have escalated or resolved while draining: handle that in this run first.
+      if (pendingEscalation !== undefined || s.status === 'resolved') continue;
       return await continueAsNew<typeof alert>({
         fingerprint: s.fingerprint,
         firing: latestFiring,
