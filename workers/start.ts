@@ -33,12 +33,12 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Worker logs go to a file so they do not tear the progress line; warnings and errors also reach the terminal. */
+/** Worker logs go to a file so they do not tear the progress line; errors also reach the terminal. */
 function fileLogger(path: string, onProblem: (line: string) => void): Logger {
   const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
     const line = `${new Date().toISOString()} ${level} ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`;
     appendFileSync(path, `${line}\n`);
-    if (level === 'WARN' || level === 'ERROR') onProblem(line);
+    if (level === 'ERROR') onProblem(line);
   };
   return { debug: () => undefined, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
 }
@@ -90,7 +90,9 @@ async function main(): Promise<number> {
   };
   const log = fileLogger(logPath, problem);
 
-  say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}" (log: ${logPath})`);
+  say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}"`);
+  say(`  worker log: ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
+  say('  Slack, PagerDuty and email targets stay disabled until their variables are set, see README "Notification channels")');
   const worker = await startWorker({ config, endpoints, log });
   const temporal = await connectTemporal(config, endpoints);
   const kafka = createKafka(config, endpoints, '-start');
