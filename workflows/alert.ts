@@ -268,8 +268,12 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
   function dispatch(kind: NotificationKind, receivers: { receiver: string; targets: string[] }[]): void {
     const notificationId = `${s.workflowId}/${runKey}/n${++s.notificationSeq}`;
     const alerts = [notifiedAlert()];
+    // A target shared by two receivers of the same level (e.g. a log) gets this notification once.
+    const sent = new Set<string>();
     for (const { receiver, targets } of receivers) {
       for (const target of targets) {
+        if (sent.has(target)) continue;
+        sent.add(target);
         if (kind !== 'acknowledge' && kind !== 'resolve' && !s.notifiedTargets.some((t) => t.receiver === receiver && t.target === target)) {
           s.notifiedTargets.push({ receiver, target });
         }
