@@ -188,6 +188,8 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
     return s.plan;
   };
   const lastLevel = () => plan().levels.length - 1;
+  // A function, not an inline test: handlers change the status while the main loop awaits.
+  const isResolved = () => s.status === 'resolved';
   const delayAfter = (level: number) => plan().levels[level + 1]?.delayMs ?? plan().repeatIntervalMs;
 
   function publish(): void {
@@ -611,7 +613,7 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
     if (historyFull && pendingEscalation === undefined) {
       await drain();
       // A person may have escalated or resolved while draining: handle that in this run first.
-      if (pendingEscalation !== undefined || s.status === 'resolved') continue;
+      if (pendingEscalation !== undefined || isResolved()) continue;
       return await continueAsNew<typeof alert>({
         fingerprint: s.fingerprint,
         firing: latestFiring,
