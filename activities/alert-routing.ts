@@ -20,16 +20,15 @@ import {
   type GroupEnqueueInput,
 } from '../schemas/alert-incident.js';
 import { z } from 'zod';
+import { PlatformError } from '../schemas/errors.js';
 
 /** The repo's versioned alerting config. */
 export const defaultAlertingConfigPath = fileURLToPath(new URL('../infra/alerting/policy.json', import.meta.url));
 
 /** Thrown when the alerting config file is missing or invalid; the worker refuses to start. */
-export class AlertingConfigError extends Error {
-  readonly code = 'alerting_config_invalid';
-  readonly retriable = false;
+export class AlertingConfigError extends PlatformError {
   constructor(message: string) {
-    super(message);
+    super('alerting_config_invalid', message, false);
     this.name = 'AlertingConfigError';
   }
 }

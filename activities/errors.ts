@@ -1,21 +1,11 @@
 /**
- * The platform's error base: a stable `code` (becomes the ApplicationFailure type at the activity
- * boundary, so retry policies can name it) and a `retriable` flag.
+ * Activity-side errors on the platform's error base (schemas/errors.ts), and the conversion of a
+ * non-retriable one into a non-retryable ApplicationFailure whose type is its code.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { PlatformError } from '../schemas/errors.js';
 
-/** Base of the platform's errors. */
-export class PlatformError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retriable: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'PlatformError';
-  }
-}
+export { PlatformError };
 
 /** Error type names that workflows list as non-retryable. */
 export const nonRetryableErrorTypes = ['invalid_input', 'topic_missing', 'range_invalid', 'migration_failed'] as const;

@@ -4,6 +4,7 @@
  * variable, the expected form and what was found. Secrets are read here and never logged.
  */
 import { z } from 'zod';
+import { PlatformError } from '../schemas/errors.js';
 
 const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 
@@ -107,11 +108,9 @@ export const envSchema = z.object({
 export type PlatformConfig = z.infer<typeof envSchema>;
 
 /** Thrown when the environment does not describe a valid configuration. */
-export class ConfigError extends Error {
-  readonly code = 'config_invalid';
-  readonly retriable = false;
+export class ConfigError extends PlatformError {
   constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    super('config_invalid', `Invalid configuration:\n  ${problems.join('\n  ')}`, false);
     this.name = 'ConfigError';
   }
 }

@@ -5,13 +5,12 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { describeInputError, pipelineInputSchema, pipelineWorkflowId, type PipelineInputRaw } from '../schemas/pipeline.js';
+import { PlatformError } from '../schemas/errors.js';
 
 /** Thrown when a pipeline input is invalid (message names each field). */
-export class PipelineInputError extends Error {
-  readonly code = 'invalid_input';
-  readonly retriable = false;
+export class PipelineInputError extends PlatformError {
   constructor(message: string) {
-    super(message);
+    super('invalid_input', message, false);
     this.name = 'PipelineInputError';
   }
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { PlatformError } from '../../schemas/errors.js';
 
 /** The folder the migrations are read from. */
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
@@ -48,15 +49,13 @@ export interface MigrateResult {
 }
 
 /** Thrown when a migration file is malformed or a statement fails. */
-export class MigrationError extends Error {
-  readonly code = 'migration_failed';
-  readonly retriable = false;
+export class MigrationError extends PlatformError {
   constructor(
     message: string,
     readonly file?: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super('migration_failed', message, false, options);
     this.name = 'MigrationError';
   }
 }

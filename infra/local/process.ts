@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PlatformConfig } from '../../workers/config.js';
+import { PlatformError } from '../../schemas/errors.js';
 
 /** Repository root, so the state folder does not depend on the caller's working directory. */
 export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,9 +55,7 @@ export function componentPaths(config: PlatformConfig, component: ComponentName)
  * A local stack component failed to install, start or become healthy. The message names the
  * component, the port and the log file, and quotes the end of the log.
  */
-export class StackError extends Error {
-  readonly code = 'stack_component_failed';
-  readonly retriable = false;
+export class StackError extends PlatformError {
   constructor(
     readonly component: ComponentName,
     readonly port: number,
@@ -65,8 +64,10 @@ export class StackError extends Error {
   ) {
     const tail = logFile ? tailFile(logFile, 20) : '';
     super(
+      'stack_component_failed',
       `[${component}] ${problem} (port ${port}${logFile ? `, log ${logFile}` : ''})` +
         (tail ? `\n--- last lines of ${logFile} ---\n${tail}` : ''),
+      false,
     );
     this.name = 'StackError';
   }

@@ -30,6 +30,7 @@ import {
   type LogFn,
 } from './process.js';
 import { temporalComponent } from './temporal.js';
+import { PlatformError } from '../../schemas/errors.js';
 
 export { StackError } from './process.js';
 export type { ComponentName, ComponentResult, ComponentMode } from './process.js';
@@ -65,11 +66,9 @@ export async function ensureStack(config: PlatformConfig, opts: EnsureStackOptio
 }
 
 /** Several components failed at once; `errors` holds each one. */
-export class StackErrors extends Error {
-  readonly code = 'stack_components_failed';
-  readonly retriable = false;
+export class StackErrors extends PlatformError {
   constructor(readonly errors: readonly Error[]) {
-    super(errors.map((e) => e.message).join('\n\n'));
+    super('stack_components_failed', errors.map((e) => e.message).join('\n\n'), false);
     this.name = 'StackErrors';
   }
 }

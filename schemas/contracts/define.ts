@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { CompatibilityMode } from '../compat/check.js';
+import { PlatformError } from '../errors.js';
 
 /** A migration from one version's parsed data to the next version's input. */
 export type Upcast = (previous: unknown) => unknown;
@@ -39,11 +40,9 @@ export interface SubjectDefinition {
 }
 
 /** Thrown when a catalogue entry is malformed (programming error, caught by the unit tests). */
-export class ContractDefinitionError extends Error {
-  readonly code = 'contract_definition_invalid';
-  readonly retriable = false;
+export class ContractDefinitionError extends PlatformError {
   constructor(message: string) {
-    super(message);
+    super('contract_definition_invalid', message, false);
     this.name = 'ContractDefinitionError';
   }
 }

@@ -1,4 +1,5 @@
 /** A `platform` subcommand: one file per command group under workers/cli/, listed in workers/platform.ts. */
+import { PlatformError } from '../../schemas/errors.js';
 export interface Command {
   /** First word on the command line, e.g. `sql`. */
   name: string;
@@ -11,11 +12,9 @@ export interface Command {
 }
 
 /** Thrown for a bad command line; the dispatcher prints the message and the command's usage. */
-export class UsageError extends Error {
-  readonly code = 'usage';
-  readonly retriable = false;
+export class UsageError extends PlatformError {
   constructor(message: string) {
-    super(message);
+    super('usage', message, false);
     this.name = 'UsageError';
   }
 }
