@@ -52,7 +52,6 @@ export function createWarehouse(
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
     database,
-    request_timeout: 120_000,
     clickhouse_settings: { date_time_input_format: 'best_effort' },
   });
 }

@@ -8,7 +8,7 @@
  * of records is malformed JSON, another fraction violates the contract in assorted ways, and an
  * optional incident makes one service fail for a while so the error-rate detector fires.
  */
-import type { Kafka, Message } from 'kafkajs';
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import type { DeadLetterCode } from '../schemas/validate.js';
 import { requestTelemetrySubject, type RequestTelemetryV1 } from '../schemas/contracts/request-telemetry/v1.js';
 
@@ -262,7 +262,8 @@ export async function produceEvents(kafka: Kafka, options: ProduceOptions): Prom
   } finally {
     await admin.disconnect();
   }
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+  // The default (murmur2, Java-compatible) partitioner, named explicitly: keys land where Java producers would put them.
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const summary: GeneratorSummary = { total: 0, valid: 0, rejected: 0, byReason: {}, incidentErrors: 0, firstTime: 0, lastTime: 0 };
   const batchSize = options.batchSize ?? 500;

@@ -7,7 +7,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestActivities, KafkaResources, type BatchPlan } from '../../activities/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
@@ -80,7 +80,7 @@ beforeAll(async () => {
   resources = new KafkaResources(kafka);
   activities = createIngestActivities({ kafka, warehouse, processorVersion: 'contracts-test', resources });
   await mock.run(activities.ensureTopic, { topic, partitions: 1 });
-  producer = kafka.producer();
+  producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   await producer.send({ topic, messages: cases.map((c) => ({ key: 'acme', value: c.value, partition: 0, ...(c.headers ? { headers: c.headers } : {}) })) });
   const plan: BatchPlan = await mock.run(activities.planBatch, { pipelineId: 'contracts', topic, partition: 0, cursor: null, maxEvents: 100, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });

@@ -6,7 +6,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
@@ -134,7 +134,7 @@ describe('ingest activities', () => {
   it('handles an empty range, an empty partition and a range below the log start offset', async () => {
     const edge = `edge-${id}`;
     await env.run(activities.ensureTopic, { topic: edge, partitions: 2 });
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({ topic: edge, messages: Array.from({ length: 100 }, (_, i) => ({ partition: 0, value: JSON.stringify({ n: i }) })) });
     await producer.disconnect();
@@ -161,7 +161,7 @@ describe('ingest activities', () => {
   it('lands a batch whose event times span more than 100 months (no poison via partitioning)', async () => {
     const spread = `spread-${id}`;
     await env.run(activities.ensureTopic, { topic: spread, partitions: 1 });
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const messages = Array.from({ length: 150 }, (_, i) => ({
       value: JSON.stringify({

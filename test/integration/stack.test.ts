@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Partitioners } from 'kafkajs';
 import { ensureStack, stackStatus, stopStack, type ComponentResult } from '../../infra/local/stack.js';
 import { isAlive } from '../../infra/local/process.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
@@ -101,7 +102,7 @@ describe('kafka', () => {
     const kafka = createKafka(config, stackEndpoints(), '-stack-test');
     const topic = `stack_${uniqueId()}`;
     const admin = kafka.admin();
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     const consumer = kafka.consumer({ groupId: `g_${uniqueId()}` });
     await admin.connect();
     try {
@@ -153,7 +154,7 @@ describe('kafka admin calls the platform relies on (KafkaJS 2.2.4 against the br
     const topic = `stack_admin_${uniqueId()}`;
     const groupId = `g_admin_${uniqueId()}`;
     const admin = kafka.admin();
-    const producer = kafka.producer();
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await admin.connect();
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
