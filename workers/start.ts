@@ -16,7 +16,9 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { alertFingerprint, alertWorkflowId } from '../schemas/alert.js';
 import { defaultConsumerGroup } from '../schemas/pipeline.js';
 import type { Logger } from '../activities/logger.js';
+import { createSchemaRegistry, registerCatalogue } from '../activities/registry.js';
 import { errorRateDetector } from '../activities/rollup.js';
+import { subjects } from '../schemas/contracts/index.js';
 import { stateDir } from '../infra/local/process.js';
 import { ensureStack } from '../infra/local/stack.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -99,6 +101,13 @@ async function main(): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   const warehouse = createWarehouse(config, endpoints);
+
+  // Keep the registry in step with the code that validates: new contract versions are registered
+  // (each re-checked against its subject's compatibility mode); a refused subject is reported.
+  const registration = await registerCatalogue(createSchemaRegistry({ warehouse, actor: 'npm start' }), subjects);
+  const registered = registration.outcomes.filter((o) => o.status === 'registered').map((o) => `${o.subject} v${o.version}`);
+  if (registered.length > 0) say(`streamwarden: registered contracts ${registered.join(', ')}`);
+  for (const refused of registration.refused) problem(`contract registry refused subject ${refused.subject}: run \`npm run -s platform -- schemas check\``);
 
   let http: RunningHttpServer | null = null;
   try {

@@ -23,13 +23,14 @@ interface Row {
   dead: number | null;
 }
 
-async function pipelines(client: Client, query: string): Promise<PipelineProgress[]> {
+async function pipelines(client: Client, query: string, notes: string[]): Promise<PipelineProgress[]> {
   const found: PipelineProgress[] = [];
   for await (const wf of client.workflow.list({ query })) {
     try {
       found.push(await queryWithin<PipelineProgress>(client, wf.workflowId, 'progress', 3000, wf.runId));
-    } catch {
-      // A supervisor that cannot answer (no worker) is listed by `platform pipeline list`.
+    } catch (err) {
+      // Running but silent: usually no worker polls its task queue.
+      notes.push(`${wf.workflowId} is running but did not answer its progress query (${(err as Error).message}); is a worker running? (npm start / npm run worker)`);
     }
   }
   return found;
@@ -64,7 +65,7 @@ const command: Command = {
     const notes: string[] = [];
     const rows: Row[] = [];
     try {
-      const found = await pipelines(client, runningPipelinesQuery(config.TEMPORAL_TASK_QUEUE, values.all, values.pipeline));
+      const found = await pipelines(client, runningPipelinesQuery(config.TEMPORAL_TASK_QUEUE, values.all, values.pipeline), notes);
       let adminReady = true;
       await admin.connect().catch((err: unknown) => {
         adminReady = false;
