@@ -31,7 +31,7 @@ export default tseslint.config(
         patterns: [
           { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'http', 'https', 'child_process', 'net'], message: 'Workflow code must not use Node APIs (sandbox, determinism).' },
           { group: ['kafkajs', '@clickhouse/*', 'chdb', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflow code may import only @temporalio/workflow, schemas and pure helpers; use activities for I/O.' },
-          { group: ['../activities/*', '../activities/**', '../workers/**', '../infra/**'], message: 'Workflows import activity *types* only (import type).', allowTypeImports: true },
+          { group: ['**/activities/*', '**/activities/**', '**/workers/**', '**/infra/**'], message: 'Workflows import activity *types* only (import type).', allowTypeImports: true },
         ],
       }],
     },

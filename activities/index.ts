@@ -6,14 +6,14 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
-import type { AlertingConfig } from '../schemas/alert-policy.js';
-import type { ChannelTargets } from '../schemas/receivers.js';
-import { createAlertAuditActivities } from './alert-audit.js';
-import { createAlertRoutingActivities } from './alert-routing.js';
-import { createIngestActivities, type KafkaResources } from './ingest.js';
+import type { AlertingConfig } from '../schemas/alerting/alert-policy.js';
+import type { ChannelTargets } from '../schemas/alerting/receivers.js';
+import { createAlertAuditActivities } from './alerting/alert-audit.js';
+import { createAlertRoutingActivities } from './alerting/alert-routing.js';
+import { createIngestActivities, type KafkaResources } from './ingest/ingest.js';
 import { silentLogger, type Logger } from './logger.js';
-import { createNotifyActivities } from './notify.js';
-import { createRollupActivities } from './rollup.js';
+import { createNotifyActivities } from './alerting/notify.js';
+import { createRollupActivities } from './analytics/rollup.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {

@@ -6,7 +6,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import type { StackEndpoints } from '../infra/local/endpoints.js';
-import type { PlatformConfig } from './config.js';
+import type { PlatformConfig } from '../schemas/config.js';
 
 /** Opens a Temporal client connection. Close it with `connection.close()`. */
 export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints): Promise<Client> {

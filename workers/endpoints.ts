@@ -5,7 +5,7 @@
  */
 import type { StackEndpoints } from '../infra/local/endpoints.js';
 import { endpoints } from '../infra/local/stack.js';
-import type { PlatformConfig } from './config.js';
+import type { PlatformConfig } from '../schemas/config.js';
 
 /** The endpoints for `config` (environment first, local defaults otherwise). Starts nothing. */
 export function resolveEndpoints(config: PlatformConfig): StackEndpoints {

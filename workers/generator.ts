@@ -9,7 +9,7 @@
  * optional incident makes one service fail for a while so the error-rate detector fires.
  */
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
-import type { DeadLetterCode } from '../schemas/validate.js';
+import type { DeadLetterCode } from '../schemas/contracts/validate.js';
 import { requestTelemetrySubject, type RequestTelemetryV1 } from '../schemas/contracts/request-telemetry/v1.js';
 
 /** Options of {@link generateEvents} and {@link produceEvents}. */

@@ -12,7 +12,7 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verifyAckToken, type AckClaims, type AckTokenRefusal } from '../activities/ack-token.js';
+import { verifyAckToken, type AckClaims, type AckTokenRefusal } from '../activities/alerting/ack-token.js';
 
 /** The logging surface the endpoint needs (the worker's logger and `console` both fit). */
 export interface HttpServerLog {

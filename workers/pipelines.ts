@@ -4,7 +4,7 @@
  * already running pipeline as success when asked to.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { describeInputError, pipelineInputSchema, pipelineWorkflowId, type PipelineInputRaw } from '../schemas/pipeline.js';
+import { describeInputError, pipelineInputSchema, pipelineWorkflowId, type PipelineInputRaw } from '../schemas/ingest/pipeline.js';
 import { PlatformError } from '../schemas/errors.js';
 
 /** Thrown when a pipeline input is invalid (message names each field). */

@@ -2,7 +2,7 @@
  * The `platform` command-line tool for people: `platform help` lists the subcommands.
  * Each command group lives in its own file under workers/cli/ and is registered here.
  */
-import { ConfigError } from './config.js';
+import { ConfigError } from '../schemas/config.js';
 import { UsageError, type Command } from './cli/command.js';
 
 const loaders: Record<string, () => Promise<Command>> = {

@@ -7,7 +7,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
-import { alertWorkflowType } from '../schemas/alert.js';
+import { alertWorkflowType } from '../schemas/alerting/alert.js';
 
 /** One reading of a pipeline's progress. */
 export interface PipelineSnapshot {

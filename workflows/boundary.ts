@@ -6,7 +6,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { describeInputError } from '../schemas/pipeline.js';
+import { describeInputError } from '../schemas/ingest/pipeline.js';
 
 /** Parses `value` with `schema` or throws a non-retryable `invalid_input` failure. */
 export function parseOrFail<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {

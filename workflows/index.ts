@@ -1,5 +1,5 @@
 /** Every workflow of the platform: the worker's workflowsPath. */
-export * from './alert.js';
-export * from './alert-group.js';
-export * from './pipeline.js';
-export * from './partition-consumer.js';
+export * from './alerting/alert.js';
+export * from './alerting/alert-group.js';
+export * from './ingest/pipeline.js';
+export * from './ingest/partition-consumer.js';

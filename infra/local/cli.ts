@@ -4,7 +4,7 @@
  * shows what is running.
  */
 import { relative } from 'node:path';
-import { ConfigError, loadConfig, type PlatformConfig } from '../../workers/config.js';
+import { ConfigError, loadConfig, type PlatformConfig } from '../../schemas/config.js';
 import { endpoints, ensureStack, stackStatus, stopStack, type ComponentStatus } from './stack.js';
 import { temporalBinary } from './temporal.js';
 

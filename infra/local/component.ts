@@ -3,7 +3,7 @@
  * (temporal.ts, kafka.ts, clickhouse.ts): how to find, probe, install, start and describe it.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { PlatformConfig } from '../../workers/config.js';
+import type { PlatformConfig } from '../../schemas/config.js';
 import type { ComponentName, LogFn } from './process.js';
 
 /** One server of the local stack. */

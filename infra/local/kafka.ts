@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import type { PlatformConfig } from '../../workers/config.js';
+import type { PlatformConfig } from '../../schemas/config.js';
 import type { LocalComponent } from './component.js';
 import { componentPaths, ensureDir, portOpen, repoRoot, runInstall, sleep, spawnDetached, type LogFn } from './process.js';
 

@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PlatformConfig } from '../../workers/config.js';
+import type { PlatformConfig } from '../../schemas/config.js';
 import { PlatformError } from '../../schemas/errors.js';
 
 /** Repository root, so the state folder does not depend on the caller's working directory. */

@@ -9,8 +9,8 @@
  * started detached, so it outlives the command that started it.
  */
 import { rmSync } from 'node:fs';
-import type { PlatformConfig } from '../../workers/config.js';
-import { clickhouseComponent } from './clickhouse.js';
+import type { PlatformConfig } from '../../schemas/config.js';
+import { clickhouseComponent } from './clickhouse/component.js';
 import type { LocalComponent } from './component.js';
 import type { StackEndpoints } from './endpoints.js';
 import { kafkaComponent } from './kafka.js';

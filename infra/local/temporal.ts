@@ -9,7 +9,7 @@ import { msToTs } from '@temporalio/common';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { searchAttributes } from '../../schemas/search-attributes.js';
-import type { PlatformConfig } from '../../workers/config.js';
+import type { PlatformConfig } from '../../schemas/config.js';
 import type { LocalComponent } from './component.js';
 import { componentPaths, ensureDir, portOpen, runInstall, sleep, spawnDetached, stateDir, type LogFn } from './process.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient } from '@clickhouse/client';
-import { startClickHouseHttp } from '../../infra/local/clickhouse-http.js';
+import { startClickHouseHttp } from '../../infra/local/clickhouse/http.js';
 
 const rows = Number(process.argv[2] ?? 200_000);
 const dataPath = mkdtempSync(join(tmpdir(), 'ch-http-bench-'));

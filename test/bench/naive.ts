@@ -6,8 +6,8 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
-import { buildRows } from '../../activities/ingest.js';
-import type { FetchedRecord } from '../../activities/kafka-range.js';
+import { buildRows } from '../../activities/ingest/ingest.js';
+import type { FetchedRecord } from '../../activities/ingest/kafka-range.js';
 import type { Deadline } from './deadline.js';
 import { PartitionProgress, type TopicExtent } from './kafka-util.js';
 import type { RateResult } from './raw-consume.js';

@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { StackEndpoints } from '../../infra/local/endpoints.js';
-import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
 import { CpuMeter } from './cpu.js';
 import type { Deadline } from './deadline.js';
 import type { LandedCounts } from './report.js';

@@ -6,7 +6,7 @@
  * `stop` drains, then reports its own peak RSS and exits. Ends itself if the parent goes away.
  */
 import { readFile } from 'node:fs/promises';
-import { loadConfig } from '../../workers/config.js';
+import { loadConfig } from '../../schemas/config.js';
 import { resolveEndpoints } from '../../workers/endpoints.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import type { ChildMessage, ParentMessage } from './worker-process.js';

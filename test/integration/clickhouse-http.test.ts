@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseError, ClickHouseLogLevel, createClient, TupleParam, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startClickHouseHttp, type ClickHouseHttpServer } from '../../infra/local/clickhouse-http.js';
+import { startClickHouseHttp, type ClickHouseHttpServer } from '../../infra/local/clickhouse/http.js';
 import { uniqueId } from '../support/stack.js';
 
 let server: ClickHouseHttpServer;

@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngestActivities, KafkaResources, type BatchPlan } from '../../activities/ingest.js';
+import { createIngestActivities, KafkaResources, type BatchPlan } from '../../activities/ingest/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';

@@ -8,7 +8,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest.js';
+import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';

@@ -10,11 +10,11 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { verifyAckToken } from '../../activities/ack-token.js';
-import { createNotifyActivities, type NotifyLog } from '../../activities/notify.js';
-import { sendMail } from '../../activities/smtp-client.js';
-import type { Notification, NotifiedAlert, NotifyResult } from '../../schemas/notification.js';
-import { channelTargetsSchema, undefinedTargetProblems, type ChannelTargets } from '../../schemas/receivers.js';
+import { verifyAckToken } from '../../activities/alerting/ack-token.js';
+import { createNotifyActivities, type NotifyLog } from '../../activities/alerting/notify.js';
+import { sendMail } from '../../activities/alerting/smtp-client.js';
+import type { Notification, NotifiedAlert, NotifyResult } from '../../schemas/alerting/notification.js';
+import { channelTargetsSchema, undefinedTargetProblems, type ChannelTargets } from '../../schemas/alerting/receivers.js';
 
 const signingSecret = 'integration-signing-secret-0123456789';
 const publicUrl = 'http://ack.example.test:8787';

@@ -8,10 +8,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toClickHouseTime } from '../../activities/ingest.js';
-import { createRollupActivities, errorRateDetector } from '../../activities/rollup.js';
+import { toClickHouseTime } from '../../activities/ingest/ingest.js';
+import { createRollupActivities, errorRateDetector } from '../../activities/analytics/rollup.js';
 import { loadMigrations, migrate } from '../../infra/clickhouse/migrate.js';
-import { alertFingerprint, alertWorkflowId } from '../../schemas/alert.js';
+import { alertFingerprint, alertWorkflowId } from '../../schemas/alerting/alert.js';
 import { connectTemporal, createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 

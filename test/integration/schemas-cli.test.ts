@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createSchemaRegistry, fingerprint } from '../../activities/registry.js';
+import { createSchemaRegistry, fingerprint } from '../../activities/contracts/registry.js';
 import { contractJsonSchema } from '../../schemas/compat/index.js';
 import { requestTelemetryV1 } from '../../schemas/contracts/request-telemetry/v1.js';
 import { createWarehouse } from '../../workers/connections.js';

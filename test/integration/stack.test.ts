@@ -15,7 +15,7 @@ import { ensureStack, stackStatus, stopStack, type ComponentResult } from '../..
 import { isAlive } from '../../infra/local/process.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
-import { loadConfig } from '../../workers/config.js';
+import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 

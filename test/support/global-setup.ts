@@ -5,7 +5,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { ensureStack } from '../../infra/local/stack.js';
-import { loadConfig } from '../../workers/config.js';
+import { loadConfig } from '../../schemas/config.js';
 import type { StackEndpoints } from '../../infra/local/endpoints.js';
 
 declare module 'vitest' {

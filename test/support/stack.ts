@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import type { StackEndpoints } from '../../infra/local/endpoints.js';
-import { loadConfig, type PlatformConfig } from '../../workers/config.js';
+import { loadConfig, type PlatformConfig } from '../../schemas/config.js';
 
 /** The endpoints the global setup started or found. */
 export function stackEndpoints(): StackEndpoints {

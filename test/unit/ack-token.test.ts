@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ackUrl, signAckToken, verifyAckToken } from '../../activities/ack-token.js';
+import { ackUrl, signAckToken, verifyAckToken } from '../../activities/alerting/ack-token.js';
 
 const secret = 'unit-test-secret-0123456789';
 const now = Date.parse('2026-11-27T06:00:00Z');

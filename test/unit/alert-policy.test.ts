@@ -3,8 +3,8 @@
  * inhibition, silences, validation errors that name the field, and the repo's own policy file.
  */
 import { describe, expect, it } from 'vitest';
-import { loadAlertingConfigFile } from '../../activities/alert-routing.js';
-import { describeZodError } from '../../schemas/alert-incident.js';
+import { loadAlertingConfigFile } from '../../activities/alerting/alert-routing.js';
+import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import {
   alertingConfigSchema,
   inhibitRuleSchema,
@@ -17,8 +17,8 @@ import {
   silenceApplies,
   silenceSchema,
   type AlertingConfigInput,
-} from '../../schemas/alert-policy.js';
-import { channelTargetsSchema, undefinedTargetProblems } from '../../schemas/receivers.js';
+} from '../../schemas/alerting/alert-policy.js';
+import { channelTargetsSchema, undefinedTargetProblems } from '../../schemas/alerting/receivers.js';
 import { readFile } from 'node:fs/promises';
 
 const base: AlertingConfigInput = {

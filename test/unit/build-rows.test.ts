@@ -4,8 +4,8 @@
  * bytes kept exactly (text when UTF-8, base64 otherwise); a repeated event id is a duplicate.
  */
 import { describe, expect, it } from 'vitest';
-import { buildRows, toClickHouseTime } from '../../activities/ingest.js';
-import type { FetchedRecord } from '../../activities/kafka-range.js';
+import { buildRows, toClickHouseTime } from '../../activities/ingest/ingest.js';
+import type { FetchedRecord } from '../../activities/ingest/kafka-range.js';
 import { parseDurationSeconds } from '../../workers/cli/generate.js';
 
 const ctx = { pipelineId: 'p', topic: 't', partition: 2, batchId: 'p/t/2/10-16', processorVersion: '9.9.9', maxEventBytes: 2048 };

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadAlertingConfigFile } from '../../activities/alert-routing.js';
-import { loadChannelTargetsFile } from '../../activities/notify.js';
-import { channelTargetsSchema, undefinedTargetProblems } from '../../schemas/receivers.js';
+import { loadAlertingConfigFile } from '../../activities/alerting/alert-routing.js';
+import { loadChannelTargetsFile } from '../../activities/alerting/notify.js';
+import { channelTargetsSchema, undefinedTargetProblems } from '../../schemas/alerting/receivers.js';
 
 describe('channel targets config', () => {
   it('the shipped channels.json is valid and defines every target the shipped policy uses', async () => {

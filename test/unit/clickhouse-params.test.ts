@@ -3,7 +3,7 @@
  * untouched when they have no escapes, unescaped for scalar types, parsed for composite literals.
  */
 import { describe, expect, it } from 'vitest';
-import { BadQueryParameter, bindParams } from '../../infra/local/clickhouse-params.js';
+import { BadQueryParameter, bindParams } from '../../infra/local/clickhouse/params.js';
 
 const bind = (sql: string, wire: Record<string, string>): Record<string, unknown> => bindParams(sql, new Map(Object.entries(wire)));
 

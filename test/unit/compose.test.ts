@@ -13,11 +13,11 @@ import { buildDashboards } from '../../dashboards/build.js';
 import { DEFAULT_DATASOURCE_UID, DATASOURCE_TYPE } from '../../dashboards/panels.js';
 import { serverProperties, pinnedKafkaVersion } from '../../infra/local/kafka.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
-import { pipelineInputSchema, pipelineWorkflowId } from '../../schemas/pipeline.js';
+import { pipelineInputSchema, pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import * as workflows from '../../workflows/index.js';
 import generateCommand from '../../workers/cli/generate.js';
-import { envSchema, loadConfig } from '../../workers/config.js';
+import { envSchema, loadConfig } from '../../schemas/config.js';
 
 const root = join(import.meta.dirname, '../..');
 

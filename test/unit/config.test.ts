@@ -3,7 +3,7 @@
  * form and what was found (never a secret), and leaves the local-stack defaults in place otherwise.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../workers/config.js';
+import { ConfigError, loadConfig } from '../../schemas/config.js';
 
 function problemsOf(env: NodeJS.ProcessEnv): string {
   try {

@@ -4,7 +4,7 @@
  * that really raises one service's error rate inside its window only.
  */
 import { describe, expect, it } from 'vitest';
-import { validateEvent } from '../../schemas/validate.js';
+import { validateEvent } from '../../schemas/contracts/validate.js';
 import { generateEvents, prng, summarize, type GeneratorOptions } from '../../workers/generator.js';
 
 const base: GeneratorOptions = { count: 5000, rate: 100, invalid: 0.04, malformed: 0.02, seed: 11, startTime: Date.UTC(2026, 0, 1) };

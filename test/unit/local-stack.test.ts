@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serverProperties } from '../../infra/local/kafka.js';
 import { componentPaths, ownedPid, sleep, StackError, stateDir, tailFile, withLock } from '../../infra/local/process.js';
-import { loadConfig } from '../../workers/config.js';
+import { loadConfig } from '../../schemas/config.js';
 
 const dirs: string[] = [];
 function tempDir(): string {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { splitStatements } from '../../infra/clickhouse/migrate.js';
-import { batchId, describeInputError, partitionConsumerInputSchema, partitionWorkflowId, pipelineInputSchema, pipelineWorkflowId } from '../../schemas/pipeline.js';
+import { batchId, describeInputError, partitionConsumerInputSchema, partitionWorkflowId, pipelineInputSchema, pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
 
 describe('pipeline input', () => {
   it('accepts the CLI example and fills in defaults', () => {

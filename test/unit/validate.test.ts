@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineSubject, migration } from '../../schemas/contracts/index.js';
-import { duplicateIdReason, validateEvent, type DeadLetterReason, type ValidationResult } from '../../schemas/validate.js';
+import { duplicateIdReason, validateEvent, type DeadLetterReason, type ValidationResult } from '../../schemas/contracts/validate.js';
 
 const v1Data = {
   service: 'checkout',

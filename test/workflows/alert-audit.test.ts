@@ -4,9 +4,9 @@
  * window and end early on request, and open incidents inhibit by rule while resolved ones do not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlertAuditActivities, createSilence, expireSilence, listSilences } from '../../activities/alert-audit.js';
+import { createAlertAuditActivities, createSilence, expireSilence, listSilences } from '../../activities/alerting/alert-audit.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
-import type { AuditIncident, TimelineEntry } from '../../schemas/alert-incident.js';
+import type { AuditIncident, TimelineEntry } from '../../schemas/alerting/alert-incident.js';
 import { createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 

@@ -4,11 +4,11 @@
  * incident that keeps its identity, timeline and audit trail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fireAlert } from '../../activities/alert-firing.js';
-import { alertFingerprint, alertWorkflowId, type AlertFiring } from '../../schemas/alert.js';
-import type { AlertingConfigInput } from '../../schemas/alert-policy.js';
-import type { TimelineEntry } from '../../schemas/alert-incident.js';
-import { acknowledgeSignal, acknowledgeUpdate, escalateUpdate, resolveUpdate, snoozeUpdate, stateQuery, timelineQuery, type alert } from '../../workflows/alert.js';
+import { fireAlert } from '../../activities/alerting/alert-firing.js';
+import { alertFingerprint, alertWorkflowId, type AlertFiring } from '../../schemas/alerting/alert.js';
+import type { AlertingConfigInput } from '../../schemas/alerting/alert-policy.js';
+import type { TimelineEntry } from '../../schemas/alerting/alert-incident.js';
+import { acknowledgeSignal, acknowledgeUpdate, escalateUpdate, resolveUpdate, snoozeUpdate, stateQuery, timelineQuery, type alert } from '../../workflows/alerting/alert.js';
 import { uniqueId } from '../support/stack.js';
 import { createAlertHarness, waitFor, type AlertHarness } from './alert-harness.js';
 

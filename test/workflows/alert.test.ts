@@ -6,13 +6,13 @@
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fireAlert } from '../../activities/alert-firing.js';
-import { createSilence } from '../../activities/alert-audit.js';
-import type { AlertFiring } from '../../schemas/alert.js';
-import type { AlertingConfigInput } from '../../schemas/alert-policy.js';
-import type { IncidentState, TimelineEntry } from '../../schemas/alert-incident.js';
-import type { alert } from '../../workflows/alert.js';
-import { acknowledgeUpdate, resolveSignal, resolveUpdate, stateQuery, timelineQuery } from '../../workflows/alert.js';
+import { fireAlert } from '../../activities/alerting/alert-firing.js';
+import { createSilence } from '../../activities/alerting/alert-audit.js';
+import type { AlertFiring } from '../../schemas/alerting/alert.js';
+import type { AlertingConfigInput } from '../../schemas/alerting/alert-policy.js';
+import type { IncidentState, TimelineEntry } from '../../schemas/alerting/alert-incident.js';
+import type { alert } from '../../workflows/alerting/alert.js';
+import { acknowledgeUpdate, resolveSignal, resolveUpdate, stateQuery, timelineQuery } from '../../workflows/alerting/alert.js';
 import { uniqueId } from '../support/stack.js';
 import { createAlertHarness, waitFor, type AlertHarness } from './alert-harness.js';
 

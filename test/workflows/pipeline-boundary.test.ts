@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { startPipeline } from '../../workers/pipelines.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';

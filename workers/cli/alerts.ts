@@ -6,13 +6,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { createSilence, expireSilence, listSilences } from '../../activities/alert-audit.js';
-import { alertWorkflowType } from '../../schemas/alert.js';
-import { incidentStatusSchema, type IncidentState, type TimelineEntry } from '../../schemas/alert-incident.js';
-import { parseDuration } from '../../schemas/alert-policy.js';
-import { severitySchema } from '../../schemas/alert.js';
-import { acknowledgeUpdate, escalateUpdate, resolveUpdate, snoozeUpdate } from '../../workflows/alert.js';
-import { loadConfig } from '../config.js';
+import { createSilence, expireSilence, listSilences } from '../../activities/alerting/alert-audit.js';
+import { alertWorkflowType } from '../../schemas/alerting/alert.js';
+import { incidentStatusSchema, type IncidentState, type TimelineEntry } from '../../schemas/alerting/alert-incident.js';
+import { parseDuration } from '../../schemas/alerting/alert-policy.js';
+import { severitySchema } from '../../schemas/alerting/alert.js';
+import { acknowledgeUpdate, escalateUpdate, resolveUpdate, snoozeUpdate } from '../../workflows/alerting/alert.js';
+import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { UsageError, type Command } from './command.js';

@@ -3,7 +3,7 @@
  * workers/generator.ts for what the data looks like.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../../schemas/config.js';
 import { createKafka } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { produceEvents } from '../generator.js';

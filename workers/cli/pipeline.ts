@@ -5,9 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { PipelineInputError, startPipeline } from '../pipelines.js';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { UsageError, type Command } from './command.js';

@@ -16,12 +16,12 @@ import {
   registerCatalogue,
   type CataloguePlan,
   type SchemaRegistry,
-} from '../../activities/registry.js';
+} from '../../activities/contracts/registry.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { CompatibilityMode, compatibilityModes, contractJsonSchema, type BreakingChange, type JsonSchema } from '../../schemas/compat/index.js';
 import { defineSubject, subjects as treeSubjects, type SubjectDefinition } from '../../schemas/contracts/index.js';
-import { envelopeSchema } from '../../schemas/envelope.js';
-import { loadConfig } from '../config.js';
+import { envelopeSchema } from '../../schemas/contracts/envelope.js';
+import { loadConfig } from '../../schemas/config.js';
 import { createWarehouse } from '../connections.js';
 import { UsageError, type Command } from './command.js';
 

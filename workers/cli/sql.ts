@@ -5,7 +5,7 @@
  */
 import { ClickHouseError } from '@clickhouse/client';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../../schemas/config.js';
 import { createWarehouse } from '../connections.js';
 import { UsageError, type Command } from './command.js';
 

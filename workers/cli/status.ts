@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { partitionWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/pipeline.js';
-import { loadConfig } from '../config.js';
+import { partitionWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
+import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { UsageError, type Command } from './command.js';

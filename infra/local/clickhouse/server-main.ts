@@ -1,11 +1,11 @@
 /**
- * Process entrypoint of the local ClickHouse endpoint (see clickhouse-http.ts):
- * `node --import tsx infra/local/clickhouse-server-main.ts --host 127.0.0.1 --port 8123 --path DIR`.
+ * Process entrypoint of the local ClickHouse endpoint (see http.ts):
+ * `node --import tsx infra/local/clickhouse/server-main.ts --host 127.0.0.1 --port 8123 --path DIR`.
  * Prints `ready <url>` on stdout once it serves; SIGTERM/SIGINT close the engine and exit 0.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../workers/config.js';
-import { startClickHouseHttp } from './clickhouse-http.js';
+import { loadConfig } from '../../../schemas/config.js';
+import { startClickHouseHttp } from './http.js';
 
 const usage = 'usage: clickhouse-server-main --path DIR [--host 127.0.0.1] [--port 8123]';
 

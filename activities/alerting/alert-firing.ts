@@ -11,7 +11,7 @@ import {
   alertWorkflowType,
   fireSignalName,
   type AlertFiring,
-} from '../schemas/alert.js';
+} from '../../schemas/alerting/alert.js';
 
 /** Sends one firing to its incident workflow (starting it if none is open); returns the workflow id. */
 export async function fireAlert(client: Client, taskQueue: string, firing: AlertFiring): Promise<{ workflowId: string; fingerprint: string }> {

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Session, type StreamInsertFormat } from 'chdb';
-import { BadQueryParameter, bindParams } from './clickhouse-params.js';
+import { BadQueryParameter, bindParams } from './params.js';
 
 /** Options of {@link startClickHouseHttp}. */
 export interface ClickHouseHttpOptions {

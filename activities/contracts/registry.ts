@@ -20,9 +20,9 @@ import {
   type CompatibilityResult,
   type JsonSchema,
   type VersionedSchema,
-} from '../schemas/compat/index.js';
-import type { SubjectDefinition } from '../schemas/contracts/index.js';
-import { PlatformError } from './errors.js';
+} from '../../schemas/compat/index.js';
+import type { SubjectDefinition } from '../../schemas/contracts/index.js';
+import { PlatformError } from '../errors.js';
 
 /** sha256 of a schema's canonical JSON: equal schemas, equal fingerprints. */
 export function fingerprint(schema: JsonSchema): string {

@@ -16,11 +16,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash, createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { notificationSchema, type Notification, type NotifiedAlert, type NotifyResult } from '../schemas/notification.js';
-import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, type Target } from '../schemas/receivers.js';
+import { notificationSchema, type Notification, type NotifiedAlert, type NotifyResult } from '../../schemas/alerting/notification.js';
+import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, type Target } from '../../schemas/alerting/receivers.js';
 import { ackUrl, signAckToken } from './ack-token.js';
 import { ChannelError, channelFailure } from './channel-error.js';
-import { PlatformError } from './errors.js';
+import { PlatformError } from '../errors.js';
 import { formatMessage, mailboxAddress, sendMail } from './smtp-client.js';
 
 /** The logging surface the channels need; Temporal's activity `log` and `console` both fit. */
@@ -387,7 +387,7 @@ function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routin
 }
 
 /** The repo's channel targets: how each target id used by infra/alerting/policy.json is reached. */
-export const defaultChannelTargetsPath = fileURLToPath(new URL('../infra/alerting/channels.json', import.meta.url));
+export const defaultChannelTargetsPath = fileURLToPath(new URL('../../infra/alerting/channels.json', import.meta.url));
 
 /**
  * Reads and validates a channel targets file (JSON object: target id -> target). Errors name the

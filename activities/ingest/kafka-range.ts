@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { RangeIncompleteError } from './errors.js';
+import { RangeIncompleteError } from '../errors.js';
 
 /** One record read from a partition. */
 export interface FetchedRecord {

@@ -5,7 +5,7 @@
  * Pure; importable from workflows.
  */
 import type { z } from 'zod';
-import { findSubject, subjects as treeSubjects, type SubjectDefinition } from './contracts/index.js';
+import { findSubject, subjects as treeSubjects, type SubjectDefinition } from './index.js';
 import { envelopeSchema, type ValidEvent } from './envelope.js';
 
 /** Stable codes of the reasons an event is rejected. */

@@ -7,12 +7,12 @@
 import { Context } from '@temporalio/activity';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka } from 'kafkajs';
-import { batchId, type PipelineInput } from '../schemas/pipeline.js';
-import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../schemas/validate.js';
-import { InvalidInputError, PlatformError, toActivityFailure } from './errors.js';
+import { batchId, type PipelineInput } from '../../schemas/ingest/pipeline.js';
+import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
+import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 /** Dependencies of {@link createIngestActivities}. */
 export interface IngestDeps {

@@ -27,7 +27,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities/index.js';
+import type { Activities } from '../../activities/index.js';
 import {
   defaultConsumerGroup,
   partitionWorkflowId,
@@ -35,8 +35,8 @@ import {
   type PartitionConsumerInputRaw,
   type PipelineInputRaw,
   type PipelineProgress,
-} from '../schemas/pipeline.js';
-import { kafkaTopicKey, parseOrFail, pipelineKey } from './boundary.js';
+} from '../../schemas/ingest/pipeline.js';
+import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 import { partitionConsumer } from './partition-consumer.js';
 
 /** `progress`: partitions, rollup watermark, runs, alerts fired, last error. */

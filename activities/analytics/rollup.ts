@@ -6,10 +6,10 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
-import type { AlertFiring } from '../schemas/alert.js';
-import { requestTelemetrySubject } from '../schemas/contracts/request-telemetry/v1.js';
-import { fireAlert } from './alert-firing.js';
-import { silentLogger, type Logger } from './logger.js';
+import type { AlertFiring } from '../../schemas/alerting/alert.js';
+import { requestTelemetrySubject } from '../../schemas/contracts/request-telemetry/v1.js';
+import { fireAlert } from '../alerting/alert-firing.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 /** Dependencies of {@link createRollupActivities}. */
 export interface RollupDeps {

@@ -1,18 +1,18 @@
 /**
  * Local ClickHouse: the project's ClickHouse-HTTP-compatible endpoint over the embedded engine
- * (npm `chdb`), infra/local/clickhouse-server-main.ts, run as its own detached Node process.
+ * (npm `chdb`), infra/local/clickhouse/server-main.ts, run as its own detached Node process.
  * Nothing to download: chdb comes with the npm install.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PlatformConfig } from '../../workers/config.js';
-import type { LocalComponent } from './component.js';
-import { componentPaths, ensureDir, repoRoot, spawnDetached } from './process.js';
+import type { PlatformConfig } from '../../../schemas/config.js';
+import type { LocalComponent } from '../component.js';
+import { componentPaths, ensureDir, repoRoot, spawnDetached } from '../process.js';
 
 const host = '127.0.0.1';
 
 /** Entry point of the embedded ClickHouse HTTP endpoint. */
-export const clickhouseServerMain: string = join(repoRoot, 'infra/local/clickhouse-server-main.ts');
+export const clickhouseServerMain: string = join(repoRoot, 'infra/local/clickhouse/server-main.ts');
 
 function dataPath(config: PlatformConfig): string {
   return join(componentPaths(config, 'clickhouse').dataDir, 'data');

@@ -24,10 +24,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@temporalio/common';
-import type { AlertAuditActivities } from '../activities/alert-audit.js';
-import type { AlertRoutingActivities } from '../activities/alert-routing.js';
-import type { NotifyActivities } from '../activities/notify.js';
-import { alertFiringSchema, fireSignalName, type AlertFiring } from '../schemas/alert.js';
+import type { AlertAuditActivities } from '../../activities/alerting/alert-audit.js';
+import type { AlertRoutingActivities } from '../../activities/alerting/alert-routing.js';
+import type { NotifyActivities } from '../../activities/alerting/notify.js';
+import { alertFiringSchema, fireSignalName, type AlertFiring } from '../../schemas/alerting/alert.js';
 import {
   acknowledgeInputSchema,
   alertGroupWorkflowId,
@@ -47,10 +47,10 @@ import {
   type ResolveInput,
   type SnoozeInput,
   type TimelineEntry,
-} from '../schemas/alert-incident.js';
-import type { AlertPlan } from '../schemas/alert-policy.js';
-import type { NotificationKind, NotifiedAlert, NotifyResult } from '../schemas/notification.js';
-import { notifyNonRetryableErrorTypes } from '../schemas/receivers.js';
+} from '../../schemas/alerting/alert-incident.js';
+import type { AlertPlan } from '../../schemas/alerting/alert-policy.js';
+import type { NotificationKind, NotifiedAlert, NotifyResult } from '../../schemas/alerting/notification.js';
+import { notifyNonRetryableErrorTypes } from '../../schemas/alerting/receivers.js';
 import type { z } from 'zod';
 
 /** `fire` (signal): a detector saw the condition again; the open incident counts it (signal-with-start target). */

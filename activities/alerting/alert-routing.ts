@@ -9,8 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { alertingConfigSchema, planAlert, routingLabels, type AlertingConfig, type AlertPlan } from '../schemas/alert-policy.js';
-import { severitySchema } from '../schemas/alert.js';
+import { alertingConfigSchema, planAlert, routingLabels, type AlertingConfig, type AlertPlan } from '../../schemas/alerting/alert-policy.js';
+import { severitySchema } from '../../schemas/alerting/alert.js';
 import {
   alertGroupInputSchema,
   alertGroupWorkflowType,
@@ -18,12 +18,12 @@ import {
   groupEnqueueInputSchema,
   type AlertGroupInput,
   type GroupEnqueueInput,
-} from '../schemas/alert-incident.js';
+} from '../../schemas/alerting/alert-incident.js';
 import { z } from 'zod';
-import { PlatformError } from '../schemas/errors.js';
+import { PlatformError } from '../../schemas/errors.js';
 
 /** The repo's versioned alerting config. */
-export const defaultAlertingConfigPath = fileURLToPath(new URL('../infra/alerting/policy.json', import.meta.url));
+export const defaultAlertingConfigPath = fileURLToPath(new URL('../../infra/alerting/policy.json', import.meta.url));
 
 /** Thrown when the alerting config file is missing or invalid; the worker refuses to start. */
 export class AlertingConfigError extends PlatformError {

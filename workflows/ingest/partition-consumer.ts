@@ -20,15 +20,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { Activities } from '../../activities/index.js';
 import {
   defaultConsumerGroup,
   partitionConsumerInputSchema,
   pauseArgsSchema,
   type PartitionConsumerInputRaw,
   type PartitionProgress,
-} from '../schemas/pipeline.js';
-import { kafkaTopicKey, parseOrFail, pipelineKey } from './boundary.js';
+} from '../../schemas/ingest/pipeline.js';
+import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 
 /** `progress`: cursor, totals, lag at the last plan, the batch in flight. */
 export const progressQuery = defineQuery<PartitionProgress>('progress');

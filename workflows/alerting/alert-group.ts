@@ -20,15 +20,15 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { NotifyActivities } from '../activities/notify.js';
+import type { NotifyActivities } from '../../activities/alerting/notify.js';
 import {
   alertGroupInputSchema,
   describeZodError,
   groupEnqueueInputSchema,
   type AlertGroupInput,
   type GroupEnqueueInput,
-} from '../schemas/alert-incident.js';
-import type { NotifiedAlert, NotifyResult } from '../schemas/notification.js';
+} from '../../schemas/alerting/alert-incident.js';
+import type { NotifiedAlert, NotifyResult } from '../../schemas/alerting/notification.js';
 import { groupNotifiedSignal, notifyRetry } from './alert.js';
 
 /** `enqueue` (signal): an incident joins the group's next batch. */

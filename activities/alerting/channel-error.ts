@@ -6,7 +6,7 @@
  * rejection.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { PlatformError } from './errors.js';
+import { PlatformError } from '../errors.js';
 
 /** Extra context of a {@link ChannelError}. */
 export interface ChannelErrorOptions {

@@ -4,7 +4,7 @@
  * variable, the expected form and what was found. Secrets are read here and never logged.
  */
 import { z } from 'zod';
-import { PlatformError } from '../schemas/errors.js';
+import { PlatformError } from './errors.js';
 
 const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 

@@ -9,9 +9,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
-import { inhibitRuleSchema, inhibits, routingLabels, silenceApplies, silenceSchema, type Silence } from '../schemas/alert-policy.js';
-import { timelineEntrySchema, type AuditIncident, type TimelineEntry } from '../schemas/alert-incident.js';
-import { severitySchema } from '../schemas/alert.js';
+import { inhibitRuleSchema, inhibits, routingLabels, silenceApplies, silenceSchema, type Silence } from '../../schemas/alerting/alert-policy.js';
+import { timelineEntrySchema, type AuditIncident, type TimelineEntry } from '../../schemas/alerting/alert-incident.js';
+import { severitySchema } from '../../schemas/alerting/alert.js';
 import { z } from 'zod';
 
 /** Dependencies of {@link createAlertAuditActivities}. */
