@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { severitySchema, type AlertFiring } from './alert.js';
 import { targetIdSchema } from './receivers.js';
+import { matchesAll, parseMatcher, parseMatchers, type Matcher } from './matchers.js';
 
 const durationPattern = /^(\d+(?:ms|s|m|h|d))+$/;
 const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -28,42 +29,37 @@ export const durationSchema = z
   .regex(durationPattern, 'expected a duration like 30s, 5m or 1h30m')
   .transform((v) => parseDuration(v));
 
-/** A label matcher, Alertmanager style: `name=value`, `name!=value`, `name=~regex`, `name!~regex`. */
-export const matcherSchema = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*(=~|!~|!=|=).*$/, 'expected a matcher like team=payments, env!=dev or service=~"api|web"')
-  .transform((text, ctx) => {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)(.*)$/.exec(text)!;
-    const value = m[3]!.replace(/^"(.*)"$/, '$1');
-    const op = m[2] as '=' | '!=' | '=~' | '!~';
-    if (op === '=~' || op === '!~') {
-      try {
-        new RegExp(`^(?:${value})$`);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `invalid regular expression in matcher "${text}"` });
-        return z.NEVER;
-      }
-    }
-    return { label: m[1]!, op, value, text };
-  });
-export type Matcher = z.infer<typeof matcherSchema>;
+/**
+ * One label matcher in Alertmanager's grammar (see {@link parseMatcher}): `name=value`,
+ * `name != "a b"`, `name=~"regex"` (anchored), `"utf-8 name"!~".+"`. Refused with the column and
+ * the expected form when Alertmanager would refuse it.
+ */
+export const matcherSchema = z.string().transform((text, ctx): Matcher => {
+  try {
+    return parseMatcher(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+    return z.NEVER;
+  }
+});
 
-/** True when every matcher accepts the labels (a missing label reads as the empty string, as in Alertmanager). */
-export function matchesAll(matchers: readonly Matcher[], labels: Readonly<Record<string, string>>): boolean {
-  return matchers.every((m) => {
-    const v = labels[m.label] ?? '';
-    switch (m.op) {
-      case '=':
-        return v === m.value;
-      case '!=':
-        return v !== m.value;
-      case '=~':
-        return new RegExp(`^(?:${m.value})$`).test(v);
-      case '!~':
-        return !new RegExp(`^(?:${m.value})$`).test(v);
+/**
+ * A list of matcher lines as in Alertmanager's YAML (`matchers:`): each line holds one or more
+ * comma-separated matchers, optionally in braces (`{a="1", b=~"x|y"}`); the result is flat.
+ */
+export const matcherListSchema = z.array(z.string()).transform((lines, ctx): Matcher[] => {
+  const out: Matcher[] = [];
+  lines.forEach((line, i) => {
+    try {
+      out.push(...parseMatchers(line));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [i], message: err instanceof Error ? err.message : String(err) });
     }
   });
-}
+  return out;
+});
+
+export { matchesAll, type Matcher };
 
 /** The labels routing, silences and inhibition look at: the alert's labels plus `alertname` and `severity`. */
 export function routingLabels(firing: Pick<AlertFiring, 'detector' | 'labels' | 'severity'>): Record<string, string> {
@@ -121,7 +117,7 @@ export interface Route {
 /** Routing tree node (recursive). The first child whose matchers accept the labels wins, depth first. */
 export const routeSchema: z.ZodType<Route, RouteInput> = z.lazy(() =>
   z.object({
-    matchers: z.array(matcherSchema).default([]),
+    matchers: matcherListSchema.default([]),
     receiver: z.string().min(1).optional(),
     policy: z.string().min(1).optional(),
     groupBy: z.array(z.string().min(1)).optional(),
@@ -134,8 +130,8 @@ export const routeSchema: z.ZodType<Route, RouteInput> = z.lazy(() =>
 
 /** Inhibition: while an open alert matches `sourceMatchers`, alerts matching `targetMatchers` with equal values of `equal` labels are muted. */
 export const inhibitRuleSchema = z.object({
-  sourceMatchers: z.array(matcherSchema).min(1),
-  targetMatchers: z.array(matcherSchema).min(1),
+  sourceMatchers: matcherListSchema.refine((ms) => ms.length > 0, 'expected at least one matcher'),
+  targetMatchers: matcherListSchema.refine((ms) => ms.length > 0, 'expected at least one matcher'),
   equal: z.array(z.string().min(1)).default([]),
 });
 export type InhibitRule = z.infer<typeof inhibitRuleSchema>;
@@ -276,13 +272,21 @@ export function groupKey(groupBy: readonly string[], labels: Readonly<Record<str
   return groupBy.map((k) => `${k}=${labels[k] ?? ''}`).join(',');
 }
 
-/** True when an open `source` alert inhibits the `target` alert under the rule (the caller excludes the target's own incident). */
+/**
+ * True when an open `source` alert inhibits the `target` alert under the rule (the caller excludes
+ * the target's own incident). Follows Alertmanager's `inhibit.go` (`Inhibitor.Mutes` and
+ * `InhibitRule.hasEqual`): the target must match `targetMatchers`, the source `sourceMatchers`,
+ * and every `equal` label must have the same value on both (a missing label equals a missing
+ * label). When the target also matches `sourceMatchers` (it could inhibit as well), a source that
+ * also matches `targetMatchers` does not inhibit it (`excludeTwoSidedMatch`): two alerts that each
+ * match both sides of a rule never mute each other.
+ */
 export function inhibits(rule: InhibitRule, source: Readonly<Record<string, string>>, target: Readonly<Record<string, string>>): boolean {
-  return (
-    matchesAll(rule.sourceMatchers, source) &&
-    matchesAll(rule.targetMatchers, target) &&
-    rule.equal.every((k) => (source[k] ?? '') === (target[k] ?? ''))
-  );
+  if (!matchesAll(rule.targetMatchers, target) || !matchesAll(rule.sourceMatchers, source)) return false;
+  const value = (labels: Readonly<Record<string, string>>, k: string) => (Object.hasOwn(labels, k) ? labels[k]! : '');
+  if (!rule.equal.every((k) => value(source, k) === value(target, k))) return false;
+  const excludeTwoSidedMatch = matchesAll(rule.sourceMatchers, target);
+  return !(excludeTwoSidedMatch && matchesAll(rule.targetMatchers, source));
 }
 
 /** A silence: while `startsAt <= t < endsAt`, alerts matching all matchers are not notified (still open, visible, recorded). */
