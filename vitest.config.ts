@@ -10,6 +10,18 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
+        // Differential conformance with the real Alertmanager v0.35.0 (built once, cached in
+        // ~/.cache/streamwarden). `npm test` runs the fast slice; `npm run test:alertmanager`
+        // (ALERTMANAGER_SUITE=full) adds the timing timelines and more generated alerts.
+        extends: true,
+        test: {
+          name: 'alertmanager',
+          include: process.env.ALERTMANAGER_SUITE === 'full' ? ['test/alertmanager/**/*.test.ts'] : ['test/alertmanager/*.test.ts'],
+          globalSetup: ['test/alertmanager/global-setup.ts'],
+          testTimeout: 120_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'integration',

@@ -355,7 +355,15 @@ function goQuote(s: string): string {
   return `${out}"`;
 }
 
-/** Alertmanager's `Matcher.String()`: quoted name only when it holds reserved characters. */
+/**
+ * Alertmanager's `Matcher.String()` (pkg/labels/matcher.go): the name quoted (Go `strconv.Quote`)
+ * only when it holds reserved characters, the value in double quotes with `\\`, `\n` and `\"`
+ * escaped. The result parses back to the same matcher, here and in Alertmanager.
+ */
+export function formatMatcher(m: Pick<Matcher, 'label' | 'op' | 'value'>): string {
+  return canonical(m);
+}
+
 function canonical(m: RawMatcher): string {
   if ([...m.label].some(isReserved)) return `${goQuote(m.label)}${m.op}${goQuote(m.value)}`;
   return `${m.label}${m.op}"${m.value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`;
