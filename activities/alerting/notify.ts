@@ -22,6 +22,7 @@ import { ackUrl, signAckToken } from './ack-token.js';
 import { ChannelError, channelFailure } from './channel-error.js';
 import { PlatformError } from '../errors.js';
 import { formatMessage, mailboxAddress, sendMail } from './smtp-client.js';
+import { channelLimits, fit, measure, truncate, type FieldLimit } from './text-limits.js';
 
 /** The logging surface the channels need; Temporal's activity `log` and `console` both fit. */
 export interface NotifyLog {
@@ -167,8 +168,7 @@ function safeOrigin(url: string): string {
 }
 
 function excerpt(text: string, max = 300): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+  return truncate(text.replace(/\s+/g, ' ').trim(), max, 'utf16', '...');
 }
 
 /** Retry-After as milliseconds (delta-seconds or HTTP date), capped so a hostile value cannot park a retry for days. */
@@ -275,12 +275,13 @@ function kindPhrase(notification: Notification): string {
   }
 }
 
-function subjectOf(notification: Notification): string {
+/** The one-line subject of a notification (email subject, Slack header and fallback), within {@link channelLimits}.emailSubject. */
+export function subjectOf(notification: Notification): string {
   const first = notification.alerts[0]!;
   const top = notification.alerts.reduce((worst, a) => (severityRank(a.severity) > severityRank(worst) ? a.severity : worst), first.severity);
   const what = notification.alerts.length === 1 ? first.summary : `${notification.alerts.length} alerts: ${first.summary}, ...`;
   const subject = `[${severityWords[top]}] ${kindPhrase(notification)}${what}`.replace(/[\r\n]+/g, ' ');
-  return subject.length > 200 ? `${subject.slice(0, 197)}...` : subject;
+  return fit(subject, channelLimits.emailSubject);
 }
 
 function severityRank(severity: NotifiedAlert['severity']): number {
@@ -314,23 +315,66 @@ function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+/** Slack mrkdwn already escaped: cut to the field's limit without leaving half an entity (`&am…`). */
+function fitEscaped(text: string, field: FieldLimit): string {
+  const cut = fit(text, field);
+  return cut === text ? cut : cut.replace(/&[a-z]*(?=…$)/, '');
+}
+
+/**
+ * The generic webhook's JSON body (`type: "streamwarden.notification"`, version 1). It stays within
+ * {@link channelLimits}.webhookBody (UTF-8 bytes): free-text fields are cut on grapheme boundaries
+ * to `webhookField`, and when the batch is still too large, alerts are left off from the end and
+ * `truncatedAlerts` counts them (as Alertmanager's webhook does with `max_alerts`).
+ */
+export function webhookBody(notification: Notification, links: Map<string, string>, sentAt: Date, maxBytes: number = channelLimits.webhookBody.limit): string {
+  const firstLink = links.get(notification.alerts[0]!.incidentId);
+  const alerts = notification.alerts.map((a) => ({
+    ...a,
+    summary: fit(a.summary, channelLimits.webhookField),
+    ...(a.query !== undefined ? { query: fit(a.query, channelLimits.webhookField) } : {}),
+    labels: Object.fromEntries(Object.entries(a.labels).map(([k, v]) => [k, truncate(v, 1024, 'utf16')])),
+    ...(links.has(a.incidentId) ? { ackUrl: links.get(a.incidentId) } : {}),
+  }));
+  const render = (shown: number) =>
+    JSON.stringify({
+      type: 'streamwarden.notification',
+      version: 1,
+      sentAt: sentAt.toISOString(),
+      notificationId: notification.notificationId,
+      kind: notification.kind,
+      receiver: notification.receiver,
+      target: notification.target,
+      ...(firstLink ? { ackUrl: firstLink } : {}),
+      alerts: alerts.slice(0, shown),
+      truncatedAlerts: alerts.length - shown,
+    });
+  const full = render(alerts.length);
+  if (measure(full, 'utf8') <= maxBytes) return full;
+  // The largest prefix of alerts that fits (binary search; at least one alert is always sent).
+  let lo = 1;
+  let hi = alerts.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (measure(render(mid), 'utf8') <= maxBytes) lo = mid;
+    else hi = mid - 1;
+  }
+  return render(lo);
 }
 
 /** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
-function slackPayload(notification: Notification, links: Map<string, string>): { text: string; blocks: unknown[] } {
-  const blocks: unknown[] = [{ type: 'header', text: { type: 'plain_text', text: clip(subjectOf(notification), 150), emoji: true } }];
+export function slackPayload(notification: Notification, links: Map<string, string>): { text: string; blocks: unknown[] } {
+  const blocks: unknown[] = [{ type: 'header', text: { type: 'plain_text', text: fit(subjectOf(notification), channelLimits.slackHeader), emoji: true } }];
   for (const alert of notification.alerts.slice(0, maxAlertsShown)) {
     const details = [
-      `${slackEmoji[alert.severity]} *${slackEscape(clip(alert.summary, 500))}*`,
+      `${slackEmoji[alert.severity]} *${slackEscape(truncate(alert.summary, 500, 'utf16'))}*`,
       `*Severity:* ${alert.severity}   *Status:* ${slackEscape(alert.status)}   *Level:* ${alert.level}   *Count:* ${alert.count}`,
-      `*Labels:* ${slackEscape(clip(labelsText(alert.labels), 1000))}`,
+      `*Labels:* ${slackEscape(truncate(labelsText(alert.labels), 1000, 'utf16'))}`,
       `*First seen:* ${slackEscape(alert.firstSeen)}   *Last seen:* ${slackEscape(alert.lastSeen)}`,
       ...(alert.acknowledgedBy ? [`*Acknowledged by:* ${slackEscape(alert.acknowledgedBy)}`] : []),
       ...(alert.pipeline ? [`*Pipeline:* ${slackEscape(alert.pipeline)}`] : []),
     ].join('\n');
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(details, 3000) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: fitEscaped(details, channelLimits.slackSection) } });
     const link = links.get(alert.incidentId);
     if (link) {
       blocks.push({
@@ -344,14 +388,14 @@ function slackPayload(notification: Notification, links: Map<string, string>): {
   }
   blocks.push({
     type: 'context',
-    elements: [{ type: 'mrkdwn', text: slackEscape(`${notification.alerts[0]!.incidentId} · notification ${notification.notificationId} (${notification.kind})`) }],
+    elements: [{ type: 'mrkdwn', text: fitEscaped(slackEscape(`${notification.alerts[0]!.incidentId} · notification ${notification.notificationId} (${notification.kind})`), channelLimits.slackContext) }],
   });
-  const text = `${subjectOf(notification)}${links.size > 0 ? ` Acknowledge: ${[...links.values()][0]}` : ''}`;
+  const text = fit(`${subjectOf(notification)}${links.size > 0 ? ` Acknowledge: ${[...links.values()][0]}` : ''}`, channelLimits.slackText);
   return { text, blocks };
 }
 
 /** PagerDuty Events v2: trigger for trigger/repeat/escalate, acknowledge and resolve as such. */
-function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routingKey: string, link: string | undefined): Record<string, unknown> {
+export function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routingKey: string, link: string | undefined): Record<string, unknown> {
   const action = notification.kind === 'acknowledge' || notification.kind === 'resolve' ? notification.kind : 'trigger';
   const base = { routing_key: routingKey, event_action: action, dedup_key: alert.fingerprint };
   if (action !== 'trigger') return base;
@@ -359,7 +403,7 @@ function pagerDutyEvent(notification: Notification, alert: NotifiedAlert, routin
   return {
     ...base,
     payload: {
-      summary: clip(alert.summary, 1024),
+      summary: fit(alert.summary, channelLimits.pagerDutySummary),
       source: `streamwarden:${alert.pipeline ?? alert.detector}`,
       severity: pagerDutySeverity[alert.severity],
       ...(timestamp ? { timestamp } : {}),
@@ -442,21 +486,10 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
   }
 
   async function deliver(notification: Notification, target: Target, resolved: ResolvedSecrets, links: Map<string, string>, cancel: AbortSignal | undefined): Promise<Delivery> {
-    const firstLink = links.get(notification.alerts[0]!.incidentId);
     switch (target.type) {
       case 'webhook': {
         const sentAt = new Date();
-        const body = JSON.stringify({
-          type: 'streamwarden.notification',
-          version: 1,
-          sentAt: sentAt.toISOString(),
-          notificationId: notification.notificationId,
-          kind: notification.kind,
-          receiver: notification.receiver,
-          target: notification.target,
-          ...(firstLink ? { ackUrl: firstLink } : {}),
-          alerts: notification.alerts.map((a) => ({ ...a, ...(links.has(a.incidentId) ? { ackUrl: links.get(a.incidentId) } : {}) })),
-        });
+        const body = webhookBody(notification, links, sentAt);
         const signature = createHmac('sha256', resolved.webhookKey!).update(body, 'utf8').digest('hex');
         const answer = await postJson(
           'webhook',
