@@ -185,6 +185,12 @@ export type AlertGroupInput = z.infer<typeof alertGroupInputSchema>;
 export const groupEnqueueInputSchema = z.object({
   incidentWorkflowId: z.string().min(1),
   alert: notifiedAlertSchema,
+  /**
+   * When the alert reached the platform (the incident's `openedAt`, ISO-8601). group_wait counts
+   * from the group's earliest arrival, as Alertmanager's aggregation group does from the alert's
+   * receipt, not from when the coordinator got the signal. Absent (older incidents): the signal's time.
+   */
+  arrivedAt: z.iso.datetime({ offset: true }).optional(),
 });
 /** Input of the group coordinator's `enqueue` signal. */
 export type GroupEnqueueInput = z.infer<typeof groupEnqueueInputSchema>;

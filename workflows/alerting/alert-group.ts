@@ -60,7 +60,8 @@ export async function alertGroup(rawInput: AlertGroupInput): Promise<{ batches: 
         return;
       }
       queue.set(item.data.incidentWorkflowId, item.data.alert);
-      firstArrivalMs ??= Date.now();
+      const arrived = item.data.arrivedAt !== undefined ? Math.min(Date.parse(item.data.arrivedAt), Date.now()) : Date.now();
+      firstArrivalMs = Math.min(firstArrivalMs ?? arrived, arrived);
     },
     { description: 'An incident joins the next batch: { "incidentWorkflowId": "alert-...", "alert": { ... } }.' },
   );
@@ -79,6 +80,9 @@ export async function alertGroup(rawInput: AlertGroupInput): Promise<{ batches: 
     queue.clear();
     firstArrivalMs = undefined;
     batches++;
+    // As Alertmanager's aggregation group, the next flush is group_interval after this one starts,
+    // however long the deliveries take.
+    const flushStartedMs = Date.now();
     const notificationId = `${info.workflowId}/${info.runId.slice(0, 8)}/b${batches}`;
     const alerts = batch.map(([, alert]) => alert);
     const results = await Promise.all(
@@ -88,7 +92,7 @@ export async function alertGroup(rawInput: AlertGroupInput): Promise<{ batches: 
           .catch((err: unknown): NotifyResult => failure(notificationId, target, err)),
       ),
     );
-    lastSentMs = Date.now();
+    lastSentMs = flushStartedMs;
     await Promise.all(
       batch.map(([incidentWorkflowId]) =>
         getExternalWorkflowHandle(incidentWorkflowId)

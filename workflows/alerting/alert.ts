@@ -326,7 +326,7 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
         await routing.enqueueGroupAlert({
           groupWorkflowId,
           group: { receiver, targets, groupKey: p.groupKey, groupWaitMs: p.groupWaitMs, groupIntervalMs: Math.max(1, p.groupIntervalMs) },
-          item: { incidentWorkflowId: s.workflowId, alert: notifiedAlert() },
+          item: { incidentWorkflowId: s.workflowId, alert: notifiedAlert(), arrivedAt: s.openedAt },
         });
         record({ type: 'queued_for_group', by: 'policy', note: `batched by ${groupWorkflowId} (group_wait ${fmtDuration(p.groupWaitMs)})`, receiver, kind });
       }
