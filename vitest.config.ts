@@ -17,8 +17,9 @@ export default defineConfig({
         test: {
           name: 'alertmanager',
           include: process.env.ALERTMANAGER_SUITE === 'full' ? ['test/alertmanager/**/*.test.ts'] : ['test/alertmanager/*.test.ts'],
-          globalSetup: ['test/alertmanager/global-setup.ts'],
+          globalSetup: ['test/alertmanager/global-setup.ts', ...(process.env.ALERTMANAGER_SUITE === 'full' ? ['test/support/global-setup.ts'] : [])],
           testTimeout: 120_000,
+          fileParallelism: false,
         },
       },
       {
