@@ -433,7 +433,8 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
       if (links.has(alert.incidentId)) continue;
       // firstSeen marks the incident: a later incident under the same fingerprint-derived workflow
       // id has another one, so this link cannot acknowledge it.
-      const claims = { workflowId: alert.incidentId, incident: alert.firstSeen, action: 'acknowledge' as const, expiresAt };
+      // The recipient is signed in: an acknowledgement through this link is recorded as this target's.
+      const claims = { workflowId: alert.incidentId, incident: alert.firstSeen, action: 'acknowledge' as const, recipient: notification.target, expiresAt };
       links.set(alert.incidentId, ackUrl(options.publicUrl, signAckToken(claims, options.signingSecret)));
     }
     const first = notification.alerts[0]!.incidentId;
