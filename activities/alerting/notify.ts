@@ -21,7 +21,7 @@ import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, ty
 import { ackUrl, signAckToken } from './ack-token.js';
 import { ChannelError, channelFailure } from './channel-error.js';
 import { PlatformError } from '../errors.js';
-import { formatMessage, mailboxAddress, sendMail } from './smtp-client.js';
+import { sendMail } from './email.js';
 
 /** The logging surface the channels need; Temporal's activity `log` and `console` both fit. */
 export interface NotifyLog {
@@ -494,19 +494,10 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
         return { detail: details.join('; '), duplicate: false };
       }
       case 'email': {
-        const domain = mailboxAddress(target.from).split('@')[1] ?? 'streamwarden.local';
+        const domain = /@([^>\s]+)>?\s*$/.exec(target.from)?.[1] ?? 'streamwarden.local';
         // Same notification to the same target -> same Message-ID, so mail systems and people can
         // recognise a redelivery after a retry.
         const id = createHash('sha256').update(`${notification.notificationId}\u0000${notification.target}`).digest('hex').slice(0, 32);
-        const message = formatMessage({
-          from: target.from,
-          to: target.to,
-          subject: subjectOf(notification),
-          date: new Date(),
-          messageId: `${id}@${domain}`,
-          text: textBody(notification, links),
-          headers: { 'X-Streamwarden-Notification-Id': notification.notificationId, 'X-Streamwarden-Incident': notification.alerts[0]!.incidentId },
-        });
         const sent = await sendMail(
           {
             host: resolved.host!,
@@ -520,8 +511,19 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
             ...(resolved.auth ? { auth: resolved.auth } : {}),
             ...(cancel ? { signal: cancel } : {}),
           },
-          { from: mailboxAddress(target.from), to: target.to.map(mailboxAddress) },
-          message,
+          {
+            from: target.from,
+            to: target.to,
+            subject: subjectOf(notification),
+            date: new Date(),
+            messageId: `<${id}@${domain}>`,
+            text: textBody(notification, links),
+            headers: {
+              'Auto-Submitted': 'auto-generated',
+              'X-Streamwarden-Notification-Id': notification.notificationId,
+              'X-Streamwarden-Incident': notification.alerts[0]!.incidentId,
+            },
+          },
         );
         return { detail: `SMTP ${sent.response}`, duplicate: false };
       }
