@@ -14,14 +14,13 @@
  *
  * Flags: `--rate N` events/s of the demo stream (default 400), `--no-stream` (worker and progress only).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { alertFingerprint, alertWorkflowId } from '../schemas/alerting/alert.js';
 import { defaultConsumerGroup } from '../schemas/ingest/pipeline.js';
-import type { Logger } from '../activities/logger.js';
 import { createSchemaRegistry, registerCatalogue } from '../activities/contracts/registry.js';
 import { errorRateDetector } from '../activities/analytics/rollup.js';
 import { subjects } from '../schemas/contracts/index.js';
@@ -33,54 +32,17 @@ import { produceEvents } from './generator.js';
 import { startPipeline } from './pipelines.js';
 import { ackEndpointSettings, startAckEndpoint } from './ack-endpoint.js';
 import { tryCommands } from './start-commands.js';
+import { createScreen, fileLogger, sdkFileLogger } from './start-screen.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
 import { loadAlerting, startWorker } from './worker.js';
 
 const demo = { pipelineId: 'demo', topic: 'requests', partitions: 3, incidentService: 'checkout' } as const;
 
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
+const screen = createScreen();
+const say = (line: string): void => screen.say(line);
 
 /** Repository root (where `npm run platform` works). */
 const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The first line of a message, at most 200 characters: what an error shows on the screen. */
-function oneLine(message: string): string {
-  const first = message.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
-  return first.length > 200 ? `${first.slice(0, 199)}…` : first;
-}
-
-/** Worker logs go to a file so they do not tear the progress line; errors also reach the terminal. */
-function fileLogger(path: string, onProblem: (line: string) => void): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    const line = `${new Date().toISOString()} ${level} ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`;
-    appendFileSync(path, `${line}\n`);
-    if (level === 'ERROR') onProblem(oneLine(`${message}${typeof meta?.error === 'string' ? `: ${meta.error}` : ''}`));
-  };
-  return { debug: () => undefined, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
-}
-
-/**
- * The Temporal SDK's log (Core and worker, e.g. `Activity failed` with its stack) into the same
- * file; an ERROR entry also reaches the screen as one line.
- */
-function sdkFileLogger(path: string, onProblem: (line: string) => void): DefaultLogger {
-  return new DefaultLogger('INFO', (entry: LogEntry) => {
-    const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-    const meta = entry.meta && Object.keys(entry.meta).length > 0 ? ` ${safeJson(entry.meta)}` : '';
-    appendFileSync(path, `${time} ${entry.level} [temporal] ${entry.message}${meta}\n`);
-    if (entry.level === 'ERROR') onProblem(oneLine(`temporal: ${entry.message}`));
-  });
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v));
-  } catch {
-    return '(unserialisable)';
-  }
-}
 
 function processAlive(pid: number): boolean {
   try {
@@ -114,12 +76,7 @@ async function main(): Promise<number> {
   const state = resolve(stateDir(config));
   mkdirSync(state, { recursive: true });
   const logPath = join(state, 'worker.log');
-  let liveLine = false;
-  const problem = (line: string): void => {
-    if (liveLine) process.stdout.write('\n');
-    liveLine = false;
-    say(`  ! ${line}`);
-  };
+  const problem = (line: string): void => screen.problem(line);
   // Before anything creates the SDK runtime: every SDK log line goes to the file, none to the screen.
   Runtime.install({ logger: sdkFileLogger(logPath, problem) });
   const log = fileLogger(logPath, problem);
@@ -218,18 +175,11 @@ async function main(): Promise<number> {
     const elapsed = Math.round((snap.at - started) / 1000);
     const text = `[+${String(Math.floor(elapsed / 60)).padStart(2, '0')}:${String(elapsed % 60).padStart(2, '0')}] landed ${formatRate(snap.landed)} (${formatRate(rateNow)} ev/s) | lag ${snap.lag ?? '?'} | dead-lettered ${formatRate(snap.deadLettered)} | open alerts ${snap.openAlerts}`;
     if (snap.openAlerts > lastAlerts) {
-      if (liveLine) process.stdout.write('\n');
-      liveLine = false;
       say(`  alert opened: see it in the Temporal UI with the query  AlertStatus != "resolved"  (or: npm run -s platform -- alerts list)`);
     }
     lastAlerts = snap.openAlerts;
     last = snap;
-    if (tty) {
-      process.stdout.write(`\r\x1b[K${text}`);
-      liveLine = true;
-    } else {
-      say(text);
-    }
+    screen.live(text);
   };
   const interval = setInterval(() => {
     tick().catch((err: unknown) => problem(`progress: ${err instanceof Error ? err.message : String(err)}`));
@@ -240,7 +190,6 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     clearInterval(interval);
-    if (liveLine) process.stdout.write('\n');
     say('streamwarden: stopping (the pipeline workflow keeps its cursor; the next npm start resumes it)');
     abort.abort();
     await stream;
