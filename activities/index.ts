@@ -11,6 +11,7 @@ import type { ChannelTargets } from '../schemas/alerting/receivers.js';
 import { createAlertAuditActivities } from './alerting/alert-audit.js';
 import { createAlertRoutingActivities } from './alerting/alert-routing.js';
 import { createIngestActivities, type KafkaResources } from './ingest/ingest.js';
+import { createPartitionProgressActivities } from './ingest/partition-progress.js';
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
@@ -53,6 +54,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createIngestActivities(deps),
+    ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),

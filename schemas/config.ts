@@ -71,12 +71,32 @@ export const envSchema = z.object({
   /** @default 8123 */
   LOCAL_CLICKHOUSE_PORT: port.default(8123),
 
-  /** Port of the platform's own HTTP endpoint (signed acknowledge links). @default 8787 */
-  PLATFORM_HTTP_PORT: port.default(8787),
-  /** Public base URL that acknowledge links point at. @default http://localhost:8787 */
-  PLATFORM_PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).default('http://localhost:8787'),
-  /** HMAC key for acknowledge links and webhook signatures (secret). Local default is for demos only. */
-  ALERT_SIGNING_SECRET: z.string().min(16, 'expected at least 16 characters').default('local-demo-signing-secret-change-me'),
+  /**
+   * Port of the platform's own HTTP endpoint (signed acknowledge links), in the same family as the
+   * stack's ports. A second worker that finds it taken runs without serving links (the first one
+   * serves them). @default 8787
+   */
+  LOCAL_ACK_PORT: port.default(8787),
+  /**
+   * Interface the acknowledge-link endpoint binds. Anything but a loopback address (127.0.0.0/8,
+   * ::1, localhost) requires ALERT_SIGNING_SECRET and PLATFORM_PUBLIC_URL. @default "127.0.0.1"
+   */
+  PLATFORM_HTTP_HOST: z
+    .string()
+    .trim()
+    .regex(/^(?:[A-Za-z0-9.-]+|[0-9A-Fa-f:]+)$/, 'expected a host name or IP address such as 127.0.0.1 or 0.0.0.0')
+    .default('127.0.0.1'),
+  /**
+   * Public base URL that acknowledge links point at. Unset: `http://127.0.0.1:<LOCAL_ACK_PORT>`
+   * (only allowed with a loopback PLATFORM_HTTP_HOST).
+   */
+  PLATFORM_PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).optional(),
+  /**
+   * HMAC key for acknowledge links and webhook signatures (secret). Unset with a loopback
+   * PLATFORM_HTTP_HOST: a random key is generated once and kept in `<PLATFORM_STATE_DIR>/alert-signing-secret`
+   * (mode 0600). Unset with any other bind address: the worker refuses to start.
+   */
+  ALERT_SIGNING_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
 
   /**
    * Processor version stamped on every row the pipeline writes (lineage). Unset: the package
@@ -118,6 +138,9 @@ export class ConfigError extends PlatformError {
 /** Names of variables whose values must never be printed. */
 export const secretVariables = new Set(['TEMPORAL_API_KEY', 'KAFKA_SASL_PASSWORD', 'CLICKHOUSE_PASSWORD', 'ALERT_SIGNING_SECRET']);
 
+/** Variables that were renamed: setting the old name is refused with the new one, never silently ignored. */
+export const renamedVariables: Readonly<Record<string, string>> = { PLATFORM_HTTP_PORT: 'LOCAL_ACK_PORT' };
+
 /**
  * Parses the environment (default `process.env`). Empty strings count as unset so that
  * `FOO= npm start` behaves like leaving FOO out.
@@ -128,12 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
     const value = env[key];
     if (value !== undefined && value !== '') present[key] = value;
   }
+  const renamedProblems = Object.entries(renamedVariables).flatMap(([old, now]) =>
+    env[old] !== undefined && env[old] !== '' ? [`${old}: renamed to ${now}; set ${now}=${env[old]} instead`] : [],
+  );
   const parsed = envSchema.safeParse(present);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
+  if (parsed.success && renamedProblems.length === 0) return parsed.data;
+  const problems = (parsed.error?.issues ?? []).map((issue) => {
     const name = String(issue.path[0] ?? '?');
     const found = secretVariables.has(name) ? '(secret, not shown)' : JSON.stringify(present[name]);
     return `${name}: ${issue.message}, got ${found}`;
   });
-  throw new ConfigError(problems);
+  throw new ConfigError([...renamedProblems, ...problems]);
 }

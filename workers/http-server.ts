@@ -3,15 +3,22 @@
  *
  * `GET /ack?token=...` only shows a confirmation page with a button: link previews, mail scanners
  * and chat unfurlers fetch links, and must not acknowledge anything. The button POSTs the token
- * (plus an optional name and note) to `POST /ack`, which verifies the token and executes the
- * Temporal Update named by the token's action (`acknowledge` or `resolve`) with `{ by, note }`,
- * answering 200 with the incident's new state. A malformed token is 400, a wrong or tampered one
- * 403, an expired one or a closed incident 410, a refusal by the workflow (already resolved) 409.
- * Refusals are logged with their reason, never with the token.
+ * (plus an optional note) to `POST /ack`, which verifies the token and executes the Temporal Update
+ * named by the token's action (`acknowledge` or `resolve`) with `{ by, note }`, answering 200 with
+ * the incident's new state. `by` is the recipient signed into the token (the channel target the
+ * link was sent to); a `by` field in the request is ignored, so nobody can act under another name.
+ * A malformed token is 400, a wrong or tampered one 403, an expired one or a closed incident 410, a
+ * refusal by the workflow (already resolved) 409, too many requests 429 (per client address on
+ * every `/ack` request, and per incident on `POST /ack`, with `Retry-After`). Refusals are logged
+ * with their reason, never with the token.
+ *
+ * Safe by default: it binds 127.0.0.1 unless told otherwise (see workers/ack-endpoint.ts for the
+ * refusal to bind elsewhere without a configured signing secret).
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { verifyAckToken, type AckClaims, type AckTokenRefusal } from '../activities/alerting/ack-token.js';
 
 /** The logging surface the endpoint needs (the worker's logger and `console` both fit). */
@@ -28,11 +35,24 @@ export interface HttpServerOptions {
   secret: string;
   /** TCP port; 0 picks a free one (tests). @default 8787 */
   port?: number;
-  /** Interface to bind. @default "0.0.0.0" (links are opened from other machines) */
+  /** Interface to bind. @default "127.0.0.1" (only this machine; see workers/ack-endpoint.ts) */
   host?: string;
   log: HttpServerLog;
   /** How long POST /ack waits for the workflow to answer the update. @default 30000 */
   updateTimeoutMs?: number;
+  /** Request budgets; a request over budget gets 429 with `Retry-After`. */
+  rateLimit?: {
+    /** Every `/ack` request (GET or POST, valid token or not) per client address. @default { points: 30, durationSeconds: 60 } */
+    perClient?: RateBudget;
+    /** `POST /ack` with a valid token, per incident (workflow id), whatever the client. @default { points: 10, durationSeconds: 60 } */
+    perIncident?: RateBudget;
+  };
+}
+
+/** A fixed-window request budget: `points` requests per `durationSeconds`. */
+export interface RateBudget {
+  points: number;
+  durationSeconds: number;
 }
 
 /** A running endpoint. */
@@ -43,8 +63,9 @@ export interface RunningHttpServer {
 }
 
 const maxBodyBytes = 16 * 1024;
-const maxByLength = 100;
 const maxNoteLength = 500;
+/** Recorded as the actor when a token carries no recipient (issued before the claim existed). */
+export const unknownRecipient = 'unknown recipient (ack link)';
 
 const refusalStatus: Record<AckTokenRefusal, number> = { malformed: 400, bad_signature: 403, expired: 410 };
 const refusalText: Record<AckTokenRefusal, string> = {
@@ -137,6 +158,28 @@ function cleanText(value: string | undefined, field: string, max: number): strin
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { client, secret, log } = options;
   const updateTimeoutMs = options.updateTimeoutMs ?? 30_000;
+  const perClient = options.rateLimit?.perClient ?? { points: 30, durationSeconds: 60 };
+  const perIncident = options.rateLimit?.perIncident ?? { points: 10, durationSeconds: 60 };
+  // rate-limiter-flexible's in-memory limiter: one process, fixed windows, expired keys swept.
+  const clientLimiter = new RateLimiterMemory({ keyPrefix: 'ack-client', points: perClient.points, duration: perClient.durationSeconds });
+  const incidentLimiter = new RateLimiterMemory({ keyPrefix: 'ack-incident', points: perIncident.points, duration: perIncident.durationSeconds });
+
+  /** Takes one point; on refusal answers 429 and returns false. */
+  async function withinBudget(req: IncomingMessage, res: ServerResponse, limiter: RateLimiterMemory, key: string, scope: 'client' | 'incident'): Promise<boolean> {
+    try {
+      await limiter.consume(key);
+      return true;
+    } catch (refusal) {
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      const retryAfter = Math.max(1, Math.ceil(refusal.msBeforeNext / 1000));
+      log.warn('ack request rate-limited', { scope, remote: req.socket.remoteAddress, retryAfterSeconds: retryAfter });
+      const message = scope === 'client' ? 'Too many requests from your address; try again shortly.' : 'Too many attempts on this incident; try again shortly.';
+      const body = { ok: false, error: 'rate_limited', scope, message, retryAfterSeconds: retryAfter };
+      if (wantsHtml(req)) send(res, 429, 'text/html; charset=utf-8', page('Slow down', `<p>${escapeHtml(message)}</p>`), { 'retry-after': String(retryAfter) });
+      else send(res, 429, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`, { 'retry-after': String(retryAfter) });
+      return false;
+    }
+  }
 
   function verify(req: IncomingMessage, res: ServerResponse, token: string | undefined): AckClaims | undefined {
     const result = verifyAckToken(token ?? '', secret);
@@ -165,8 +208,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   async function confirmPage(req: IncomingMessage, res: ServerResponse, token: string, claims: AckClaims): Promise<void> {
     const verb = claims.action === 'resolve' ? 'Resolve' : 'Acknowledge';
     const body = `<p>${verb} incident <code>${escapeHtml(claims.workflowId)}</code>? Nothing happens until you press the button.</p>${await describeIncident(claims)}
+<p>This is recorded as acknowledged by <strong>${escapeHtml(claims.recipient ?? unknownRecipient)}</strong>, the recipient this link was sent to.</p>
 <form method="post" action="ack"><input type="hidden" name="token" value="${escapeHtml(token)}">
-<label>Your name<input name="by" required maxlength="${maxByLength}" autocomplete="name"></label>
 <label>Note (optional)<textarea name="note" rows="2" maxlength="${maxNoteLength}"></textarea></label>
 <button type="submit">${verb}</button></form>
 <p><small>Link valid until ${escapeHtml(new Date(claims.expiresAt).toISOString())}.</small></p>`;
@@ -236,6 +279,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
+    if (!(await withinBudget(req, res, clientLimiter, req.socket.remoteAddress ?? 'unknown', 'client'))) return;
     if (req.method === 'GET' || req.method === 'HEAD') {
       const token = url.searchParams.get('token') ?? undefined;
       const claims = verify(req, res, token);
@@ -249,7 +293,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const form = await readBody(req);
     const claims = verify(req, res, form.token ?? url.searchParams.get('token') ?? undefined);
     if (!claims) return;
-    const by = cleanText(form.by, 'by', maxByLength) ?? 'unknown (ack link)';
+    if (!(await withinBudget(req, res, incidentLimiter, claims.workflowId, 'incident'))) return;
+    // The identity comes from the link, never from the request: a `by` field is ignored.
+    const by = claims.recipient ?? unknownRecipient;
     const note = cleanText(form.note, 'note', maxNoteLength) ?? `${claims.action === 'resolve' ? 'resolved' : 'acknowledged'} via signed link`;
     await execute(req, res, claims, by, note);
   }
@@ -266,7 +312,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   // Slow-loris protection for a port that faces people's browsers.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8787, host, () => {

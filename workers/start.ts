@@ -7,15 +7,20 @@
  * A second `npm start` while one runs joins as another worker (the stack, the pipeline workflow
  * and the HTTP port are reused, the stream is not doubled).
  *
+ * The screen shows only this job's own lines and the progress line. Everything else goes to the
+ * log file whose path it prints: the worker's log and the Temporal SDK's (Core and worker) log,
+ * including multi-line `Activity failed` blocks with stack traces. Errors that need attention also
+ * appear on the screen as one line each, on a line of their own (never inside the progress line).
+ *
  * Flags: `--rate N` events/s of the demo stream (default 400), `--no-stream` (worker and progress only).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { alertFingerprint, alertWorkflowId } from '../schemas/alerting/alert.js';
 import { defaultConsumerGroup } from '../schemas/ingest/pipeline.js';
-import type { Logger } from '../activities/logger.js';
 import { createSchemaRegistry, registerCatalogue } from '../activities/contracts/registry.js';
 import { errorRateDetector } from '../activities/analytics/rollup.js';
 import { subjects } from '../schemas/contracts/index.js';
@@ -25,25 +30,19 @@ import { ConfigError, loadConfig } from '../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { produceEvents } from './generator.js';
 import { startPipeline } from './pipelines.js';
-import { startHttpServer, type RunningHttpServer } from './http-server.js';
+import { ackEndpointSettings, startAckEndpoint } from './ack-endpoint.js';
+import { tryCommands } from './start-commands.js';
+import { createScreen, fileLogger, sdkFileLogger } from './start-screen.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
-import { startWorker } from './worker.js';
+import { loadAlerting, startWorker } from './worker.js';
 
 const demo = { pipelineId: 'demo', topic: 'requests', partitions: 3, incidentService: 'checkout' } as const;
 
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
+const screen = createScreen();
+const say = (line: string): void => screen.say(line);
 
-/** Worker logs go to a file so they do not tear the progress line; errors also reach the terminal. */
-function fileLogger(path: string, onProblem: (line: string) => void): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    const line = `${new Date().toISOString()} ${level} ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`;
-    appendFileSync(path, `${line}\n`);
-    if (level === 'ERROR') onProblem(line);
-  };
-  return { debug: () => undefined, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
-}
+/** Repository root (where `npm run platform` works). */
+const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function processAlive(pid: number): boolean {
   try {
@@ -70,32 +69,30 @@ async function main(): Promise<number> {
   }
 
   const config = loadConfig();
+  // Refuses a non-loopback bind without ALERT_SIGNING_SECRET before anything starts.
+  const ack = ackEndpointSettings(config);
   const started = Date.now();
-  say('streamwarden: starting the local stack (first run installs the Temporal CLI, Kafka and ClickHouse; about a minute)');
-  const endpoints = await ensureStack(config, { log: (line) => say(`  ${line}`) });
 
   const state = resolve(stateDir(config));
   mkdirSync(state, { recursive: true });
   const logPath = join(state, 'worker.log');
+  const problem = (line: string): void => screen.problem(line);
+  // Before anything creates the SDK runtime: every SDK log line goes to the file, none to the screen.
+  Runtime.install({ logger: sdkFileLogger(logPath, problem) });
+  const log = fileLogger(logPath, problem);
+
+  say('streamwarden: starting the local stack (first run installs the Temporal CLI, Kafka and ClickHouse; about a minute)');
+  const endpoints = await ensureStack(config, { log: (line) => say(`  ${line}`) });
+
   const pidPath = join(state, 'start.pid');
   const other = existsSync(pidPath) ? Number(readFileSync(pidPath, 'utf8').trim()) : NaN;
   const primary = !(Number.isInteger(other) && other !== process.pid && processAlive(other));
   if (primary) writeFileSync(pidPath, String(process.pid));
 
-  // Core SDK logs only warnings to the terminal; the worker's own log goes to the file.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  let liveLine = false;
-  const problem = (line: string): void => {
-    if (liveLine) process.stdout.write('\n');
-    liveLine = false;
-    say(`  ! ${line}`);
-  };
-  const log = fileLogger(logPath, problem);
-
   say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}"`);
   say(`  worker log: ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
   say('  Slack, PagerDuty and email targets stay disabled until their variables are set, see README "Notification channels")');
-  const worker = await startWorker({ config, endpoints, log });
+  const worker = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack) });
   const temporal = await connectTemporal(config, endpoints);
   const kafka = createKafka(config, endpoints, '-start');
   const admin = kafka.admin();
@@ -109,13 +106,9 @@ async function main(): Promise<number> {
   if (registered.length > 0) say(`streamwarden: registered contracts ${registered.join(', ')}`);
   for (const refused of registration.refused) problem(`contract registry refused subject ${refused.subject}: run \`npm run -s platform -- schemas check\``);
 
-  let http: RunningHttpServer | null = null;
-  try {
-    http = await startHttpServer({ client: temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    say(`  acknowledge-link endpoint: port ${config.PLATFORM_HTTP_PORT} is taken (another npm start serves it)`);
-  }
+  const http = await startAckEndpoint({ client: temporal, settings: ack, log });
+  if (!http) say(`  acknowledge links: ${ack.host}:${ack.port} is served by another process (another npm start or worker)`);
+  if (ack.secretSource.kind === 'state-file') log.info('ack links signed with the generated key', { path: ack.secretSource.path });
 
   const pipeline = await startPipeline(temporal, config.TEMPORAL_TASK_QUEUE, {
     pipelineId: demo.pipelineId,
@@ -150,15 +143,18 @@ async function main(): Promise<number> {
   const alertId = alertWorkflowId(alertFingerprint(errorRateDetector, { pipeline: demo.pipelineId, service: demo.incidentService }));
   const temporalCli = existsSync(join(state, 'bin', 'temporal')) ? join(state, 'bin', 'temporal') : 'temporal';
   const chUrl = endpoints.clickhouseUrl.replace(/\/$/, '');
+  const commands = tryCommands({ repoDir, env: process.env, config, endpoints, temporalCli, pipelineWorkflowId: workflowId, pipelineId: demo.pipelineId, alertWorkflowId: alertId });
   say('');
   say(`Temporal UI   ${endpoints.temporalUiUrl ?? '(external Temporal: use your UI)'}`);
   say(`ClickHouse    ${chUrl}  (database "${config.CLICKHOUSE_DATABASE}")`);
+  say(`Ack links     ${http?.url ?? ack.publicUrl}  (bound to ${ack.host}; links point at ${ack.publicUrl})`);
   say('');
-  say('Try:');
-  say(`  ${temporalCli} workflow query --address ${endpoints.temporalAddress} --workflow-id ${workflowId} --name progress`);
-  say(`  curl -s '${chUrl}/?database=${config.CLICKHOUSE_DATABASE}&param_pipeline=${demo.pipelineId}' --data-binary 'SELECT reason_code, count() AS n FROM dead_letters WHERE pipeline = {pipeline:String} GROUP BY reason_code ORDER BY n DESC FORMAT PrettyCompact'`);
-  say(`  npm run -s platform -- alerts ack ${alertId} --by "$USER"     # once the demo alert is open`);
-  say(`  (or: ${temporalCli} workflow update execute --address ${endpoints.temporalAddress} --workflow-id ${alertId} --name acknowledge --input '{"by":"you"}')`);
+  say('Try (each line works pasted into a new shell):');
+  say(`  ${commands.progress}`);
+  say(`  ${commands.deadLetters}`);
+  say(`  ${commands.ack}     # once the demo alert is open; --by defaults to your OS user name`);
+  say(`  ${commands.ackWithTemporal}`);
+  if (commands.secretsToExport.length > 0) say(`  (export ${commands.secretsToExport.join(', ')} in that shell first; secrets are not printed)`);
   say('');
   say('Ctrl-C stops this worker and the stream; the stack keeps running (npm run stack:down stops it).');
   say('');
@@ -179,18 +175,11 @@ async function main(): Promise<number> {
     const elapsed = Math.round((snap.at - started) / 1000);
     const text = `[+${String(Math.floor(elapsed / 60)).padStart(2, '0')}:${String(elapsed % 60).padStart(2, '0')}] landed ${formatRate(snap.landed)} (${formatRate(rateNow)} ev/s) | lag ${snap.lag ?? '?'} | dead-lettered ${formatRate(snap.deadLettered)} | open alerts ${snap.openAlerts}`;
     if (snap.openAlerts > lastAlerts) {
-      if (liveLine) process.stdout.write('\n');
-      liveLine = false;
       say(`  alert opened: see it in the Temporal UI with the query  AlertStatus != "resolved"  (or: npm run -s platform -- alerts list)`);
     }
     lastAlerts = snap.openAlerts;
     last = snap;
-    if (tty) {
-      process.stdout.write(`\r\x1b[K${text}`);
-      liveLine = true;
-    } else {
-      say(text);
-    }
+    screen.live(text);
   };
   const interval = setInterval(() => {
     tick().catch((err: unknown) => problem(`progress: ${err instanceof Error ? err.message : String(err)}`));
@@ -201,7 +190,6 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     clearInterval(interval);
-    if (liveLine) process.stdout.write('\n');
     say('streamwarden: stopping (the pipeline workflow keeps its cursor; the next npm start resumes it)');
     abort.abort();
     await stream;

@@ -22,7 +22,7 @@ import { migrate } from '../infra/clickhouse/migrate.js';
 import { ConfigError, loadConfig, type PlatformConfig } from '../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { resolveEndpoints } from './endpoints.js';
-import { startHttpServer } from './http-server.js';
+import { ackEndpointSettings, startAckEndpoint, type AckEndpointSettings } from './ack-endpoint.js';
 import { processorVersion } from './processor-version.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
@@ -63,9 +63,10 @@ export interface StartWorkerOptions {
 /**
  * Loads the alerting policy and channel files named by the config (or the repo's defaults) and
  * checks that every receiver's target is defined; throws a message naming the file and field, so
- * the worker refuses to start on a bad config.
+ * the worker refuses to start on a bad config. The signing key and link URL come from `ack`
+ * (default: {@link ackEndpointSettings} of the config).
  */
-export async function loadAlerting(config: PlatformConfig): Promise<AlertingDeps> {
+export async function loadAlerting(config: PlatformConfig, ack: AckEndpointSettings = ackEndpointSettings(config)): Promise<AlertingDeps> {
   const [policy, targets] = await Promise.all([
     loadAlertingConfigFile(config.ALERT_POLICY_FILE),
     loadChannelTargetsFile(config.ALERT_CHANNELS_FILE),
@@ -77,8 +78,8 @@ export async function loadAlerting(config: PlatformConfig): Promise<AlertingDeps
     targets,
     // Channel configs name the variables that hold their secrets; workers/ is where the environment is read.
     secrets: process.env,
-    signingSecret: config.ALERT_SIGNING_SECRET,
-    publicUrl: config.PLATFORM_PUBLIC_URL,
+    signingSecret: ack.secret,
+    publicUrl: ack.publicUrl,
     missingSecrets: config.ALERT_CHANNELS_MISSING_SECRETS,
   };
 }
@@ -171,14 +172,16 @@ async function main(): Promise<void> {
   const endpoints = resolveEndpoints(config);
   // The SDK's own log lines follow LOG_LEVEL too (installed before any connection exists).
   Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : config.LOG_LEVEL === 'info' ? 'INFO' : config.LOG_LEVEL === 'warn' ? 'WARN' : 'ERROR') });
+  // Refuses a non-loopback bind without a signing secret before anything connects.
+  const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints });
+  const running = await startWorker({ config, endpoints, alerting: await loadAlerting(config, ack) });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
-  const http = await startHttpServer({ client: running.temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log: consoleLogger(config.LOG_LEVEL, 'http') });
+  const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: consoleLogger(config.LOG_LEVEL, 'http') });
   try {
     await running.done;
   } finally {
-    await http.close();
+    await http?.close();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Signed, expiring acknowledge links. A token is `<payload>.<signature>`, both base64url: the
- * payload is a small JSON object (workflow id, optional incident marker, action, expiry),
+ * payload is a small JSON object (workflow id, optional incident marker, action, recipient, expiry),
  * the signature an HMAC-SHA256 over a domain-separated prefix plus the encoded payload. Verification
  * is constant-time and says why it refused (malformed, bad signature, expired) so the endpoint can
  * answer 400 / 403 / 410 and log the reason without logging the token.
@@ -21,6 +21,13 @@ export interface AckClaims {
    */
   incident?: string;
   action: AckAction;
+  /**
+   * Who the link was sent to: the channel target id of the notification (`email:oncall`,
+   * `slack:ops`, ...). The endpoint records this as the acknowledging identity, never a name typed
+   * into the form: whoever holds the link acts on behalf of the recipient it was issued to.
+   * Tokens issued before this claim existed have none.
+   */
+  recipient?: string;
   /** Expiry, epoch milliseconds. */
   expiresAt: number;
 }
@@ -43,12 +50,16 @@ function sign(encodedPayload: string, secret: string): Buffer {
 /** Creates a token for these claims. */
 export function signAckToken(claims: AckClaims, secret: string): string {
   if (secret.length === 0) throw new TypeError('signAckToken: expected a non-empty secret');
+  if (claims.recipient !== undefined && (claims.recipient.length === 0 || claims.recipient.length > 200)) {
+    throw new TypeError(`signAckToken: expected a recipient of 1-200 characters, got ${claims.recipient.length}`);
+  }
   if (!Number.isFinite(claims.expiresAt)) throw new TypeError(`signAckToken: expected expiresAt as epoch milliseconds, got ${claims.expiresAt}`);
   const payload = {
     v: 1,
     w: claims.workflowId,
     ...(claims.incident === undefined ? {} : { i: claims.incident }),
     a: claims.action,
+    ...(claims.recipient === undefined ? {} : { r: claims.recipient }),
     e: Math.floor(claims.expiresAt),
   };
   const encoded = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
@@ -68,8 +79,15 @@ function parseClaims(encoded: string): AckClaims | undefined {
   if (typeof p.w !== 'string' || p.w.length === 0) return undefined;
   if (p.i !== undefined && (typeof p.i !== 'string' || p.i.length === 0)) return undefined;
   if (p.a !== 'acknowledge' && p.a !== 'resolve') return undefined;
+  if (p.r !== undefined && (typeof p.r !== 'string' || p.r.length === 0 || p.r.length > 200)) return undefined;
   if (typeof p.e !== 'number' || !Number.isSafeInteger(p.e)) return undefined;
-  return { workflowId: p.w, ...(p.i === undefined ? {} : { incident: p.i as string }), action: p.a, expiresAt: p.e };
+  return {
+    workflowId: p.w,
+    ...(p.i === undefined ? {} : { incident: p.i as string }),
+    action: p.a,
+    ...(p.r === undefined ? {} : { recipient: p.r as string }),
+    expiresAt: p.e,
+  };
 }
 
 /**

@@ -21,7 +21,7 @@ import { channelTargetsSchema, type ChannelTargets, type ChannelTargetsInput, ty
 import { ackUrl, signAckToken } from './ack-token.js';
 import { ChannelError, channelFailure } from './channel-error.js';
 import { PlatformError } from '../errors.js';
-import { formatMessage, mailboxAddress, sendMail } from './smtp-client.js';
+import { sendMail } from './email.js';
 import { channelLimits, fit, measure, truncate, type FieldLimit } from './text-limits.js';
 
 /** The logging surface the channels need; Temporal's activity `log` and `console` both fit. */
@@ -477,7 +477,8 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
       if (links.has(alert.incidentId)) continue;
       // firstSeen marks the incident: a later incident under the same fingerprint-derived workflow
       // id has another one, so this link cannot acknowledge it.
-      const claims = { workflowId: alert.incidentId, incident: alert.firstSeen, action: 'acknowledge' as const, expiresAt };
+      // The recipient is signed in: an acknowledgement through this link is recorded as this target's.
+      const claims = { workflowId: alert.incidentId, incident: alert.firstSeen, action: 'acknowledge' as const, recipient: notification.target, expiresAt };
       links.set(alert.incidentId, ackUrl(options.publicUrl, signAckToken(claims, options.signingSecret)));
     }
     const first = notification.alerts[0]!.incidentId;
@@ -526,19 +527,10 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
         return { detail: details.join('; '), duplicate: false };
       }
       case 'email': {
-        const domain = mailboxAddress(target.from).split('@')[1] ?? 'streamwarden.local';
+        const domain = /@([^>\s]+)>?\s*$/.exec(target.from)?.[1] ?? 'streamwarden.local';
         // Same notification to the same target -> same Message-ID, so mail systems and people can
         // recognise a redelivery after a retry.
         const id = createHash('sha256').update(`${notification.notificationId}\u0000${notification.target}`).digest('hex').slice(0, 32);
-        const message = formatMessage({
-          from: target.from,
-          to: target.to,
-          subject: subjectOf(notification),
-          date: new Date(),
-          messageId: `${id}@${domain}`,
-          text: textBody(notification, links),
-          headers: { 'X-Streamwarden-Notification-Id': notification.notificationId, 'X-Streamwarden-Incident': notification.alerts[0]!.incidentId },
-        });
         const sent = await sendMail(
           {
             host: resolved.host!,
@@ -552,8 +544,19 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
             ...(resolved.auth ? { auth: resolved.auth } : {}),
             ...(cancel ? { signal: cancel } : {}),
           },
-          { from: mailboxAddress(target.from), to: target.to.map(mailboxAddress) },
-          message,
+          {
+            from: target.from,
+            to: target.to,
+            subject: subjectOf(notification),
+            date: new Date(),
+            messageId: `<${id}@${domain}>`,
+            text: textBody(notification, links),
+            headers: {
+              'Auto-Submitted': 'auto-generated',
+              'X-Streamwarden-Notification-Id': notification.notificationId,
+              'X-Streamwarden-Incident': notification.alerts[0]!.incidentId,
+            },
+          },
         );
         return { detail: `SMTP ${sent.response}`, duplicate: false };
       }

@@ -120,11 +120,38 @@ export interface PartitionProgress {
   batchSize: number;
 }
 
+/**
+ * One partition as the supervisor last heard from its consumer (numbers only). Null numbers with
+ * `error` when the consumer did not answer.
+ */
+export interface PartitionSummary {
+  partition: number;
+  /** Next offset to land. */
+  cursor: number | null;
+  landed: number | null;
+  rejected: number | null;
+  /** Messages behind the high watermark at the consumer's last plan. */
+  lag: number | null;
+  paused: boolean | null;
+  batches: number | null;
+  /** Why the consumer gave no numbers (e.g. no worker answered its query). */
+  error?: string;
+}
+
 /** What the `progress` query of the supervisor returns. */
 export interface PipelineProgress {
   pipelineId: string;
   topic: string;
   partitions: number[];
+  /**
+   * Each partition's cursor, landed, rejected and lag, refreshed every rollup interval by asking
+   * the partition consumers (`partitionProgress` activity); empty until the first refresh.
+   */
+  partitionProgress: PartitionSummary[];
+  /** Sums over `partitionProgress` (null when no partition answered). */
+  totals: { landed: number | null; rejected: number | null; lag: number | null };
+  /** Workflow time of the last refresh (ISO-8601), null before the first. */
+  partitionProgressAt: string | null;
   consumerGroup: string;
   rollupWatermark: string | null;
   rollupRuns: number;

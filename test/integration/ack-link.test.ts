@@ -2,7 +2,9 @@
  * Signed acknowledge links end to end, against the shared Temporal dev server: a real worker runs
  * the alert workflow on a unique task queue, the webhook channel delivers its first notification
  * to a local receiver, and the link in that notification is used against the platform's HTTP
- * endpoint. Tampered, expired and stale links are refused and leave the incident as it was.
+ * endpoint. Tampered, expired and stale links are refused and leave the incident as it was; the
+ * identity recorded is the recipient signed into the link, never a name in the request; requests
+ * over the per-client or per-incident budget get 429 and change nothing.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
@@ -130,7 +132,8 @@ beforeAll(async () => {
     client,
     secret,
     port: 0,
-    host: '127.0.0.1',
+    // The default bind (127.0.0.1) is what is tested; a roomy budget: the limits get their own server below.
+    rateLimit: { perClient: { points: 1000, durationSeconds: 60 } },
     log: { info: () => undefined, warn: (message, meta) => refusals.push({ message, ...meta }) },
   });
   const alerting = alertingConfigSchema.parse({
@@ -186,8 +189,9 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     expect(firstLink.startsWith(`${http.url}/ack?token=`)).toBe(true);
     expect(verifyAckToken(tokenOf(firstLink), secret)).toMatchObject({
       ok: true,
-      claims: { workflowId, incident: '2026-11-27T06:01:00.000Z', action: 'acknowledge' },
+      claims: { workflowId, incident: '2026-11-27T06:01:00.000Z', action: 'acknowledge', recipient: 'webhook:ops' },
     });
+    expect(http.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('GET only shows a confirmation form; the incident is not acknowledged by opening the link', async () => {
@@ -201,6 +205,9 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     expect(html).toContain(workflowId);
     // The page shows what is being acknowledged (read from the incident's `state` query).
     expect(html).toContain('<strong>CRITICAL</strong> Error rate 12% on orders');
+    // The page says who is recorded, and asks for no name.
+    expect(html).toContain('acknowledged by <strong>webhook:ops</strong>, the recipient this link was sent to');
+    expect(html).not.toContain('name="by"');
     const s = await state();
     expect(s.status).toBe('notified');
     expect(s.acknowledgedBy).toBeUndefined();
@@ -241,14 +248,15 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     expect(s.timeline.some((e) => e.by === 'mallory')).toBe(false);
   });
 
-  it('POST with the link acknowledges the incident as the named person; the channels get the acknowledge notice', async () => {
+  it('POST with the link acknowledges the incident as the recipient the link was sent to, whatever name the request claims', async () => {
     const res = await post({ token: tokenOf(firstLink), by: 'Ada Lovelace', note: 'on it' });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ ok: true, workflowId, action: 'acknowledge', by: 'Ada Lovelace', state: { status: 'acknowledged', acknowledgedBy: 'Ada Lovelace' } });
+    expect(res.json).toMatchObject({ ok: true, workflowId, action: 'acknowledge', by: 'webhook:ops', state: { status: 'acknowledged', acknowledgedBy: 'webhook:ops' } });
     const s = await state();
     expect(s.status).toBe('acknowledged');
-    expect(s.acknowledgedBy).toBe('Ada Lovelace');
-    expect(s.timeline.find((e) => e.type === 'acknowledged')).toMatchObject({ by: 'Ada Lovelace', note: 'on it' });
+    expect(s.acknowledgedBy).toBe('webhook:ops');
+    expect(s.timeline.find((e) => e.type === 'acknowledged')).toMatchObject({ by: 'webhook:ops', note: 'on it' });
+    expect(JSON.stringify(s.timeline)).not.toContain('Ada Lovelace');
     const notice = await inbox.next('acknowledge');
     expect(notice.alerts[0]).toMatchObject({ incidentId: workflowId });
     // Acknowledge notices carry no link: there is nothing left to acknowledge.
@@ -263,8 +271,8 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('Acknowledged by Grace Hopper');
-    expect((await state()).acknowledgedBy).toBe('Ada Lovelace');
+    expect(await res.text()).toContain('Acknowledged by webhook:ops');
+    expect((await state()).acknowledgedBy).toBe('webhook:ops');
   });
 
   it('a resolve link closes the incident; its ack link is then refused as closed (410)', async () => {
@@ -291,7 +299,47 @@ describe('acknowledge links (real worker, real Temporal)', () => {
 
     const fresh = await post({ token: tokenOf(trigger.ackUrl!), by: 'Ada Lovelace' });
     expect(fresh.status).toBe(200);
-    expect((await state())).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'Ada Lovelace', firstSeen: '2026-11-27T07:30:00.000Z' });
+    expect((await state())).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'webhook:ops', firstSeen: '2026-11-27T07:30:00.000Z' });
+  });
+
+  it('rate limits: too many /ack requests from one client, or POSTs on one incident, get 429 with Retry-After and change nothing', async () => {
+    const limited = await startHttpServer({
+      client,
+      secret,
+      port: 0,
+      rateLimit: { perClient: { points: 3, durationSeconds: 60 }, perIncident: { points: 100, durationSeconds: 60 } },
+      log: { info: () => undefined, warn: () => undefined },
+    });
+    const perIncident = await startHttpServer({
+      client,
+      secret,
+      port: 0,
+      rateLimit: { perClient: { points: 100, durationSeconds: 60 }, perIncident: { points: 1, durationSeconds: 60 } },
+      log: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      // Per client: counted on every /ack request, valid token or not (guessing is throttled too).
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await fetch(`${limited.url}/ack?token=guess-${i}`)).status);
+      expect(statuses).toEqual([400, 400, 400, 429, 429]);
+      const refused = await fetch(`${limited.url}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ token: tokenOf(firstLink) }) });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toMatchObject({ ok: false, error: 'rate_limited', scope: 'client' });
+      expect((await fetch(`${limited.url}/healthz`)).status).toBe(200);
+
+      // Per incident: the second POST on the same incident within the window is refused before Temporal is asked.
+      const before = (await state()).timeline.length;
+      const ask = () => fetch(`${perIncident.url}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ token: tokenOf(firstLink), note: 'again' }) });
+      expect((await ask()).status).toBe(410); // the first link's incident is closed: answered by the incident
+      const second = await ask();
+      expect(second.status).toBe(429);
+      expect(await second.json()).toMatchObject({ error: 'rate_limited', scope: 'incident' });
+      expect((await state()).timeline.length).toBe(before);
+    } finally {
+      await limited.close();
+      await perIncident.close();
+    }
   });
 
   it('answers /healthz, and 404/405 elsewhere', async () => {

@@ -20,6 +20,16 @@ describe('ack tokens', () => {
     expect(verifyAckToken(token, secret, now)).toEqual({ ok: true, claims });
   });
 
+  it('signs the recipient in: it round-trips, cannot be swapped without breaking the signature, and is bounded', () => {
+    const withRecipient = { ...claims, recipient: 'email:oncall' };
+    const token = signAckToken(withRecipient, secret);
+    expect(verifyAckToken(token, secret, now)).toEqual({ ok: true, claims: withRecipient });
+    // A payload naming someone else, with the original signature, is refused.
+    const forged = `${Buffer.from(JSON.stringify({ v: 1, w: claims.workflowId, i: claims.incident, a: 'acknowledge', r: 'slack:ceo', e: claims.expiresAt })).toString('base64url')}.${token.split('.')[1]}`;
+    expect(verifyAckToken(forged, secret, now)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(() => signAckToken({ ...claims, recipient: '' }, secret)).toThrow(/recipient of 1-200 characters/);
+  });
+
   it('keeps claims without an incident marker', () => {
     const noRun = { workflowId: claims.workflowId, expiresAt: claims.expiresAt };
     const result = verifyAckToken(signAckToken({ ...noRun, action: 'resolve' }, secret), secret, new Date(now));

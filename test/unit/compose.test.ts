@@ -48,10 +48,11 @@ interface Compose {
  * the file's own defaults are what is checked).
  */
 function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced?: string, op?: string, fallback?: string, bare?: string) => {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^}$]|\$\$|\$\([^)]*\))*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced?: string, op?: string, fallback?: string, bare?: string) => {
     if (match === '$$') return '$';
     const name = braced ?? bare!;
     const value = env[name];
+    if (op === ':?' && (value === undefined || value === '')) throw new Error(`docker-compose.yml: required variable ${name} is missing a value: ${fallback ?? ''}`);
     if (op === ':-') return value === undefined || value === '' ? (fallback ?? '') : value;
     if (op === '-') return value ?? fallback ?? '';
     if (value === undefined) throw new Error(`docker-compose.yml uses \${${name}} without a default`);
@@ -59,10 +60,14 @@ function interpolate(text: string, env: Record<string, string>): string {
   });
 }
 
+/** What an operator must export before `docker compose up` (the file has no default for them). */
+const composeRequired = { ALERT_SIGNING_SECRET: 'a-real-secret-from-openssl-rand-0123456789' };
+
 function loadCompose(): Compose {
   const raw = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
   // Interpolation applies to the YAML text's values; no key in this file contains a `$`.
-  return parse(interpolate(raw, {}), { merge: true }) as Compose;
+  // Required variables (`${NAME:?message}`) get a value, as the operator has to give them.
+  return parse(interpolate(raw, composeRequired), { merge: true }) as Compose;
 }
 
 const compose = loadCompose();
@@ -230,12 +235,20 @@ describe('docker-compose.yml', () => {
   it('publishes the platform HTTP port that acknowledge links point at', () => {
     const config = loadConfig(stringEnv(service('worker')));
     const worker = service('worker');
-    expect(exposedPorts(worker)).toContain(config.PLATFORM_HTTP_PORT);
-    const published = publishedPorts(worker).get(config.PLATFORM_HTTP_PORT);
+    expect(exposedPorts(worker)).toContain(config.LOCAL_ACK_PORT);
+    const published = publishedPorts(worker).get(config.LOCAL_ACK_PORT);
     expect(published).toBeDefined();
-    const publicUrl = new URL(config.PLATFORM_PUBLIC_URL);
+    const publicUrl = new URL(config.PLATFORM_PUBLIC_URL!);
     expect(publicUrl.hostname).toBe('localhost');
     expect(Number(publicUrl.port)).toBe(published);
+  });
+
+  it('has no built-in signing secret: compose refuses to start without ALERT_SIGNING_SECRET, as the worker would on its non-loopback bind', () => {
+    const raw = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+    expect(() => interpolate(raw, {})).toThrow(/required variable ALERT_SIGNING_SECRET/);
+    const config = loadConfig(stringEnv(service('worker')));
+    expect(config.PLATFORM_HTTP_HOST).toBe('0.0.0.0');
+    expect(config.ALERT_SIGNING_SECRET).toBe(composeRequired.ALERT_SIGNING_SECRET);
   });
 
   it('registers exactly the search attributes of schemas/search-attributes.ts', () => {

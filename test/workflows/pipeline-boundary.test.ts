@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
+import { produceEvents } from '../../workers/generator.js';
 import { startPipeline } from '../../workers/pipelines.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
@@ -108,6 +109,48 @@ describe('pipeline workflow boundary', () => {
       expect((await child(0).describe()).runId).toBe(before[0]);
       const progress = await handle.query<PipelineProgress>('progress');
       expect(progress.partitions).toEqual([0, 1]);
+    } finally {
+      await handle.terminate('test over');
+      for (const p of [0, 1]) await client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)).terminate('test over').catch(() => undefined);
+    }
+  });
+});
+
+describe('the pipeline progress query', () => {
+  it('shows each partition: cursor, landed, rejected and lag, as its consumer reports them and as ClickHouse holds them', async () => {
+    const topic = `progress-${id}`;
+    const pipelineId = `progress-${id.slice(2).replace(/_/g, '-')}`;
+    const kafka = createKafka(config, stackEndpoints(), `-${id}-progress`);
+    const produced = await produceEvents(kafka, { topic, partitions: 2, count: 600, rate: 1000, invalid: 0.05, malformed: 0.02, seed: 7 });
+    const { handle } = await startPipeline(client, taskQueue, { pipelineId, topic, partitions: 2, startFrom: 'earliest', pollIntervalMs: 200, rollup: { intervalMs: 300 }, detector: { enabled: false } });
+    try {
+      let progress: PipelineProgress | undefined;
+      await waitUntil(async () => {
+        progress = await handle.query<PipelineProgress>('progress');
+        return progress.totals.landed !== null && progress.totals.landed + (progress.totals.rejected ?? 0) === produced.total && progress.totals.lag === 0;
+      }, 120_000);
+      expect(progress!.partitionProgress.map((p) => p.partition)).toEqual([0, 1]);
+      expect(progress!.totals).toEqual({ landed: produced.valid, rejected: produced.rejected, lag: 0 });
+      expect(progress!.partitionProgressAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      // Each row agrees with the partition consumer's own progress query (it has caught up, so they hold still) ...
+      for (const row of progress!.partitionProgress) {
+        const own = await client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, row.partition)).query<PartitionProgress>('progress');
+        expect(row).toMatchObject({ cursor: own.cursor, landed: own.landed, rejected: own.rejected, lag: own.lag, paused: false });
+        expect(row.error).toBeUndefined();
+      }
+      // ... and with what ClickHouse holds per partition.
+      const counts = await worker.warehouse
+        .query({
+          query: `SELECT partition, (SELECT count() FROM events WHERE pipeline = {p:String} AND partition = d.partition) AS landed, count() AS rejected
+                  FROM dead_letters AS d WHERE pipeline = {p:String} GROUP BY partition ORDER BY partition`,
+          query_params: { p: pipelineId },
+          format: 'JSONEachRow',
+        })
+        .then((r) => r.json<{ partition: number; landed: string; rejected: string }>());
+      for (const c of counts) {
+        const row = progress!.partitionProgress.find((p) => p.partition === Number(c.partition))!;
+        expect({ landed: row.landed, rejected: row.rejected }).toEqual({ landed: Number(c.landed), rejected: Number(c.rejected) });
+      }
     } finally {
       await handle.terminate('test over');
       for (const p of [0, 1]) await client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)).terminate('test over').catch(() => undefined);

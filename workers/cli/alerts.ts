@@ -4,7 +4,7 @@
  * `resolve` / `snooze` / `escalate` updates (which validate and return the new state), the
  * `state` / `timeline` queries; silences live in ClickHouse (`alert_silences`).
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { hostname, userInfo } from 'node:os';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { createSilence, expireSilence, listSilences } from '../../activities/alerting/alert-audit.js';
 import { alertWorkflowType } from '../../schemas/alerting/alert.js';
@@ -15,7 +15,7 @@ import { acknowledgeUpdate, escalateUpdate, resolveUpdate, snoozeUpdate } from '
 import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, stringOption, UsageError, type Command, type CommandSpec } from './command.js';
 import { queryWithin } from './temporal-query.js';
 
 const usage = `Usage: platform alerts <subcommand> [options]
@@ -24,18 +24,54 @@ const usage = `Usage: platform alerts <subcommand> [options]
         Incidents from Temporal visibility. S: firing|notified|acknowledged|snoozed|resolved,
         severity: info|warning|critical|page. Open incidents only unless --status resolved or --all.
   show ID [--json]                    State and timeline of one incident (ID: alert-<fingerprint> or the fingerprint).
-  ack ID --by NAME [--note TEXT]      Acknowledge (stops escalation). Refused when already resolved.
-  resolve ID --by NAME [--note TEXT]  Close the incident.
+  ack ID [--by NAME] [--note TEXT]    Acknowledge (stops escalation). Refused when already resolved.
+  resolve ID [--by NAME] [--note TEXT]
+                                      Close the incident.
   snooze ID --until ISO [--by NAME] [--note TEXT]
                                       No notifications until ISO time; then escalation resumes, unacknowledged.
-  escalate ID --by NAME [--note TEXT] Notify the next escalation level now.
-  silence --matcher k=v [--matcher k!=v ...] --duration 1h --by NAME [--comment TEXT] [--starts ISO]
+  escalate ID [--by NAME] [--note TEXT]
+                                      Notify the next escalation level now.
+  silence --matcher k=v [--matcher k!=v ...] --duration 1h [--by NAME] [--comment TEXT] [--starts ISO]
                                       Suppress notifications of matching alerts (they stay open and visible).
   silences [--json]                   Silences in force or scheduled.
   unsilence SILENCE_ID                Ends a silence now.
 
+--by defaults to your OS user name (os.userInfo(); works as root, where $USER may be empty).
 Matchers: name=value, name!=value, name=~regex, name!~regex over the alert's labels plus
-alertname (the detector) and severity.`;
+alertname (the detector) and severity.
+-h, --help on any subcommand prints this text.`;
+
+const actOptions = { by: { type: 'string' }, note: { type: 'string' } } as const;
+
+/** The command line of `platform alerts` (also checked against every README example). */
+export const alertsSpec: CommandSpec = {
+  subcommands: {
+    list: { options: { status: { type: 'string' }, severity: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } } },
+    show: { options: { json: { type: 'boolean' } }, positionals: [1, 1] },
+    ack: { options: actOptions, positionals: [1, 1] },
+    resolve: { options: actOptions, positionals: [1, 1] },
+    escalate: { options: actOptions, positionals: [1, 1] },
+    snooze: { options: { ...actOptions, until: { type: 'string' } }, positionals: [1, 1] },
+    silence: { options: { matcher: { type: 'string', multiple: true }, duration: { type: 'string' }, by: { type: 'string' }, comment: { type: 'string' }, starts: { type: 'string' } } },
+    silences: { options: { json: { type: 'boolean' } } },
+    unsilence: { positionals: [1, 1] },
+  },
+};
+
+/**
+ * The caller's identity for CLI actions: `--by` when given, else the OS user name
+ * (`os.userInfo().username`, which works as root and in shells where `$USER` is empty).
+ */
+export function callerName(by: string | undefined): string {
+  if (by !== undefined) return need(by, '--by NAME');
+  try {
+    const name = userInfo().username;
+    if (name) return name;
+  } catch {
+    // No passwd entry for this uid (some containers): fall through.
+  }
+  return `uid-${process.getuid?.() ?? 'unknown'}@${hostname()}`;
+}
 
 function workflowIdOf(id: string): string {
   return /^[0-9a-f]{16}$/.test(id) ? `alert-${id}` : id;
@@ -104,14 +140,6 @@ async function update<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 function need(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`expected ${what}`);
   return value;
@@ -131,12 +159,12 @@ const command: Command = {
   name: 'alerts',
   summary: 'list, show, ack, resolve, snooze, escalate incidents; silences',
   usage,
+  spec: alertsSpec,
 
   async run(args) {
-    const [sub, ...rest] = args;
+    const { sub, values, positionals } = parseCommandLine(alertsSpec, args);
     switch (sub) {
       case 'list': {
-        const { values } = parse(rest, { status: { type: 'string' }, severity: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } });
         const status = values.status === undefined ? undefined : incidentStatusSchema.safeParse(values.status);
         if (status && !status.success) throw new UsageError(`--status: expected one of ${incidentStatusSchema.options.join(', ')}, got "${String(values.status)}"`);
         const severity = values.severity === undefined ? undefined : severitySchema.safeParse(values.severity);
@@ -166,7 +194,6 @@ const command: Command = {
         });
       }
       case 'show': {
-        const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
         const id = workflowIdOf(need(positionals[0], 'an incident ID (alert-<fingerprint>)'));
         return withClient(async (client) => {
           const state = await queryWithin<IncidentState>(client, id, 'state', 5000);
@@ -178,9 +205,9 @@ const command: Command = {
       case 'ack':
       case 'resolve':
       case 'escalate': {
-        const { values, positionals } = parse(rest, { by: { type: 'string' }, note: { type: 'string' } });
         const id = workflowIdOf(need(positionals[0], 'an incident ID (alert-<fingerprint>)'));
-        const input = { by: need(values.by, '--by NAME'), ...(typeof values.note === 'string' ? { note: values.note } : {}) };
+        const note = stringOption(values, 'note');
+        const input = { by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
         const def = sub === 'ack' ? acknowledgeUpdate : sub === 'resolve' ? resolveUpdate : escalateUpdate;
         return withClient(async (client) => {
           const state = await update(() => client.workflow.getHandle(id).executeUpdate(def, { args: [input] }));
@@ -189,10 +216,9 @@ const command: Command = {
         });
       }
       case 'snooze': {
-        const { values, positionals } = parse(rest, { until: { type: 'string' }, by: { type: 'string' }, note: { type: 'string' } });
         const id = workflowIdOf(need(positionals[0], 'an incident ID (alert-<fingerprint>)'));
-        const by = typeof values.by === 'string' ? values.by : (process.env.USER ?? 'cli');
-        const input = { until: need(values.until, '--until ISO-8601 time'), by, ...(typeof values.note === 'string' ? { note: values.note } : {}) };
+        const note = stringOption(values, 'note');
+        const input = { until: need(values.until, '--until ISO-8601 time'), by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
         return withClient(async (client) => {
           const state = await update(() => client.workflow.getHandle(id).executeUpdate(snoozeUpdate, { args: [input] }));
           console.log(describeState(state));
@@ -200,13 +226,6 @@ const command: Command = {
         });
       }
       case 'silence': {
-        const { values } = parse(rest, {
-          matcher: { type: 'string', multiple: true },
-          duration: { type: 'string' },
-          by: { type: 'string' },
-          comment: { type: 'string' },
-          starts: { type: 'string' },
-        });
         const matchers = (values.matcher as string[] | undefined) ?? [];
         if (matchers.length === 0) throw new UsageError('expected at least one --matcher, e.g. --matcher pipeline=demo');
         let durationMs: number;
@@ -224,7 +243,7 @@ const command: Command = {
             matchers,
             startsAt: startsAt.toISOString(),
             endsAt: new Date(startsAt.getTime() + durationMs).toISOString(),
-            createdBy: need(values.by, '--by NAME'),
+            createdBy: callerName(stringOption(values, 'by')),
             comment: typeof values.comment === 'string' ? values.comment : '',
           });
           console.log(`silence ${silence.id}: ${silence.matchers.map((m) => m.text).join(', ')} from ${silence.startsAt} to ${silence.endsAt}`);
@@ -234,7 +253,6 @@ const command: Command = {
         }
       }
       case 'silences': {
-        const { values } = parse(rest, { json: { type: 'boolean' } });
         const config = loadConfig();
         const warehouse = createWarehouse(config, resolveEndpoints(config));
         try {
@@ -253,7 +271,6 @@ const command: Command = {
         }
       }
       case 'unsilence': {
-        const { positionals } = parse(rest, {});
         const id = need(positionals[0], 'a silence id (see `platform alerts silences`)');
         const config = loadConfig();
         const warehouse = createWarehouse(config, resolveEndpoints(config));
@@ -269,7 +286,7 @@ const command: Command = {
         }
       }
       default:
-        throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'expected a subcommand');
+        throw new UsageError(`unknown subcommand "${String(sub)}"`);
     }
   },
 };

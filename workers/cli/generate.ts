@@ -2,12 +2,28 @@
  * `platform generate`: synthetic request telemetry into a Kafka topic, for demos and load. See
  * workers/generator.ts for what the data looks like.
  */
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../../schemas/config.js';
 import { createKafka } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { produceEvents } from '../generator.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
+
+/** The command line of `platform generate`. */
+export const generateSpec: CommandSpec = {
+  options: {
+    topic: { type: 'string' },
+    count: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '1000' },
+    invalid: { type: 'string', default: '0.02' },
+    malformed: { type: 'string', default: '0.01' },
+    'incident-at': { type: 'string' },
+    'incident-service': { type: 'string', default: 'checkout' },
+    'incident-duration': { type: 'string', default: '60s' },
+    seed: { type: 'string', default: '1' },
+    partitions: { type: 'string', default: '3' },
+    'no-pace': { type: 'boolean', default: false },
+  },
+};
 
 /** Parses `20s`, `2m`, `500ms`, `1h` or a plain number of seconds into seconds. */
 export function parseDurationSeconds(flag: string, value: string): number {
@@ -49,32 +65,16 @@ const command: Command = {
     '  --partitions N            partitions when creating the topic                   default 3',
     '  --no-pace                 send as fast as possible (event times still follow --rate)',
     '',
+    '  -h, --help                this text',
+    '',
     'Example: platform generate --topic requests --rate 2000 --count 50000 --invalid 0.02 \\',
     '           --malformed 0.01 --incident-at 20s --incident-service checkout',
   ].join('\n'),
+  spec: generateSpec,
 
   async run(args) {
-    let values;
-    try {
-      values = parseArgs({
-        args,
-        options: {
-          topic: { type: 'string' },
-          count: { type: 'string', default: '10000' },
-          rate: { type: 'string', default: '1000' },
-          invalid: { type: 'string', default: '0.02' },
-          malformed: { type: 'string', default: '0.01' },
-          'incident-at': { type: 'string' },
-          'incident-service': { type: 'string', default: 'checkout' },
-          'incident-duration': { type: 'string', default: '60s' },
-          seed: { type: 'string', default: '1' },
-          partitions: { type: 'string', default: '3' },
-          'no-pace': { type: 'boolean', default: false },
-        },
-      }).values;
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    // Defaults come from the spec, so every string option below is set except topic and incident-at.
+    const values = parseCommandLine(generateSpec, args).values as Record<string, string | undefined> & { 'no-pace'?: boolean };
     if (!values.topic) throw new UsageError('--topic: required, e.g. --topic requests');
     const invalid = number('--invalid', values.invalid, { min: 0, max: 1 })!;
     const malformed = number('--malformed', values.malformed, { min: 0, max: 1 })!;
@@ -92,8 +92,8 @@ const command: Command = {
       invalid,
       malformed,
       ...(values['incident-at'] ? { incidentAt: parseDurationSeconds('--incident-at', values['incident-at']) } : {}),
-      incidentService: values['incident-service'],
-      incidentDuration: parseDurationSeconds('--incident-duration', values['incident-duration']),
+      incidentService: values['incident-service'] ?? 'checkout',
+      incidentDuration: parseDurationSeconds('--incident-duration', values['incident-duration'] ?? '60s'),
       seed: number('--seed', values.seed, { min: 0, max: 2 ** 32 - 1, integer: true })!,
       partitions: number('--partitions', values.partitions, { min: 1, max: 1000, integer: true })!,
       pace: !values['no-pace'],

@@ -3,25 +3,36 @@
  * the `pipeline` workflow. Everything here can also be done with the Temporal CLI; the usage text
  * shows the equivalent commands.
  */
-import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { PipelineInputError, startPipeline } from '../pipelines.js';
 import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 import { renderTable } from './sql.js';
 import { queryWithin, runningPipelinesQuery } from './temporal-query.js';
 
-/** Parses `--name value` options (all strings). */
-function parse(args: string[], names: readonly string[]): { values: Partial<Record<string, string>> } {
-  try {
-    const options = Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
-    return { values: parseArgs({ args, options, allowPositionals: false }).values as Partial<Record<string, string>> };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+function strings(names: readonly string[]): Record<string, { type: 'string' }> {
+  return Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
+}
+
+/** The command line of `platform pipeline` (also checked against every README example). */
+export const pipelineSpec: CommandSpec = {
+  subcommands: {
+    start: { options: strings(['id', 'topic', 'partitions', 'batch-max', 'start-from', 'json']) },
+    stop: { options: strings(['id']) },
+    list: { options: { all: { type: 'boolean' } } },
+    pause: { options: strings(['id', 'partition', 'reason']) },
+    resume: { options: strings(['id', 'partition']) },
+  },
+};
+
+/** The subcommand's string options (the spec declares only strings, and `--all` for list). */
+function parse(args: string[], sub: string): { values: Partial<Record<string, string>>; all: boolean } {
+  const { values } = parseCommandLine(pipelineSpec, [sub, ...args]);
+  const strings = Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return { values: strings, all: values.all === true };
 }
 
 async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectTemporal>>, taskQueue: string) => Promise<T>): Promise<T> {
@@ -35,7 +46,7 @@ async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectTempo
 }
 
 async function start(args: string[]): Promise<number> {
-  const { values } = parse(args, ['id', 'topic', 'partitions', 'batch-max', 'start-from', 'json']);
+  const { values } = parse(args, 'start');
   let raw: Record<string, unknown> = {};
   if (typeof values.json === 'string') {
     try {
@@ -67,7 +78,7 @@ async function start(args: string[]): Promise<number> {
 }
 
 async function stop(args: string[]): Promise<number> {
-  const { values } = parse(args, ['id']);
+  const { values } = parse(args, 'stop');
   if (typeof values.id !== 'string') throw new UsageError('--id: required');
   const workflowId = pipelineWorkflowId(values.id);
   return withClient(async (client) => {
@@ -78,7 +89,7 @@ async function stop(args: string[]): Promise<number> {
 }
 
 async function updatePartitions(args: string[], update: 'pause' | 'resume'): Promise<number> {
-  const { values } = parse(args, ['id', 'partition', 'reason']);
+  const { values } = parse(args, update);
   if (typeof values.id !== 'string') throw new UsageError('--id: required');
   const id = values.id;
   return withClient(async (client) => {
@@ -93,7 +104,7 @@ async function updatePartitions(args: string[], update: 'pause' | 'resume'): Pro
 }
 
 async function list(args: string[]): Promise<number> {
-  const all = args.includes('--all');
+  const { all } = parse(args, 'list');
   return withClient(async (client, taskQueue) => {
     const rows: string[][] = [];
     for await (const wf of client.workflow.list({ query: runningPipelinesQuery(taskQueue, all) })) {
@@ -131,7 +142,10 @@ const command: Command = {
     '  temporal workflow query --workflow-id pipeline-demo-requests-0 --type progress',
     '  temporal workflow update execute --workflow-id pipeline-demo-requests-0 --name pause --input \'{"reason":"maintenance"}\'',
     '  temporal workflow cancel --workflow-id pipeline-demo',
+    '',
+    '-h, --help on any subcommand prints this text.',
   ].join('\n'),
+  spec: pipelineSpec,
 
   async run(args) {
     const [sub, ...rest] = args;
@@ -146,6 +160,8 @@ const command: Command = {
       case 'resume':
         return updatePartitions(rest, sub);
       default:
+        // Names the unknown subcommand and the closest known one.
+        parseCommandLine(pipelineSpec, args);
         throw new UsageError(`expected start, stop, list, pause or resume, got ${JSON.stringify(sub ?? '')}`);
     }
   },

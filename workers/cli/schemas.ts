@@ -5,7 +5,6 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
@@ -23,7 +22,29 @@ import { defineSubject, subjects as treeSubjects, type SubjectDefinition } from 
 import { envelopeSchema } from '../../schemas/contracts/envelope.js';
 import { loadConfig } from '../../schemas/config.js';
 import { createWarehouse } from '../connections.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
+
+const schemaOptions = {
+  json: { type: 'boolean', default: false },
+  contracts: { type: 'string' },
+  database: { type: 'string' },
+  tree: { type: 'boolean', default: false },
+  out: { type: 'string' },
+} as const;
+
+/** The command line of `platform schemas` (also checked against every README example). */
+export const schemasSpec: CommandSpec = {
+  options: schemaOptions,
+  subcommands: {
+    list: {},
+    show: { positionals: [1, 2] },
+    check: { positionals: [0, 1] },
+    register: { positionals: [0, 1] },
+    mode: { positionals: [1, 2] },
+    export: {},
+    lock: {},
+  },
+};
 
 const usage = [
   'Usage: platform schemas <subcommand> [options]',
@@ -44,6 +65,8 @@ const usage = [
   '  --contracts PATH   a module exporting `subjects` to use instead of schemas/contracts/index.ts',
   '  --database NAME    ClickHouse database (default: CLICKHOUSE_DATABASE)',
   '  --tree             show/export: read the working tree instead of the registry',
+  '  --out DIR          export: where to write',
+  '  -h, --help         this text',
   '',
   `Modes: ${compatibilityModes.join(', ')}`,
   '',
@@ -385,27 +408,19 @@ const command: Command = {
   name: 'schemas',
   summary: 'schema registry: list, show, check (CI gate), register, mode, export',
   usage,
+  spec: schemasSpec,
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          json: { type: 'boolean', default: false },
-          contracts: { type: 'string' },
-          database: { type: 'string' },
-          tree: { type: 'boolean', default: false },
-          out: { type: 'string' },
-        },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const [sub, ...rest] = parsed.positionals;
-    const options: Options = { ...parsed.values };
-    const known = ['list', 'show', 'check', 'register', 'mode', 'export', 'lock'];
-    if (!sub || !known.includes(sub)) throw new UsageError(`expected a subcommand (${known.join(', ')}), got ${JSON.stringify(sub ?? '')}`);
+    const parsed = parseCommandLine(schemasSpec, args);
+    const sub = parsed.sub!;
+    const rest = parsed.positionals;
+    const v = parsed.values;
+    const options: Options = {
+      json: v.json === true,
+      tree: v.tree === true,
+      ...(typeof v.contracts === 'string' ? { contracts: v.contracts } : {}),
+      ...(typeof v.database === 'string' ? { database: v.database } : {}),
+      ...(typeof v.out === 'string' ? { out: v.out } : {}),
+    };
     if (sub === 'lock') return lock(options);
     if ((sub === 'show' || sub === 'export') && options.tree) {
       return sub === 'show' ? show(options, rest, null) : exportSchemas(options, null);

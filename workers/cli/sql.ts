@@ -4,10 +4,9 @@
  * as JSON lines with `--format json`. ClickHouse errors print the server's message and exit 1.
  */
 import { ClickHouseError } from '@clickhouse/client';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../../schemas/config.js';
 import { createWarehouse } from '../connections.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, stringOption, UsageError, type Command } from './command.js';
 
 /** Statements that return rows; anything else runs as a command and prints `Ok.`. */
 const returnsRows = /^\s*(?:\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b/i;
@@ -41,22 +40,16 @@ const command: Command = {
     'SELECT-like statements print an aligned table (or one JSON object per line with --format json);',
     'other statements print "Ok.". A query that ends in its own FORMAT clause is printed verbatim.',
     '  --database NAME   default database for unqualified names (default: CLICKHOUSE_DATABASE)',
+    '  --format F        table (default) or json',
+    '  -h, --help        this text',
     '',
     'Example: platform sql "SELECT topic, count() FROM events GROUP BY topic"',
   ].join('\n'),
+  spec: { options: { format: { type: 'string', default: 'table' }, database: { type: 'string' } }, positionals: [1, Infinity] },
 
   async run(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: { format: { type: 'string', default: 'table' }, database: { type: 'string' } },
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const { values, positionals } = parsed;
+    if (args.length === 0) throw new UsageError('expected a query, e.g. platform sql "SELECT 1"');
+    const { values, positionals } = parseCommandLine(this.spec, args);
     const query = positionals.join(' ').trim();
     if (!query) throw new UsageError('expected a query, e.g. platform sql "SELECT 1"');
     if (values.format !== 'table' && values.format !== 'json') {
@@ -68,7 +61,7 @@ const command: Command = {
     const quietUrl = new URL(clickhouseUrl);
     quietUrl.searchParams.set('log_level', 'OFF');
     const endpoints = { clickhouseUrl: quietUrl.toString(), temporalAddress: '', temporalUiUrl: null, kafkaBrokers: [] };
-    const warehouse = createWarehouse(config, endpoints, values.database ?? config.CLICKHOUSE_DATABASE);
+    const warehouse = createWarehouse(config, endpoints, stringOption(values, 'database') ?? config.CLICKHOUSE_DATABASE);
     try {
       if (hasFormat.test(query)) {
         const result = await warehouse.exec({ query });

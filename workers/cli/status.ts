@@ -3,13 +3,12 @@
  * `progress` query), the lag behind Kafka's high watermark, and what ClickHouse holds (events,
  * dead letters). Each source is optional: what cannot be reached is shown as `?` with a note.
  */
-import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { partitionWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
-import { UsageError, type Command } from './command.js';
+import { parseCommandLine, stringOption, type Command } from './command.js';
 import { renderTable } from './sql.js';
 import { queryWithin, runningPipelinesQuery } from './temporal-query.js';
 
@@ -45,15 +44,16 @@ const command: Command = {
     'Asks the running pipelines (Temporal `progress` queries), Kafka (high watermarks) and',
     'ClickHouse (events and dead_letters per partition) and prints one line per partition.',
     'Only pipelines on TEMPORAL_TASK_QUEUE unless --all.',
+    '  --pipeline ID   only this pipeline',
+    '  --all           pipelines on every task queue',
+    '  --json          machine-readable output',
+    '  -h, --help      this text',
   ].join('\n'),
+  spec: { options: { pipeline: { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } },
 
   async run(args) {
-    let values;
-    try {
-      values = parseArgs({ args, options: { pipeline: { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } }).values;
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandLine(this.spec, args).values;
+    const values = { pipeline: stringOption(parsed, 'pipeline'), all: parsed.all === true, json: parsed.json === true };
     const config = loadConfig();
     const endpoints = resolveEndpoints(config);
     const client = await connectTemporal(config, endpoints);

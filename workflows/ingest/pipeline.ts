@@ -19,6 +19,7 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -34,12 +35,16 @@ import {
   pipelineInputSchema,
   type PartitionConsumerInputRaw,
   type PipelineInputRaw,
+  type PartitionSummary,
   type PipelineProgress,
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 import { partitionConsumer } from './partition-consumer.js';
 
-/** `progress`: partitions, rollup watermark, runs, alerts fired, last error. */
+/**
+ * `progress`: partitions with each one's cursor, landed, rejected and lag (as last reported by its
+ * consumer), totals, rollup watermark, runs, alerts fired, last error.
+ */
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
 const nonRetryableErrorTypes = ['invalid_input'];
@@ -50,6 +55,18 @@ const { ensureTopic } = proxyActivities<Activities>({
 });
 
 // Rollups, detection and re-attaching are periodic: a failed run is logged and the next catches up.
+// Asking the children is best effort: a miss leaves the previous numbers until the next interval.
+const { partitionProgress: askPartitions } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+/** Sum of a column, null when no partition reported it. */
+function sumOf(rows: PartitionSummary[], key: 'landed' | 'rejected' | 'lag'): number | null {
+  const known = rows.map((r) => r[key]).filter((v): v is number => v !== null);
+  return known.length === 0 ? null : known.reduce((a, b) => a + b, 0);
+}
+
 const { computeRollups, detectThresholds, ensureTopic: ensureTopicBounded } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3, nonRetryableErrorTypes },
@@ -75,12 +92,42 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   let rollupRuns = 0;
   let alertsFired = 0;
   let lastError: string | null = null;
+  let partitionProgress: PartitionSummary[] = [];
+  let partitionProgressAt: string | null = null;
 
   setHandler(
     pipelineProgressQuery,
-    () => ({ pipelineId, topic, partitions, consumerGroup, rollupWatermark: state.rollupWatermark, rollupRuns, alertsFired, lastError }),
-    { description: 'Partitions supervised, rollup watermark and runs, alerts fired, last periodic-run error.' },
+    () => ({
+      pipelineId,
+      topic,
+      partitions,
+      partitionProgress,
+      totals: { landed: sumOf(partitionProgress, 'landed'), rejected: sumOf(partitionProgress, 'rejected'), lag: sumOf(partitionProgress, 'lag') },
+      partitionProgressAt,
+      consumerGroup,
+      rollupWatermark: state.rollupWatermark,
+      rollupRuns,
+      alertsFired,
+      lastError,
+    }),
+    {
+      description:
+        'Each partition: cursor, landed, rejected, lag (refreshed every rollup interval from the partition consumers), totals; rollup watermark and runs, alerts fired, last periodic-run error.',
+    },
   );
+
+  /** Refreshes the per-partition numbers from the children; a failure keeps the previous ones. */
+  async function refreshPartitionProgress(): Promise<void> {
+    // Runs started before this existed replay without it (workflow versioning).
+    if (!patched('pipeline-partition-progress')) return;
+    try {
+      partitionProgress = await askPartitions({ pipelineId, topic, partitions });
+      partitionProgressAt = new Date().toISOString();
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.warn('could not ask the partition consumers for their progress; keeping the previous numbers', { error: err.cause?.message ?? err.message });
+    }
+  }
 
   /**
    * Makes sure every partition of the topic has its consumer: at start, then every few rollup
@@ -117,6 +164,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
 
   await attachConsumers(ensureTopic);
   setCurrentDetails(`Consuming ${topic} partitions ${partitions.join(', ')} into pipeline ${pipelineId}.`);
+  await refreshPartitionProgress();
 
   try {
     for (let iteration = 0; ; iteration++) {
@@ -125,6 +173,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
         await continueAsNew<typeof pipeline>({ ...input, consumerGroup, state: { rollupWatermark: state.rollupWatermark ?? undefined, firedKeys: state.firedKeys } });
       }
       await condition(() => false, input.rollup.intervalMs);
+      await refreshPartitionProgress();
       try {
         if (iteration > 0 && iteration % reattachEvery === 0) await attachConsumers(ensureTopicBounded);
         const rollup = await computeRollups({ pipelineId, since: state.rollupWatermark, overlapSeconds: input.rollup.overlapSeconds });
