@@ -28,6 +28,12 @@ export interface StageContext<Flags = Readonly<Record<string, unknown>>> {
    * batch (within the stage's window of the event that carries them).
    */
   readonly seenBefore: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * Secrets stages may use (keys of keyed hashes), by name; filled by the worker from its
+   * environment, never part of a plan, a flag or a log line.
+   * @default {}
+   */
+  readonly secrets?: Readonly<Record<string, string>>;
 }
 
 /** The kinds of stages of the library; `custom` is a user-written stage. */
