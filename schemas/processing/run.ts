@@ -15,7 +15,7 @@ export type EventFate =
   | { readonly kind: 'dead_letter'; readonly index: number; readonly stage: string; readonly code: string; readonly message: string };
 
 /** Called before each stage with the values about to enter it (the runtime prepares the context). */
-export type BeforeStage = (stage: AnyStage, values: readonly unknown[]) => Promise<void> | void;
+export type BeforeStage = (stage: AnyStage, values: readonly unknown[], indices: readonly number[]) => Promise<void> | void;
 
 interface Live {
   index: number;
@@ -51,7 +51,7 @@ export function runStage(stage: AnyStage, values: readonly unknown[], ctx: Stage
 
 /**
  * Runs `stages` over `events` with `ctx`; returns one fate per input event, in input order.
- * `beforeStage` runs before each stage with the values entering it.
+ * `beforeStage` runs before each stage with the values entering it and their input indices.
  */
 export async function runStages(stages: readonly AnyStage[], events: readonly unknown[], ctx: StageContext, beforeStage?: BeforeStage): Promise<EventFate[]> {
   const fates: EventFate[] = new Array<EventFate>(events.length);
@@ -59,7 +59,7 @@ export async function runStages(stages: readonly AnyStage[], events: readonly un
   for (const stage of stages) {
     if (live.length === 0) break;
     const values = live.map((l) => l.value);
-    if (beforeStage) await beforeStage(stage, values);
+    if (beforeStage) await beforeStage(stage, values, live.map((l) => l.index));
     const outcomes = runStage(stage, values, ctx);
     const next: Live[] = [];
     live.forEach((l, i) => {

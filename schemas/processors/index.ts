@@ -9,6 +9,8 @@
 import { defineCatalogue, type ProcessorDefinition, type ProcessorFamily } from '../processing/define.js';
 import { requestEnrichedV1, requestEnrichedV2 } from './request-enriched/index.js';
 
+export { requestEnrichedV1, requestEnrichedV2 };
+
 /** Every processor version in the working tree. */
 export const processorVersions: readonly ProcessorDefinition[] = [requestEnrichedV1, requestEnrichedV2];
 
