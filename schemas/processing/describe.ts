@@ -34,7 +34,13 @@ export function describeProcessor(def: ProcessorDefinition): ProcessorDescriptor
     description: def.description,
     input: { subject: def.input.subject, versions: [...def.input.versions] },
     stages: def.stages.map((s) => {
-      const detail = s.enrich ? { ...s.enrich, source: { ...s.enrich.source } } : s.dedupe ? { windowMs: s.dedupe.windowMs } : undefined;
+      const detail = s.enrich
+        ? { ...s.enrich, source: { ...s.enrich.source } }
+        : s.dedupe
+          ? { windowMs: s.dedupe.windowMs }
+          : s.implementation
+            ? { implementation: s.implementation }
+            : undefined;
       return detail ? { name: s.name, kind: s.kind, detail } : { name: s.name, kind: s.kind };
     }),
     outputs: Object.fromEntries(Object.entries(def.outputs).map(([k, o]) => [k, { table: o.table, schema: outputJsonSchema(o.schema) }])),

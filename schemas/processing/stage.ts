@@ -99,6 +99,8 @@ export interface Stage<In = unknown, Out = unknown, Flags = Readonly<Record<stri
   readonly enrich?: EnrichSpec;
   /** Present on dedupe stages. */
   readonly dedupe?: DedupeSpec;
+  /** Present on stages with several implementations: the one this stage uses. */
+  readonly implementation?: 'typescript' | 'wasm';
 }
 
 /** A stage with its types erased, as a processor's ordered list holds it. */

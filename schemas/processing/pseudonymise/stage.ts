@@ -59,11 +59,12 @@ export function pseudonymise<T>(name: string, options: PseudonymiseOptions<T>): 
     return options.set(event, sipHash64String(key, options.get(event)));
   };
   if (implementation === 'typescript') {
-    return { name, kind: 'custom', apply: (event, ctx) => emit(ts(event, ctx)) };
+    return { name, kind: 'custom', implementation, apply: (event, ctx) => emit(ts(event, ctx)) };
   }
   return {
     name,
     kind: 'custom',
+    implementation,
     apply(event, ctx) {
       if (!wasmSipHash) throw new Error('the WebAssembly SipHash is not loaded in this worker');
       return emit(options.set(event, wasmSipHash(keyOf(ctx, options.secret), [options.get(event)])[0]!));
