@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
+import { formatStages, type StageBench } from './stages.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -42,6 +43,8 @@ export interface BenchReport {
       workerRssSamples: { seconds: number; rssMb: number; landed: number }[];
     };
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
+  /** (s) the stage bench: TypeScript vs WebAssembly (see stages.ts). */
+  stages?: StageBench;
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
   stoppedEarly: string | null;
@@ -126,6 +129,7 @@ export function formatReport(r: BenchReport): string {
     ),
     `load average (1/5/15 min): start ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')}, end ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')}`,
   );
+  if (r.stages) out.push('', formatStages(r.stages));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

@@ -24,6 +24,7 @@ import { BenchUsageError, parseBenchArgs, usage, type BenchOptions } from './opt
 import { measurePlatform } from './platform.js';
 import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
+import { measureStages } from './stages.js';
 import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
 import { dropDatabase, landedCounts } from './warehouse-util.js';
 
@@ -107,6 +108,12 @@ async function bench(options: BenchOptions): Promise<number> {
     const extent = await topicExtent(kafkaAdmin, names.topic);
     log(`produced ${produced.events} (${produced.valid} valid, ${produced.invalid} invalid) in ${produced.seconds.toFixed(2)} s = ${Math.round(produced.perSecond)}/s; topic holds ${extent.total}`);
     if (extent.total !== produced.events) report.notes.push(`the topic holds ${extent.total} records, the generator reported ${produced.events}`);
+
+    if (!options.skip.has('stages')) {
+      log('(s) stages: TypeScript vs WebAssembly, CPU only');
+      report.stages = await measureStages();
+      log(`(s) pseudonymise WebAssembly/TypeScript ${report.stages.ratios.stageWasmOverTs.toFixed(2)}, processor v2/v1 ${report.stages.ratios.processorV2OverV1.toFixed(2)}`);
+    }
 
     if (!options.skip.has('raw')) {
       const group = `bench-${id}-raw`;

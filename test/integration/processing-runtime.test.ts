@@ -9,6 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createReferenceCache } from '../../activities/processing/reference-cache.js';
+import { loadWasmSipHash } from '../../activities/processing/wasm-siphash.js';
 import { createProcessingRuntime, type SourceEvent } from '../../activities/processing/runtime.js';
 import { applyOutputTables, describeTable, OutputTableConflictError } from '../../activities/processing/tables.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
@@ -107,8 +108,8 @@ describe('typed output tables', () => {
   });
 });
 
-describe('pseudonymise: TypeScript SipHash-2-4 against ClickHouse sipHash64Keyed', () => {
-  it('gives the same 64-bit value for every input', async () => {
+describe('pseudonymise: TypeScript and WebAssembly SipHash-2-4 against ClickHouse sipHash64Keyed', () => {
+  it('gives the same 64-bit value for every input', { timeout: 120_000 }, async () => {
     const keyHex = '0123456789abcdeffedcba9876543210';
     const key = sipKeyFromHex(keyHex);
     const inputs = ['', 'a', 'acme', 'tenant-0001', 'ünïcødé ✓', 'x'.repeat(7), 'y'.repeat(8), 'z'.repeat(9), 'w'.repeat(64), ...Array.from({ length: 200 }, (_, i) => `tenant-${i * 7919}`)];
@@ -117,6 +118,9 @@ describe('pseudonymise: TypeScript SipHash-2-4 against ClickHouse sipHash64Keyed
       { k0: BigInt(`0x${keyHex.slice(0, 16)}`).toString(), k1: BigInt(`0x${keyHex.slice(16)}`).toString(), inputs },
     );
     expect(inputs.map((s) => sipHash64String(key, s))).toEqual(reference.map((r) => r.h));
+    // The WebAssembly implementation (built from infra/wasm/assembly/siphash.ts) on the same inputs.
+    const wasm = await loadWasmSipHash();
+    expect(wasm(keyHex, inputs)).toEqual(reference.map((r) => r.h));
   });
 });
 
