@@ -48,6 +48,8 @@ export interface ActivityDeps {
   chunkMaxBytes?: number;
   /** Alert routing, audit and notification channels. */
   alerting: AlertingDeps;
+  /** Secrets of processor stages (`pseudonymKey`), from the worker's environment. @default {} */
+  processingSecrets?: Readonly<Record<string, string>>;
 }
 
 /** Builds every activity of the platform. */

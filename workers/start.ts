@@ -25,6 +25,11 @@ import { ConfigError, loadConfig } from '../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { produceEvents } from './generator.js';
 import { startPipeline } from './pipelines.js';
+import { readFile } from 'node:fs/promises';
+import { createProcessorRegistry } from '../activities/processing/registry.js';
+import { seedServiceCatalog } from '../activities/processing/service-catalog.js';
+import { processors } from '../schemas/processors/index.js';
+import { processorLockFile } from './cli/processors.js';
 import { startHttpServer, type RunningHttpServer } from './http-server.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
 import { startWorker } from './worker.js';
@@ -108,6 +113,11 @@ async function main(): Promise<number> {
   const registered = registration.outcomes.filter((o) => o.status === 'registered').map((o) => `${o.subject} v${o.version}`);
   if (registered.length > 0) say(`streamwarden: registered contracts ${registered.join(', ')}`);
   for (const refused of registration.refused) problem(`contract registry refused subject ${refused.subject}: run \`npm run -s platform -- schemas check\``);
+  // The same for processors (fingerprint-locked versions), and the demo's reference data.
+  const processorRegistration = await createProcessorRegistry({ warehouse, actor: 'npm start' }).register(processors, JSON.parse(await readFile(processorLockFile, 'utf8')) as Record<string, Record<string, string>>);
+  if (processorRegistration.registered.length > 0) say(`streamwarden: registered processors ${processorRegistration.registered.join(', ')}`);
+  if (!processorRegistration.ok) problem('processor registry refused a version: run `npm run -s platform -- processors check`');
+  if ((await seedServiceCatalog(warehouse)) > 0) say('streamwarden: seeded service_catalog (team and tier per service) for the demo enrichment');
 
   let http: RunningHttpServer | null = null;
   try {
@@ -121,6 +131,7 @@ async function main(): Promise<number> {
     pipelineId: demo.pipelineId,
     topic: demo.topic,
     partitions: demo.partitions,
+    processor: { name: 'request-enriched', version: 1 },
   });
   const workflowId = pipeline.workflowId;
   say(pipeline.started ? `streamwarden: started workflow ${workflowId}` : `streamwarden: workflow ${workflowId} is already running; this worker joins it`);
@@ -157,6 +168,8 @@ async function main(): Promise<number> {
   say('Try:');
   say(`  ${temporalCli} workflow query --address ${endpoints.temporalAddress} --workflow-id ${workflowId} --name progress`);
   say(`  curl -s '${chUrl}/?database=${config.CLICKHOUSE_DATABASE}&param_pipeline=${demo.pipelineId}' --data-binary 'SELECT reason_code, count() AS n FROM dead_letters WHERE pipeline = {pipeline:String} GROUP BY reason_code ORDER BY n DESC FORMAT PrettyCompact'`);
+  say(`  curl -s '${chUrl}/?database=${config.CLICKHOUSE_DATABASE}' --data-binary 'SELECT team, tier, count() AS requests, countIf(status >= 500) AS errors FROM request_enriched_requests GROUP BY team, tier ORDER BY requests DESC FORMAT PrettyCompact'`);
+  say(`  npm run -s platform -- pipeline set-processor --id ${demo.pipelineId} --processor request-enriched@2 --reason "add protocol and upstream_ms"`);
   say(`  npm run -s platform -- alerts ack ${alertId} --by "$USER"     # once the demo alert is open`);
   say(`  (or: ${temporalCli} workflow update execute --address ${endpoints.temporalAddress} --workflow-id ${alertId} --name acknowledge --input '{"by":"you"}')`);
   say('');
