@@ -94,6 +94,8 @@ export const partitionConsumerInputSchema = z.strictObject({
   totals: counters.prefault({}),
   /** Start paused (carried across continue-as-new). @default false */
   paused: z.boolean().default(false),
+  /** Average record size of the last landing, bytes (carried across continue-as-new; sizes plan steps). */
+  recordBytes: z.number().int().min(1).optional(),
 });
 
 /** Input of a partition consumer as written (defaults optional). */

@@ -80,6 +80,8 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   let inFlight: { from: number; to: number } | null = null;
   // Starts at the maximum; the landing time recorded in history drives it, so replay agrees.
   let batchSize = input.batchMaxEvents;
+  // Average record size of the last landing (from history): sizes the next plan's steps.
+  let recordBytes: number | null = input.recordBytes ?? null;
 
   const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight, batchSize });
   setHandler(progressQuery, progress, {
@@ -108,13 +110,15 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   for (let iteration = 0; ; iteration++) {
     if (iteration >= iterationsPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof partitionConsumer>({ ...input, consumerGroup, cursor: cursor ?? undefined, totals, paused });
+      await continueAsNew<typeof partitionConsumer>({ ...input, consumerGroup, cursor: cursor ?? undefined, totals, paused, recordBytes: recordBytes ?? undefined });
     }
     if (paused) {
       setCurrentDetails(`Paused at offset ${cursor ?? 'start'}.`);
       await condition(() => !paused);
     }
-    const plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom });
+    // The plan (range, steps, tokens, generation) is recorded in history: every landing attempt
+    // of this batch inserts exactly these steps, whatever worker runs it.
+    const plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes });
     cursor = plan.from;
     lag = Math.max(0, plan.highWatermark - plan.from);
     if (plan.to <= plan.from) {
@@ -126,7 +130,9 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     // A stop request lets the batch in flight land and commit, so the group offset and the
     // warehouse agree and a restart resumes at a batch boundary.
     await CancellationScope.nonCancellable(async () => {
-      const landed = await landBatch({ pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: input.maxEventBytes });
+      const landed = await landBatch({ plan, maxEventBytes: input.maxEventBytes });
+      const read = landed.valid + landed.rejected;
+      if (read > 0 && landed.bytes > 0) recordBytes = Math.ceil(landed.bytes / read);
       await commitProgress({ consumerGroup, topic, partition, offset: plan.to });
       totals.landed += landed.valid;
       totals.rejected += landed.rejected;
