@@ -5,7 +5,7 @@
  * makes it land once. Activities return offsets and counts only, never payloads.
  */
 import { createHash } from 'node:crypto';
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka } from 'kafkajs';
 import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
@@ -429,9 +429,12 @@ export function createIngestActivities(deps: IngestDeps) {
         ? (resumed as LandingProgress)
         : { batchId: id, stepsDone: 0, valid: 0, rejected: 0, alreadyLanded: 0, bytes: 0, versions: [], codes: {}, minEventTime: null, maxEventTime: null, startedAt: toClickHouseTime(Date.now()) };
     if (progress.stepsDone > 0) log.info('landing resumes from heartbeat', { batchId: id, step: progress.stepsDone, of: plan.steps.length });
-    const beat = setInterval(() => ctx.heartbeat(progress), 2_000);
+    // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
+    const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
     try {
       for (let i = progress.stepsDone; i < plan.steps.length; i++) {
+        // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('landing cancelled');
         const step = plan.steps[i]!;
         const { records, bytes } = await fetchStep(plan, step, ctx.cancellationSignal);
         const rows = buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes });
