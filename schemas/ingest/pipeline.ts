@@ -101,6 +101,8 @@ export const partitionConsumerInputSchema = z.strictObject({
   totals: counters.prefault({}),
   /** Start paused (carried across continue-as-new). @default false */
   paused: z.boolean().default(false),
+  /** Average record size of the last landing, bytes (carried across continue-as-new; sizes plan steps). */
+  recordBytes: z.number().int().min(1).optional(),
   /** The processor of the next batch (carried across continue-as-new; changed by the supervisor's signals). */
   processor: processorSelectionSchema.optional(),
   /** Why the partition is paused, when the breaker paused it (carried across continue-as-new). */
