@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
 import { createProcessingActivities } from './processing/activities.js';
+import { createProcessingRuntime } from './processing/runtime.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -55,7 +56,10 @@ export interface ActivityDeps {
 /** Builds every activity of the platform. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createIngestActivities(deps),
+    ...createIngestActivities({
+      ...deps,
+      processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
+    }),
     ...createRollupActivities(deps),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),

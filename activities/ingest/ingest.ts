@@ -14,6 +14,9 @@ import { describeInputError } from '../../schemas/ingest/pipeline.js';
 import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
+import type { ValidEvent } from '../../schemas/contracts/envelope.js';
+import { resolveSelection, type ProcessorChange } from '../../schemas/processing/selection.js';
+import { createProcessingRuntime, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
 
@@ -25,6 +28,8 @@ export interface IngestDeps {
   log?: Logger;
   /** Stamped on every row. */
   processorVersion: string;
+  /** Runs the batch plan's processor (created here when absent). */
+  processing?: ProcessingRuntime;
   /** The process's Kafka connections; created here when absent (pass them to be able to close them). */
   resources?: KafkaResources;
   /** Largest amount of record bytes held in memory per landing step. @default 8 MiB */
@@ -67,6 +72,11 @@ export interface BatchPlan extends BatchPlanSteps {
 export interface LandBatchInput {
   plan: BatchPlanSteps;
   maxEventBytes: number;
+  /**
+   * Set on the first batch planned after a processor or flag change: recorded in
+   * `processor_switches` with this batch's id and first offset.
+   */
+  change?: ProcessorChange | null;
 }
 
 /** Result of landBatch: counts only. */
@@ -83,6 +93,8 @@ export interface LandBatchResult {
   alreadyLanded: number;
   /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
   durationMs: number;
+  /** What the plan's processor did (null without one): the breaker judges `failures / processed`. */
+  processing: { processed: number; emitted: number; dropped: number; failures: number; deadLetters: number } | null;
 }
 
 /** Input of commitProgress. */
@@ -154,6 +166,12 @@ export interface LandingProgress {
   minEventTime: string | null;
   maxEventTime: string | null;
   startedAt: string;
+  /** Processor counters (absent in heartbeats of older workers). */
+  processed?: number;
+  emitted?: number;
+  dropped?: number;
+  processingFailures?: number;
+  processingDeadLetters?: number;
 }
 
 /** ClickHouse DateTime64 text in UTC: `2026-01-01 12:00:00.000`. */
@@ -172,6 +190,35 @@ function rawText(value: Buffer | null): { raw: string; raw_encoding: 'utf8' | 'b
   }
 }
 
+/**
+ * The dead-letter row of an event a processor refused (`processing_error`, `output_violation`, ...):
+ * the raw record kept exactly, the reason with processor, version and stage in the details.
+ */
+export function processingDeadLetter(
+  record: FetchedRecord,
+  failure: ProcessingFailure,
+  event: EventRow | undefined,
+  ctx: Omit<RowContext, 'maxEventBytes'>,
+): DeadLetterRow {
+  return {
+    pipeline: ctx.pipelineId,
+    batch_id: ctx.batchId,
+    topic: ctx.topic,
+    partition: ctx.partition,
+    offset: record.offset,
+    reason_code: failure.code,
+    reason_message: failure.message,
+    reason_detail: JSON.stringify(failure.detail),
+    subject: event?.subject ?? '',
+    contract_version: event?.contract_version ?? 0,
+    message_key: record.key ? record.key.toString('utf8') : '',
+    ...rawText(record.value),
+    raw_bytes: record.value?.byteLength ?? 0,
+    kafka_timestamp: toClickHouseTime(record.timestamp),
+    processor_version: ctx.processorVersion,
+  };
+}
+
 /** Context stamped on the rows of one landing step. */
 export interface RowContext {
   pipelineId: string;
@@ -186,8 +233,10 @@ export interface RowContext {
  * Validates records and splits them into event rows and dead-letter rows. Pure given its input,
  * so a retried step produces the same rows. Duplicate event ids are detected within the step.
  */
-export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): { events: EventRow[]; deadLetters: DeadLetterRow[] } {
+export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): { events: EventRow[]; deadLetters: DeadLetterRow[]; valid: ValidEvent[] } {
   const events: EventRow[] = [];
+  // The validated events, parallel to `events` (what a processor's stages take).
+  const valid: ValidEvent[] = [];
   const deadLetters: DeadLetterRow[] = [];
   const seen = new Map<string, number>();
   for (const record of records) {
@@ -226,6 +275,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       continue;
     }
     seen.set(result.event.id, record.offset);
+    valid.push(result.event);
     events.push({
       ...common,
       event_id: result.event.id,
@@ -236,7 +286,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       data: JSON.stringify(result.event.data),
     });
   }
-  return { events, deadLetters };
+  return { events, deadLetters, valid };
 }
 
 /**
@@ -291,6 +341,7 @@ export class KafkaResources {
 /** Builds the ingest activities around the given clients. */
 export function createIngestActivities(deps: IngestDeps) {
   const log = deps.log ?? silentLogger;
+  const processingRuntime = deps.processing ?? createProcessingRuntime({ warehouse: deps.warehouse, log });
   const resources = deps.resources ?? new KafkaResources(deps.kafka, log);
   const { fetcher, committer } = resources;
   const admin = () => resources.admin();
@@ -429,6 +480,23 @@ export function createIngestActivities(deps: IngestDeps) {
         ? (resumed as LandingProgress)
         : { batchId: id, stepsDone: 0, valid: 0, rejected: 0, alreadyLanded: 0, bytes: 0, versions: [], codes: {}, minEventTime: null, maxEventTime: null, startedAt: toClickHouseTime(Date.now()) };
     if (progress.stepsDone > 0) log.info('landing resumes from heartbeat', { batchId: id, step: progress.stepsDone, of: plan.steps.length });
+    // The processor and flags come from the plan in history, never from this worker's configuration.
+    let processing: { scope: Omit<ProcessingScope, 'batchFrom'>; ref: string; flagsJson: string } | null = null;
+    if (plan.processor) {
+      let resolved;
+      try {
+        resolved = resolveSelection(plan.processor);
+      } catch (err) {
+        // Another worker (a newer deployment) may know the version: retry, visibly.
+        throw new PlatformError('processor_unavailable', `batch ${id}: ${(err as Error).message}`, true);
+      }
+      await processingRuntime.ensureTables(resolved.processor);
+      processing = {
+        scope: { pipelineId, topic, partition, batchId: id, processor: resolved.processor, flags: resolved.flags },
+        ref: `${plan.processor.name}@${plan.processor.version}`,
+        flagsJson: JSON.stringify(resolved.flags),
+      };
+    }
     // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
     const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
     try {
@@ -452,6 +520,30 @@ export function createIngestActivities(deps: IngestDeps) {
             clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
           });
         }
+        if (processing) {
+          const scope = { ...processing.scope, batchFrom: from };
+          const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));
+          const processed = await processingRuntime.process(scope, sources);
+          await processingRuntime.write(scope, processed, step.token, { from: step.from, to: step.to });
+          const byOffset = new Map(records.map((r) => [r.offset, r]));
+          const processingDeadLetters = processed.failures
+            .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
+            .filter((d) => !present.deadLetters.has(d.offset));
+          if (processingDeadLetters.length > 0) {
+            await deps.warehouse.insert({
+              table: 'dead_letters',
+              values: processingDeadLetters,
+              format: 'JSONEachRow',
+              clickhouse_settings: dedup(`${rowsToken(step.token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
+            });
+          }
+          for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
+          progress.processed = (progress.processed ?? 0) + processed.processed;
+          progress.emitted = (progress.emitted ?? 0) + processed.emitted;
+          progress.dropped = (progress.dropped ?? 0) + processed.dropped;
+          progress.processingFailures = (progress.processingFailures ?? 0) + processed.breakerFailures;
+          progress.processingDeadLetters = (progress.processingDeadLetters ?? 0) + processed.failures.length;
+        }
         for (const e of rows.events) {
           const version = `${e.subject}@${e.contract_version}`;
           if (!progress.versions.includes(version)) progress.versions.push(version);
@@ -467,6 +559,30 @@ export function createIngestActivities(deps: IngestDeps) {
         ctx.heartbeat(progress);
       }
       const missing = to - from - progress.valid - progress.rejected;
+      if (processing && input.change) {
+        await deps.warehouse.insert({
+          table: 'processor_switches',
+          values: [
+            {
+              pipeline: pipelineId,
+              topic,
+              partition,
+              change: input.change.change,
+              from_processor: input.change.from ? `${input.change.from.name}@${input.change.from.version}` : '',
+              to_processor: processing.ref,
+              from_flags: input.change.from ? JSON.stringify(input.change.from.flags) : '',
+              to_flags: processing.flagsJson,
+              first_batch_id: id,
+              first_offset: from,
+              requested_by: input.change.requestedBy,
+              reason: input.change.reason,
+              requested_at: toClickHouseTime(input.change.requestedAt),
+            },
+          ],
+          format: 'JSONEachRow',
+          clickhouse_settings: dedup(`${id}/switch/${input.change.change}`),
+        });
+      }
       await deps.warehouse.insert({
         table: 'lineage_batches',
         values: [
@@ -486,6 +602,11 @@ export function createIngestActivities(deps: IngestDeps) {
             min_event_time: progress.minEventTime,
             max_event_time: progress.maxEventTime,
             processor_version: deps.processorVersion,
+            processor: processing?.ref ?? '',
+            flags: processing?.flagsJson ?? '',
+            processed_count: progress.emitted ?? 0,
+            dropped_count: progress.dropped ?? 0,
+            processing_failures: progress.processingFailures ?? 0,
             workflow_id: ctx.info.workflowExecution?.workflowId ?? '',
             run_id: ctx.info.workflowExecution?.runId ?? '',
             activity_attempt: ctx.info.attempt,
@@ -506,6 +627,9 @@ export function createIngestActivities(deps: IngestDeps) {
         chunks: plan.steps.length,
         alreadyLanded: progress.alreadyLanded,
         durationMs: Date.now() - began,
+        processing: processing
+          ? { processed: progress.processed ?? 0, emitted: progress.emitted ?? 0, dropped: progress.dropped ?? 0, failures: progress.processingFailures ?? 0, deadLetters: progress.processingDeadLetters ?? 0 }
+          : null,
       };
     } finally {
       clearInterval(beat);

@@ -10,6 +10,7 @@
  * - An event lands in all of its outputs or in none.
  * Output inserts carry `<step token>/<table>` as de-duplication token, so a retried step lands once.
  */
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { z } from 'zod';
 import type { ValidEvent } from '../../schemas/contracts/envelope.js';
@@ -19,6 +20,7 @@ import { runStages, type EventFate } from '../../schemas/processing/run.js';
 import type { ReferenceRow, StageContext } from '../../schemas/processing/stage.js';
 import { createDedupeStore, type DedupeStore } from './dedupe-store.js';
 import { createReferenceCache, type ReferenceCache } from './reference-cache.js';
+import { applyOutputTables } from './tables.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /** One validated event of a landing step, with its source position. */
@@ -91,6 +93,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
   const references = deps.references ?? createReferenceCache({ warehouse: deps.warehouse, log });
   const dedupe = deps.dedupe ?? createDedupeStore(deps.warehouse);
   const secrets = deps.secrets ?? {};
+  const tablesReady = new Map<string, Promise<void>>();
 
   async function process(scope: ProcessingScope, events: readonly SourceEvent[]): Promise<ProcessedStep> {
     const { processor } = scope;
@@ -207,18 +210,45 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
   return {
     process,
 
+    /** Creates/evolves the output tables of a version once per process (ADD COLUMN only). */
+    async ensureTables(processor: ProcessorDefinition): Promise<void> {
+      const id = `${processor.name}@${processor.version}`;
+      let ready = tablesReady.get(id);
+      if (!ready) {
+        ready = applyOutputTables(deps.warehouse, processor).then(() => undefined);
+        tablesReady.set(id, ready);
+        ready.catch(() => tablesReady.delete(id));
+      }
+      await ready;
+    },
+
     /**
-     * Inserts a processed step's rows into their tables (`<token>/<table>`) and records its dedupe
-     * keys (`<token>/dedupe/<stage>`). Run after {@link process}; safe to repeat for a retried step.
+     * Inserts a processed step's rows into their tables and records its dedupe keys
+     * (`<token>/dedupe/<stage>`). Offsets of the step already in a table (an earlier landing of the
+     * same offsets, e.g. under other steps) are left out, so `count()` stays exact; the insert token
+     * is `<token>/<table>` when nothing was left out, else derived from exactly the offsets inserted
+     * (never the step token for another row set). Safe to repeat for a retried step.
      */
-    async write(scope: ProcessingScope, step: ProcessedStep, token: string): Promise<void> {
-      for (const [table, values] of step.rows) {
+    async write(scope: ProcessingScope, step: ProcessedStep, token: string, range?: { from: number; to: number }): Promise<void> {
+      for (const [table, all] of step.rows) {
+        if (all.length === 0) continue;
+        let values = all;
+        if (range) {
+          const result = await deps.warehouse.query({
+            query: `SELECT offset FROM {table:Identifier} WHERE pipeline = {p:String} AND topic = {topic:String} AND partition = {n:UInt32} AND offset >= {from:UInt64} AND offset < {to:UInt64}`,
+            query_params: { table, p: scope.pipelineId, topic: scope.topic, n: scope.partition, from: range.from, to: range.to },
+            format: 'JSONCompactEachRow',
+          });
+          const present = new Set((await result.json<[string | number]>()).map(([o]) => Number(o)));
+          if (present.size > 0) values = all.filter((r) => !present.has(Number(r.offset)));
+        }
         if (values.length === 0) continue;
+        const tableToken = values.length === all.length ? `${token}/${table}` : `${token}/${table}/rest-${createHash('sha256').update(values.map((r) => String(r.offset)).join(',')).digest('hex').slice(0, 16)}`;
         await deps.warehouse.insert({
           table,
           values,
           format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: `${token}/${table}`, async_insert: 0, max_partitions_per_insert_block: '0' },
+          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: tableToken, async_insert: 0, max_partitions_per_insert_block: '0' },
         });
       }
       for (const { stage, keys } of step.dedupeKeys) {

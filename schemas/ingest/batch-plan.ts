@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { batchId } from './pipeline.js';
+import { processorSelectionSchema } from '../processing/selection.js';
 
 const offset = z.number({ message: 'expected an offset (integer >= 0)' }).int().min(0);
 
@@ -24,14 +25,11 @@ export const batchStepSchema = z.strictObject({
 export type BatchStep = z.infer<typeof batchStepSchema>;
 
 /**
- * The processor a batch runs under (filled by processor planning; absent means the built-in
- * contract validation only). Part of the plan so a retried batch is processed as first planned.
+ * The processor a batch runs under, with the flags it runs with (absent means the built-in contract
+ * validation only). Part of the plan so a retried batch is processed as first planned: the same
+ * processor version, the same flags, the same tokens. Same shape as a pipeline's `processor`.
  */
-export const plannedProcessorSchema = z.strictObject({
-  name: z.string().min(1).max(200),
-  version: z.string().min(1).max(200),
-  flags: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-});
+export const plannedProcessorSchema = processorSelectionSchema;
 
 /** The batch plan recorded in history: range, generation, steps and (optionally) processor. */
 export const batchPlanSchema = z
@@ -46,7 +44,7 @@ export const batchPlanSchema = z
     /** Batch id (and lineage token): see {@link planBatchId}. */
     batchId: z.string().min(1),
     steps: z.array(batchStepSchema),
-    /** Optional processor routing; issue 8 fills it. */
+    /** The processor and flags of the batch (the partition workflow sets it from its state). */
     processor: plannedProcessorSchema.optional(),
     /** High watermark at planning time (informational). */
     highWatermark: offset.optional(),

@@ -13,6 +13,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   proxyActivities,
@@ -28,10 +29,13 @@ import {
   defaultConsumerGroup,
   partitionConsumerInputSchema,
   pauseArgsSchema,
+  pipelineWorkflowId,
   type PartitionConsumerInputRaw,
   type PartitionProgress,
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
+import { advanceBreaker, resolveSelection, type BreakerState, type ProcessorChange, type ProcessorSelection } from '../../schemas/processing/selection.js';
+import { breakerPauseSignal, breakerTrippedSignal, processorChangedSignal } from './processor-control.js';
 
 /** `progress`: cursor, totals, lag at the last plan, the batch in flight. */
 export const progressQuery = defineQuery<PartitionProgress>('progress');
@@ -93,6 +97,29 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   let batchSize = input.batchMaxEvents;
   // Average record size of the last landing (from history): sizes the next plan's steps.
   let recordBytes: number | null = input.recordBytes ?? null;
+  // The processor of the next plan, and the change (if any) its first batch records. A change
+  // arriving mid-batch waits for the batch boundary: the batch in flight keeps its planned processor.
+  let processor: ProcessorSelection | null = input.processor ?? null;
+  let pendingChange: ProcessorChange | null = null;
+  // The change recorded with the plan that a pause interrupted (landed again with it).
+  let planChange: ProcessorChange | null = null;
+  let breaker: BreakerState = { consecutive: 0 };
+  let pausedBy: string | null = input.pausedBy ?? null;
+  setHandler(processorChangedSignal, ({ processor: next, change }) => {
+    processor = next;
+    pendingChange = change;
+    breaker = { consecutive: 0 };
+    if (pausedBy !== null) {
+      // A fixed version clears the breaker's pause.
+      pausedBy = null;
+      paused = false;
+    }
+  });
+  setHandler(breakerPauseSignal, ({ reason }) => {
+    if (pausedBy === null) pausedBy = reason;
+    paused = true;
+    landingScope?.cancel();
+  });
 
   const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight, batchSize });
   setHandler(progressQuery, progress, {
@@ -114,6 +141,8 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     resumeUpdate,
     () => {
       paused = false;
+      pausedBy = null;
+      breaker = { consecutive: 0 };
       return progress();
     },
     { validator: validateArgs('resume update'), description: 'Continue consuming after a pause. Returns the progress.' },
@@ -122,16 +151,38 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   for (let iteration = 0; ; iteration++) {
     if (iteration >= iterationsPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof partitionConsumer>({ ...input, consumerGroup, cursor: cursor ?? undefined, totals, paused, recordBytes: recordBytes ?? undefined });
+      await continueAsNew<typeof partitionConsumer>({
+        ...input,
+        consumerGroup,
+        cursor: cursor ?? undefined,
+        totals,
+        paused,
+        recordBytes: recordBytes ?? undefined,
+        processor: processor ?? undefined,
+        pausedBy: pausedBy ?? undefined,
+      });
     }
     if (paused) {
-      setCurrentDetails(`Paused at offset ${cursor ?? 'start'}.`);
+      setCurrentDetails(pausedBy === null ? `Paused at offset ${cursor ?? 'start'}.` : `Paused at offset ${cursor ?? 'start'} by the processor breaker: ${pausedBy}`);
       await condition(() => !paused);
     }
     // The plan (range, steps, tokens, generation) is recorded in history: every landing attempt
     // of this batch inserts exactly these steps, whatever worker runs it.
-    const plan: BatchPlan = pendingPlan ?? (await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes }));
+    let plan: BatchPlan;
+    let change: ProcessorChange | null;
+    if (pendingPlan) {
+      plan = pendingPlan;
+      change = planChange;
+    } else {
+      plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes });
+      // The batch boundary: the processor and flags of this batch are fixed here, in the plan that
+      // history records for every landing attempt.
+      if (plan.to > plan.from && processor) plan = { ...plan, processor };
+      change = plan.to > plan.from ? pendingChange : null;
+      if (change) pendingChange = null;
+    }
     pendingPlan = null;
+    planChange = null;
     cursor = plan.from;
     lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.from);
     if (plan.to <= plan.from) {
@@ -147,10 +198,11 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     landingScope = scope;
     let landed: LandBatchResult;
     try {
-      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes }));
+      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change }));
     } catch (err) {
       if (isCancellation(err) && paused && !CancellationScope.current().consideredCancelled) {
         pendingPlan = plan;
+        planChange = change;
         inFlight = null;
         continue;
       }
@@ -176,5 +228,22 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     cursor = plan.to;
     lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.to);
     inFlight = null;
+    if (plan.processor && landed.processing) {
+      const settings = resolveSelection(plan.processor).processor.breaker;
+      const judged = advanceBreaker(breaker, { processed: landed.processing.processed, failures: landed.processing.failures }, settings);
+      breaker = judged.state;
+      if (judged.tripped && pausedBy === null) {
+        const ratio = judged.ratio ?? 1;
+        pausedBy = `${plan.processor.name} v${plan.processor.version} failed ${Math.round(ratio * 100)}% of the events of ${settings.consecutiveBatches} batches in a row (threshold ${Math.round(settings.failureRatio * 100)}%, last batch ${plan.batchId}); see dead_letters reason processing_error / output_violation`;
+        paused = true;
+        log.warn('processor breaker tripped', { batchId: plan.batchId, ratio });
+        try {
+          await getExternalWorkflowHandle(pipelineWorkflowId(pipelineId)).signal(breakerTrippedSignal, { partition, reason: pausedBy, ratio, batchId: plan.batchId, processor: plan.processor });
+        } catch (err) {
+          // No supervisor (a partition run alone): this partition stays paused and says why.
+          log.warn('breaker: could not reach the pipeline supervisor', { error: (err as Error).message });
+        }
+      }
+    }
   }
 }
