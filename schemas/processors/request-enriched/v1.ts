@@ -71,7 +71,12 @@ export const errorsV1 = z.object({
 export const serviceCatalog = enrich<RequestEvent, Omit<EnrichedRequest, 'tenantKey'>>('service-catalog', {
   source: serviceCatalogSource,
   key: (e) => e.data.service,
-  join: (event, row: ReferenceRow | null) => ({ event, team: row ? String(row.team) : null, tier: row ? Number(row.tier) : null }),
+  join: (event, row: ReferenceRow | null) => {
+    // A catalogue row without an owner is a data error upstream: fail loudly (processing_error),
+    // never land a request owned by nobody.
+    if (row && (typeof row.team !== 'string' || row.team === '')) throw new Error(`service_catalog row of ${event.data.service} has no team`);
+    return { event, team: row ? String(row.team) : null, tier: row ? Number(row.tier) : null };
+  },
   onMiss: 'keep',
   refreshMs: 10_000,
 });
