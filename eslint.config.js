@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.state/**', 'dashboards/dist/**', 'workers/platform-bin.js'] },
+  { ignores: ['node_modules/**', '.state/**', 'dashboards/dist/**', 'workers/platform-bin.js', 'infra/wasm/assembly/**'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   ...tseslint.configs.stylistic,

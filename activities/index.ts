@@ -15,6 +15,8 @@ import { createPartitionProgressActivities } from './ingest/partition-progress.j
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
+import { createProcessingActivities } from './processing/activities.js';
+import { createProcessingRuntime } from './processing/runtime.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -48,16 +50,22 @@ export interface ActivityDeps {
   chunkMaxBytes?: number;
   /** Alert routing, audit and notification channels. */
   alerting: AlertingDeps;
+  /** Secrets of processor stages (`pseudonymKey`), from the worker's environment. @default {} */
+  processingSecrets?: Readonly<Record<string, string>>;
 }
 
 /** Builds every activity of the platform. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createIngestActivities(deps),
+    ...createIngestActivities({
+      ...deps,
+      processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
+    }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
+    ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

@@ -105,6 +105,13 @@ export const envSchema = z.object({
   PROCESSOR_VERSION: z.string().regex(/^[A-Za-z0-9._+-]{1,64}$/, 'expected 1-64 chars of A-Z a-z 0-9 . _ + -, e.g. 0.1.0+abc123').optional(),
 
   /**
+   * Secret key of the processors' pseudonymise stages (SipHash-2-4), 32 hex digits. Never logged.
+   * Unset: a random key created once in `<PLATFORM_STATE_DIR>/pseudonym.key` (fine for one machine;
+   * set it for several workers so they agree on pseudonyms).
+   */
+  PROCESSOR_PSEUDONYM_KEY: z.string().regex(/^[0-9a-fA-F]{32}$/, 'expected 32 hex digits, e.g. the output of `openssl rand -hex 16`').optional(),
+
+  /**
    * Most record bytes a worker holds per landing step; a batch larger than this lands in several
    * de-duplicated steps. Bounds worker memory whatever the batch size. @default 8388608 (8 MiB)
    */

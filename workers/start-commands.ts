@@ -38,6 +38,10 @@ export interface TryCommands {
   ack: string;
   /** Temporal CLI: the same acknowledgement as an update. */
   ackWithTemporal: string;
+  /** curl: the demo processor's typed output, by team and tier. */
+  enriched: string;
+  /** Platform CLI: switch the demo pipeline to processor version 2 at the next batch boundary. */
+  switchProcessor: string;
   /** Secret variables the environment sets that were NOT copied into the commands (export them first). */
   secretsToExport: string[];
 }
@@ -74,11 +78,14 @@ export function tryCommands(input: TryCommandsInput): TryCommands {
   const query = `${chUrl}/?database=${encodeURIComponent(config.CLICKHOUSE_DATABASE)}&param_pipeline=${encodeURIComponent(input.pipelineId)}`;
   const sql = 'SELECT reason_code, count() AS n FROM dead_letters WHERE pipeline = {pipeline:String} GROUP BY reason_code ORDER BY n DESC FORMAT PrettyCompact';
   const user = input.user ?? userInfo().username;
+  const enrichedSql = 'SELECT team, tier, count() AS requests, countIf(status >= 500) AS errors FROM request_enriched_requests GROUP BY team, tier ORDER BY requests DESC FORMAT PrettyCompact';
   return {
     progress: `${temporal} workflow query --workflow-id ${shellQuote(input.pipelineWorkflowId)} --name progress`,
     deadLetters: `curl -sS ${shellQuote(query)} --data-binary ${shellQuote(sql)}`,
     ack: `${prefix}npm --prefix ${shellQuote(input.repoDir)} run -s platform -- alerts ack ${shellQuote(input.alertWorkflowId)}`,
     ackWithTemporal: `${temporal} workflow update execute --workflow-id ${shellQuote(input.alertWorkflowId)} --name acknowledge --input ${shellQuote(JSON.stringify({ by: user }))}`,
+    enriched: `curl -sS ${shellQuote(`${chUrl}/?database=${encodeURIComponent(config.CLICKHOUSE_DATABASE)}`)} --data-binary ${shellQuote(enrichedSql)}`,
+    switchProcessor: `${prefix}npm --prefix ${shellQuote(input.repoDir)} run -s platform -- pipeline set-processor --id ${shellQuote(input.pipelineId)} --processor request-enriched@2 --reason ${shellQuote('add protocol and upstream_ms')}`,
     secretsToExport: secrets,
   };
 }

@@ -33,6 +33,11 @@ import { startPipeline } from './pipelines.js';
 import { ackEndpointSettings, startAckEndpoint } from './ack-endpoint.js';
 import { tryCommands } from './start-commands.js';
 import { createScreen, fileLogger, sdkFileLogger } from './start-screen.js';
+import { readFile } from 'node:fs/promises';
+import { createProcessorRegistry } from '../activities/processing/registry.js';
+import { seedServiceCatalog } from '../activities/processing/service-catalog.js';
+import { processors } from '../schemas/processors/index.js';
+import { processorLockFile } from './cli/processors.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
 import { loadAlerting, startWorker } from './worker.js';
 
@@ -105,6 +110,11 @@ async function main(): Promise<number> {
   const registered = registration.outcomes.filter((o) => o.status === 'registered').map((o) => `${o.subject} v${o.version}`);
   if (registered.length > 0) say(`streamwarden: registered contracts ${registered.join(', ')}`);
   for (const refused of registration.refused) problem(`contract registry refused subject ${refused.subject}: run \`npm run -s platform -- schemas check\``);
+  // The same for processors (fingerprint-locked versions), and the demo's reference data.
+  const processorRegistration = await createProcessorRegistry({ warehouse, actor: 'npm start' }).register(processors, JSON.parse(await readFile(processorLockFile, 'utf8')) as Record<string, Record<string, string>>);
+  if (processorRegistration.registered.length > 0) say(`streamwarden: registered processors ${processorRegistration.registered.join(', ')}`);
+  if (!processorRegistration.ok) problem('processor registry refused a version: run `npm run -s platform -- processors check`');
+  if ((await seedServiceCatalog(warehouse)) > 0) say('streamwarden: seeded service_catalog (team and tier per service) for the demo enrichment');
 
   const http = await startAckEndpoint({ client: temporal, settings: ack, log });
   if (!http) say(`  acknowledge links: ${ack.host}:${ack.port} is served by another process (another npm start or worker)`);
@@ -114,6 +124,7 @@ async function main(): Promise<number> {
     pipelineId: demo.pipelineId,
     topic: demo.topic,
     partitions: demo.partitions,
+    processor: { name: 'request-enriched', version: 1 },
   });
   const workflowId = pipeline.workflowId;
   say(pipeline.started ? `streamwarden: started workflow ${workflowId}` : `streamwarden: workflow ${workflowId} is already running; this worker joins it`);
@@ -152,6 +163,8 @@ async function main(): Promise<number> {
   say('Try (each line works pasted into a new shell):');
   say(`  ${commands.progress}`);
   say(`  ${commands.deadLetters}`);
+  say(`  ${commands.enriched}`);
+  say(`  ${commands.switchProcessor}`);
   say(`  ${commands.ack}     # once the demo alert is open; --by defaults to your OS user name`);
   say(`  ${commands.ackWithTemporal}`);
   if (commands.secretsToExport.length > 0) say(`  (export ${commands.secretsToExport.join(', ')} in that shell first; secrets are not printed)`);

@@ -24,6 +24,9 @@ import { connectTemporal, createKafka, createWarehouse } from './connections.js'
 import { resolveEndpoints } from './endpoints.js';
 import { ackEndpointSettings, startAckEndpoint, type AckEndpointSettings } from './ack-endpoint.js';
 import { processorVersion } from './processor-version.js';
+import { processorSecrets } from '../activities/processing/secrets.js';
+import { loadWasmSipHash } from '../activities/processing/wasm-siphash.js';
+import { setWasmSipHash } from '../schemas/processing/pseudonymise/stage.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -134,7 +137,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const kafka = createKafka(config, endpoints, '-worker');
   const resources = new KafkaResources(kafka, log);
   const alerting = options.alerting ?? (await loadAlerting(config));
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting });
+  const processingSecrets = await processorSecrets(config.PROCESSOR_PSEUDONYM_KEY, config.PLATFORM_STATE_DIR);
+  try {
+    // WebAssembly stages: built once from infra/wasm (cached in .state/wasm), then shared by every batch.
+    setWasmSipHash(await loadWasmSipHash((line) => log.info(line)));
+  } catch (err) {
+    log.warn('WebAssembly stages unavailable; processor versions that select them dead-letter with processing_error', { error: (err as Error).message });
+  }
+  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting, processingSecrets });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,

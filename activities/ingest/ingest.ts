@@ -4,13 +4,19 @@
  * same batch and ClickHouse's insert_deduplication_token (`<pipeline>/<topic>/<partition>/<from>-<to>`)
  * makes it land once. Activities return offsets and counts only, never payloads.
  */
-import { Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Kafka } from 'kafkajs';
-import { batchId, type PipelineInput } from '../../schemas/ingest/pipeline.js';
+import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
+import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSteps, type BatchStep } from '../../schemas/ingest/batch-plan.js';
+import { describeInputError } from '../../schemas/ingest/pipeline.js';
 import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
+import type { ValidEvent } from '../../schemas/contracts/envelope.js';
+import { resolveSelection, type ProcessorChange } from '../../schemas/processing/selection.js';
+import { createProcessingRuntime, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
 
@@ -22,6 +28,8 @@ export interface IngestDeps {
   log?: Logger;
   /** Stamped on every row. */
   processorVersion: string;
+  /** Runs the batch plan's processor (created here when absent). */
+  processing?: ProcessingRuntime;
   /** The process's Kafka connections; created here when absent (pass them to be able to close them). */
   resources?: KafkaResources;
   /** Largest amount of record bytes held in memory per landing step. @default 8 MiB */
@@ -40,12 +48,18 @@ export interface PlanBatchInput {
   maxEvents: number;
   consumerGroup: string;
   startFrom: PipelineInput['startFrom'];
+  /**
+   * Average record size of the partition's previous landing, bytes (from history); sizes the
+   * steps. @default 1024
+   */
+  recordBytes?: number | null;
 }
 
-/** A planned batch: `[from, to)`, empty when `from === to`. */
-export interface BatchPlan {
-  from: number;
-  to: number;
+/**
+ * A planned batch: `[from, to)` (empty when `from === to`) with its generation, steps and tokens
+ * (see schemas/ingest/batch-plan.ts), plus what planning saw.
+ */
+export interface BatchPlan extends BatchPlanSteps {
   /** High watermark at planning time. */
   highWatermark: number;
   /** Log start offset at planning time. */
@@ -54,14 +68,15 @@ export interface BatchPlan {
   source: 'cursor' | 'group' | 'earliest' | 'latest';
 }
 
-/** Input of landBatch. */
+/** Input of landBatch: the plan recorded in history, landed exactly as planned. */
 export interface LandBatchInput {
-  pipelineId: string;
-  topic: string;
-  partition: number;
-  from: number;
-  to: number;
+  plan: BatchPlanSteps;
   maxEventBytes: number;
+  /**
+   * Set on the first batch planned after a processor or flag change: recorded in
+   * `processor_switches` with this batch's id and first offset.
+   */
+  change?: ProcessorChange | null;
 }
 
 /** Result of landBatch: counts only. */
@@ -72,10 +87,14 @@ export interface LandBatchResult {
   /** Offsets of the range without a record (retention, compaction, transaction markers). */
   missing: number;
   bytes: number;
-  /** Number of landing steps (inserts per table). */
+  /** Number of landing steps of the plan (inserts per table). */
   chunks: number;
+  /** Records of the range already present (an earlier landing of the same offsets), not inserted again. */
+  alreadyLanded: number;
   /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
   durationMs: number;
+  /** What the plan's processor did (null without one): the breaker judges `failures / processed`. */
+  processing: { processed: number; emitted: number; dropped: number; failures: number; deadLetters: number } | null;
 }
 
 /** Input of commitProgress. */
@@ -131,18 +150,28 @@ export interface DeadLetterRow {
   processor_version: string;
 }
 
-/** Running totals of a landing, also its heartbeat details (so a retry resumes after landed chunks). */
+/**
+ * Running totals of a landing, also its heartbeat details: a retry of the same batch resumes at
+ * step `stepsDone` of the plan (a step boundary, so tokens never shift).
+ */
 export interface LandingProgress {
-  next: number;
+  batchId: string;
+  stepsDone: number;
   valid: number;
   rejected: number;
+  alreadyLanded: number;
   bytes: number;
-  chunks: number;
   versions: string[];
   codes: Record<string, number>;
   minEventTime: string | null;
   maxEventTime: string | null;
   startedAt: string;
+  /** Processor counters (absent in heartbeats of older workers). */
+  processed?: number;
+  emitted?: number;
+  dropped?: number;
+  processingFailures?: number;
+  processingDeadLetters?: number;
 }
 
 /** ClickHouse DateTime64 text in UTC: `2026-01-01 12:00:00.000`. */
@@ -161,6 +190,35 @@ function rawText(value: Buffer | null): { raw: string; raw_encoding: 'utf8' | 'b
   }
 }
 
+/**
+ * The dead-letter row of an event a processor refused (`processing_error`, `output_violation`, ...):
+ * the raw record kept exactly, the reason with processor, version and stage in the details.
+ */
+export function processingDeadLetter(
+  record: FetchedRecord,
+  failure: ProcessingFailure,
+  event: EventRow | undefined,
+  ctx: Omit<RowContext, 'maxEventBytes'>,
+): DeadLetterRow {
+  return {
+    pipeline: ctx.pipelineId,
+    batch_id: ctx.batchId,
+    topic: ctx.topic,
+    partition: ctx.partition,
+    offset: record.offset,
+    reason_code: failure.code,
+    reason_message: failure.message,
+    reason_detail: JSON.stringify(failure.detail),
+    subject: event?.subject ?? '',
+    contract_version: event?.contract_version ?? 0,
+    message_key: record.key ? record.key.toString('utf8') : '',
+    ...rawText(record.value),
+    raw_bytes: record.value?.byteLength ?? 0,
+    kafka_timestamp: toClickHouseTime(record.timestamp),
+    processor_version: ctx.processorVersion,
+  };
+}
+
 /** Context stamped on the rows of one landing step. */
 export interface RowContext {
   pipelineId: string;
@@ -175,8 +233,10 @@ export interface RowContext {
  * Validates records and splits them into event rows and dead-letter rows. Pure given its input,
  * so a retried step produces the same rows. Duplicate event ids are detected within the step.
  */
-export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): { events: EventRow[]; deadLetters: DeadLetterRow[] } {
+export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): { events: EventRow[]; deadLetters: DeadLetterRow[]; valid: ValidEvent[] } {
   const events: EventRow[] = [];
+  // The validated events, parallel to `events` (what a processor's stages take).
+  const valid: ValidEvent[] = [];
   const deadLetters: DeadLetterRow[] = [];
   const seen = new Map<string, number>();
   for (const record of records) {
@@ -215,6 +275,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       continue;
     }
     seen.set(result.event.id, record.offset);
+    valid.push(result.event);
     events.push({
       ...common,
       event_id: result.event.id,
@@ -225,7 +286,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       data: JSON.stringify(result.event.data),
     });
   }
-  return { events, deadLetters };
+  return { events, deadLetters, valid };
 }
 
 /**
@@ -280,6 +341,7 @@ export class KafkaResources {
 /** Builds the ingest activities around the given clients. */
 export function createIngestActivities(deps: IngestDeps) {
   const log = deps.log ?? silentLogger;
+  const processingRuntime = deps.processing ?? createProcessingRuntime({ warehouse: deps.warehouse, log });
   const resources = deps.resources ?? new KafkaResources(deps.kafka, log);
   const { fetcher, committer } = resources;
   const admin = () => resources.admin();
@@ -308,7 +370,12 @@ export function createIngestActivities(deps: IngestDeps) {
       return { partitions, created };
     },
 
-    /** Plans the next batch deterministically: `[from, min(high watermark, from + maxEvents))`. */
+    /**
+     * Plans the next batch: `[from, min(high watermark, from + maxEvents))`, cut into steps of
+     * about `chunkMaxBytes` each (estimated from `recordBytes`), each with its de-duplication
+     * token. The result is recorded in the workflow's history, so every landing attempt of the
+     * batch uses these steps, whatever worker runs it.
+     */
     async planBatch(input: PlanBatchInput): Promise<BatchPlan> {
       const { low, high } = await watermarks(input.topic, input.partition);
       let from: number;
@@ -326,19 +393,34 @@ export function createIngestActivities(deps: IngestDeps) {
           source = input.startFrom;
         }
       }
+      let to = Math.min(high, from + input.maxEvents);
       if (from > high) {
         // The log is shorter than the cursor (topic re-created?): wait rather than invent offsets.
         log.warn('cursor beyond high watermark', { topic: input.topic, partition: input.partition, cursor: from, high });
-        return { from, to: from, highWatermark: high, lowWatermark: low, source };
+        to = from;
       }
-      const to = Math.min(high, from + input.maxEvents);
-      return { from, to, highWatermark: high, lowWatermark: low, source };
+      const generation = 0;
+      return {
+        pipelineId: input.pipelineId,
+        topic: input.topic,
+        partition: input.partition,
+        from,
+        to,
+        generation,
+        batchId: planBatchId(input.pipelineId, input.topic, input.partition, from, to, generation),
+        steps: cutSteps(input.pipelineId, input.topic, input.partition, from, to, generation, stepEventsFor(chunkMaxBytes, input.recordBytes)),
+        highWatermark: high,
+        lowWatermark: low,
+        source,
+      };
     },
 
     /**
-     * Lands exactly `[from, to)`: fetches it in byte-capped steps, validates, inserts valid rows
-     * into `events` and rejects into `dead_letters` (each step with its own de-duplication token),
-     * then writes one `lineage_batches` row. Heartbeats its progress and resumes from it.
+     * Lands exactly the planned batch: step by step, fetches the step's offsets, validates,
+     * inserts valid rows into `events` and rejects into `dead_letters` under the step's token
+     * (offsets already present from an earlier landing are left out), then writes one
+     * `lineage_batches` row. Heartbeats after each step and resumes at the first step not done.
+     * Throws a non-retryable `invalid_input` failure for a malformed plan.
      */
     async landBatch(input: LandBatchInput): Promise<LandBatchResult> {
       try {
@@ -354,37 +436,113 @@ export function createIngestActivities(deps: IngestDeps) {
     },
   };
 
-  async function land(input: LandBatchInput): Promise<LandBatchResult> {
-    const { pipelineId, topic, partition, from, to } = input;
-    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && to >= from)) {
-      throw new InvalidInputError(`landBatch: expected integers 0 <= from <= to, got from=${from} to=${to}`);
+  /** Offsets of `[step.from, step.to)` already in `events` and in `dead_letters` for this pipeline. */
+  async function presentOffsets(plan: BatchPlanSteps, step: BatchStep): Promise<{ events: Set<number>; deadLetters: Set<number> }> {
+    const result = await deps.warehouse.query({
+      query: `SELECT 'e' AS t, offset FROM events WHERE pipeline = {p:String} AND topic = {topic:String} AND partition = {n:UInt32} AND offset >= {from:UInt64} AND offset < {to:UInt64}
+              UNION ALL
+              SELECT 'd' AS t, offset FROM dead_letters WHERE pipeline = {p:String} AND topic = {topic:String} AND partition = {n:UInt32} AND offset >= {from:UInt64} AND offset < {to:UInt64}`,
+      query_params: { p: plan.pipelineId, topic: plan.topic, n: plan.partition, from: step.from, to: step.to },
+      format: 'JSONCompactEachRow',
+    });
+    const events = new Set<number>();
+    const deadLetters = new Set<number>();
+    for (const [t, o] of await result.json<[string, string | number]>()) (t === 'e' ? events : deadLetters).add(Number(o));
+    return { events, deadLetters };
+  }
+
+  /** Reads every record of the step (several byte-capped fetches when needed). */
+  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number }> {
+    const records: FetchedRecord[] = [];
+    let bytes = 0;
+    let next = step.from;
+    while (next < step.to) {
+      const chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+      if (chunk.next <= next) throw new PlatformError('range_stalled', `fetch ${plan.topic}[${plan.partition}] made no progress at offset ${next}`, true);
+      for (const r of chunk.records) records.push(r);
+      bytes += chunk.bytes;
+      next = chunk.next;
     }
+    return { records, bytes };
+  }
+
+  async function land(input: LandBatchInput): Promise<LandBatchResult> {
+    const parsed = batchPlanSchema.safeParse(input.plan);
+    if (!parsed.success) throw new InvalidInputError(describeInputError('landBatch plan', parsed.error, input.plan));
+    const plan = parsed.data;
+    const { pipelineId, topic, partition, from, to } = plan;
     const ctx = Context.current();
     const began = Date.now();
-    const id = batchId(pipelineId, topic, partition, from, to);
-    const resumed = ctx.info.heartbeatDetails as LandingProgress | undefined;
+    const id = plan.batchId;
+    const resumed = ctx.info.heartbeatDetails as Partial<LandingProgress> | undefined;
     const progress: LandingProgress =
-      resumed && resumed.next >= from && resumed.next <= to
-        ? resumed
-        : { next: from, valid: 0, rejected: 0, bytes: 0, chunks: 0, versions: [], codes: {}, minEventTime: null, maxEventTime: null, startedAt: toClickHouseTime(Date.now()) };
-    if (resumed) log.info('landing resumes from heartbeat', { batchId: id, next: progress.next });
-    const beat = setInterval(() => ctx.heartbeat(progress), 2_000);
+      resumed?.batchId === id && typeof resumed.stepsDone === 'number' && resumed.stepsDone >= 0 && resumed.stepsDone <= plan.steps.length
+        ? (resumed as LandingProgress)
+        : { batchId: id, stepsDone: 0, valid: 0, rejected: 0, alreadyLanded: 0, bytes: 0, versions: [], codes: {}, minEventTime: null, maxEventTime: null, startedAt: toClickHouseTime(Date.now()) };
+    if (progress.stepsDone > 0) log.info('landing resumes from heartbeat', { batchId: id, step: progress.stepsDone, of: plan.steps.length });
+    // The processor and flags come from the plan in history, never from this worker's configuration.
+    let processing: { scope: Omit<ProcessingScope, 'batchFrom'>; ref: string; flagsJson: string } | null = null;
+    if (plan.processor) {
+      let resolved;
+      try {
+        resolved = resolveSelection(plan.processor);
+      } catch (err) {
+        // Another worker (a newer deployment) may know the version: retry, visibly.
+        throw new PlatformError('processor_unavailable', `batch ${id}: ${(err as Error).message}`, true);
+      }
+      await processingRuntime.ensureTables(resolved.processor);
+      processing = {
+        scope: { pipelineId, topic, partition, batchId: id, processor: resolved.processor, flags: resolved.flags },
+        ref: `${plan.processor.name}@${plan.processor.version}`,
+        flagsJson: JSON.stringify(resolved.flags),
+      };
+    }
+    // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
+    const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
     try {
-      while (progress.next < to) {
-        const chunk = await fetcher.fetch(topic, partition, progress.next, to, {
-          deadline: Date.now() + fetchTimeoutMs,
-          maxBytes: chunkMaxBytes,
-          signal: ctx.cancellationSignal,
-        });
-        if (chunk.next <= progress.next) throw new PlatformError('range_stalled', `fetch ${topic}[${partition}] made no progress at offset ${progress.next}`, true);
-        // The step's range, not the batch's: a batch landed in one step keeps the batch token.
-        const stepToken = batchId(pipelineId, topic, partition, progress.next, chunk.next);
-        const rows = buildRows(chunk.records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes });
-        if (rows.events.length > 0) {
-          await deps.warehouse.insert({ table: 'events', values: rows.events, format: 'JSONEachRow', clickhouse_settings: dedup(stepToken) });
+      for (let i = progress.stepsDone; i < plan.steps.length; i++) {
+        // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('landing cancelled');
+        const step = plan.steps[i]!;
+        const { records, bytes } = await fetchStep(plan, step, ctx.cancellationSignal);
+        const rows = buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes });
+        const present = await presentOffsets(plan, step);
+        const events = rows.events.filter((r) => !present.events.has(r.offset));
+        const deadLetters = rows.deadLetters.filter((r) => !present.deadLetters.has(r.offset) && !present.events.has(r.offset));
+        if (events.length > 0) {
+          await deps.warehouse.insert({ table: 'events', values: events, format: 'JSONEachRow', clickhouse_settings: dedup(rowsToken(step.token, events, rows.events.length)) });
         }
-        if (rows.deadLetters.length > 0) {
-          await deps.warehouse.insert({ table: 'dead_letters', values: rows.deadLetters, format: 'JSONEachRow', clickhouse_settings: dedup(`${stepToken}/dead_letters`) });
+        if (deadLetters.length > 0) {
+          await deps.warehouse.insert({
+            table: 'dead_letters',
+            values: deadLetters,
+            format: 'JSONEachRow',
+            clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
+          });
+        }
+        if (processing) {
+          const scope = { ...processing.scope, batchFrom: from };
+          const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));
+          const processed = await processingRuntime.process(scope, sources);
+          await processingRuntime.write(scope, processed, step.token, { from: step.from, to: step.to });
+          const byOffset = new Map(records.map((r) => [r.offset, r]));
+          const processingDeadLetters = processed.failures
+            .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
+            .filter((d) => !present.deadLetters.has(d.offset));
+          if (processingDeadLetters.length > 0) {
+            await deps.warehouse.insert({
+              table: 'dead_letters',
+              values: processingDeadLetters,
+              format: 'JSONEachRow',
+              clickhouse_settings: dedup(`${rowsToken(step.token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
+            });
+          }
+          for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
+          progress.processed = (progress.processed ?? 0) + processed.processed;
+          progress.emitted = (progress.emitted ?? 0) + processed.emitted;
+          progress.dropped = (progress.dropped ?? 0) + processed.dropped;
+          progress.processingFailures = (progress.processingFailures ?? 0) + processed.breakerFailures;
+          progress.processingDeadLetters = (progress.processingDeadLetters ?? 0) + processed.failures.length;
         }
         for (const e of rows.events) {
           const version = `${e.subject}@${e.contract_version}`;
@@ -395,12 +553,36 @@ export function createIngestActivities(deps: IngestDeps) {
         for (const d of rows.deadLetters) progress.codes[d.reason_code] = (progress.codes[d.reason_code] ?? 0) + 1;
         progress.valid += rows.events.length;
         progress.rejected += rows.deadLetters.length;
-        progress.bytes += chunk.bytes;
-        progress.chunks += 1;
-        progress.next = chunk.next;
+        progress.alreadyLanded += rows.events.length - events.length + rows.deadLetters.length - deadLetters.length;
+        progress.bytes += bytes;
+        progress.stepsDone = i + 1;
         ctx.heartbeat(progress);
       }
       const missing = to - from - progress.valid - progress.rejected;
+      if (processing && input.change) {
+        await deps.warehouse.insert({
+          table: 'processor_switches',
+          values: [
+            {
+              pipeline: pipelineId,
+              topic,
+              partition,
+              change: input.change.change,
+              from_processor: input.change.from ? `${input.change.from.name}@${input.change.from.version}` : '',
+              to_processor: processing.ref,
+              from_flags: input.change.from ? JSON.stringify(input.change.from.flags) : '',
+              to_flags: processing.flagsJson,
+              first_batch_id: id,
+              first_offset: from,
+              requested_by: input.change.requestedBy,
+              reason: input.change.reason,
+              requested_at: toClickHouseTime(input.change.requestedAt),
+            },
+          ],
+          format: 'JSONEachRow',
+          clickhouse_settings: dedup(`${id}/switch/${input.change.change}`),
+        });
+      }
       await deps.warehouse.insert({
         table: 'lineage_batches',
         values: [
@@ -420,6 +602,11 @@ export function createIngestActivities(deps: IngestDeps) {
             min_event_time: progress.minEventTime,
             max_event_time: progress.maxEventTime,
             processor_version: deps.processorVersion,
+            processor: processing?.ref ?? '',
+            flags: processing?.flagsJson ?? '',
+            processed_count: progress.emitted ?? 0,
+            dropped_count: progress.dropped ?? 0,
+            processing_failures: progress.processingFailures ?? 0,
             workflow_id: ctx.info.workflowExecution?.workflowId ?? '',
             run_id: ctx.info.workflowExecution?.runId ?? '',
             activity_attempt: ctx.info.attempt,
@@ -437,13 +624,30 @@ export function createIngestActivities(deps: IngestDeps) {
         rejected: progress.rejected,
         missing: Math.max(0, missing),
         bytes: progress.bytes,
-        chunks: progress.chunks,
+        chunks: plan.steps.length,
+        alreadyLanded: progress.alreadyLanded,
         durationMs: Date.now() - began,
+        processing: processing
+          ? { processed: progress.processed ?? 0, emitted: progress.emitted ?? 0, dropped: progress.dropped ?? 0, failures: progress.processingFailures ?? 0, deadLetters: progress.processingDeadLetters ?? 0 }
+          : null,
       };
     } finally {
       clearInterval(beat);
     }
   }
+}
+
+/**
+ * Token of a step's insert into one table. The plan's step token when every row of the step is
+ * inserted; when some offsets were already present (an earlier landing of the same offsets under
+ * other steps), the rest gets a token derived from exactly its offsets. Never the step token for
+ * a different row set: after a partially committed multi-part insert, the step token would make
+ * ClickHouse drop the parts that never landed.
+ */
+function rowsToken(stepToken: string, rows: readonly { offset: number }[], built: number): string {
+  if (rows.length === built) return stepToken;
+  const digest = createHash('sha256').update(rows.map((r) => r.offset).join(',')).digest('hex').slice(0, 16);
+  return `${stepToken}/rest-${digest}`;
 }
 
 /** The ingest activities. */

@@ -5,6 +5,7 @@
  *  --input '{"pipelineId":"demo","topic":"requests"}'`. Pure; importable from workflows.
  */
 import { z } from 'zod';
+import { processorSelectionSchema } from '../processing/selection.js';
 
 /** Pipeline ids: short lowercase names, used in workflow ids, consumer groups and table rows. */
 export const pipelineIdSchema = z
@@ -68,6 +69,12 @@ export const pipelineInputSchema = z.strictObject({
   ...consumptionFields,
   rollup: rollupSettingsSchema.prefault({}),
   detector: detectorSettingsSchema.prefault({}),
+  /**
+   * The processor the pipeline runs, e.g. `{"name": "request-enriched", "version": 2}`; its output
+   * rows land in typed tables next to `events`. Changed at runtime by the `setProcessor` update.
+   * Unset: contract validation and `events` only.
+   */
+  processor: processorSelectionSchema.optional(),
   /** Carried across continue-as-new; not for people to set. */
   state: z
     .object({
@@ -94,6 +101,12 @@ export const partitionConsumerInputSchema = z.strictObject({
   totals: counters.prefault({}),
   /** Start paused (carried across continue-as-new). @default false */
   paused: z.boolean().default(false),
+  /** Average record size of the last landing, bytes (carried across continue-as-new; sizes plan steps). */
+  recordBytes: z.number().int().min(1).optional(),
+  /** The processor of the next batch (carried across continue-as-new; changed by the supervisor's signals). */
+  processor: processorSelectionSchema.optional(),
+  /** Why the partition is paused, when the breaker paused it (carried across continue-as-new). */
+  pausedBy: z.string().optional(),
 });
 
 /** Input of a partition consumer as written (defaults optional). */

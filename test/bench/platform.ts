@@ -28,6 +28,8 @@ export interface PlatformRun {
   workerLog: string;
   /** The prebuilt workflow bundle the worker runs. */
   workflowBundlePath: string;
+  /** Run the pipeline with this processor (its rows land in typed tables besides `events`). */
+  processor?: { name: string; version: number };
 }
 
 /** What (a) measured. */
@@ -82,6 +84,7 @@ export async function measurePlatform(
       startFrom: 'earliest',
       // Alerts are not what is measured, and a fired alert would leave workflows behind.
       detector: { enabled: false },
+      ...(run.processor ? { processor: run.processor } : {}),
     };
     meter.track('worker', worker.pid);
     const cpuBefore = await meter.sample();

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
+import { formatStages, type StageBench } from './stages.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -42,6 +43,10 @@ export interface BenchReport {
       workerRssSamples: { seconds: number; rssMb: number; landed: number }[];
     };
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
+  /** (a') the platform with the demo processor on the same topic (this change's cost). */
+  platformProcessor?: { events: number; seconds: number; perSecond: number; exactlyOnce: boolean };
+  /** (s) the stage bench: TypeScript vs WebAssembly (see stages.ts). */
+  stages?: StageBench;
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
   stoppedEarly: string | null;
@@ -126,6 +131,11 @@ export function formatReport(r: BenchReport): string {
     ),
     `load average (1/5/15 min): start ${r.loadAverage.start.map((x) => x.toFixed(2)).join(' ')}, end ${r.loadAverage.end.map((x) => x.toFixed(2)).join(' ')}`,
   );
+  if (r.platformProcessor && r.platform) {
+    const p = r.platformProcessor;
+    out.push('', `(a') platform with processor request-enriched v1: ${int(p.events)} events in ${fixed(p.seconds)} s = ${int(p.perSecond)}/s, exactly once: ${p.exactlyOnce ? 'yes' : 'NO'}; a'/a ${fixed(p.perSecond / r.platform.perSecond, 3)}`);
+  }
+  if (r.stages) out.push('', formatStages(r.stages));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

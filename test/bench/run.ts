@@ -24,6 +24,8 @@ import { BenchUsageError, parseBenchArgs, usage, type BenchOptions } from './opt
 import { measurePlatform } from './platform.js';
 import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
+import { measureStages } from './stages.js';
+import { seedServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
 import { dropDatabase, landedCounts } from './warehouse-util.js';
 
@@ -108,6 +110,12 @@ async function bench(options: BenchOptions): Promise<number> {
     log(`produced ${produced.events} (${produced.valid} valid, ${produced.invalid} invalid) in ${produced.seconds.toFixed(2)} s = ${Math.round(produced.perSecond)}/s; topic holds ${extent.total}`);
     if (extent.total !== produced.events) report.notes.push(`the topic holds ${extent.total} records, the generator reported ${produced.events}`);
 
+    if (!options.skip.has('stages')) {
+      log('(s) stages: TypeScript vs WebAssembly, CPU only');
+      report.stages = await measureStages();
+      log(`(s) pseudonymise WebAssembly/TypeScript ${report.stages.ratios.stageWasmOverTs.toFixed(2)}, processor v2/v1 ${report.stages.ratios.processorV2OverV1.toFixed(2)}`);
+    }
+
     if (!options.skip.has('raw')) {
       const group = `bench-${id}-raw`;
       cleanups.push({ what: `group ${group}`, run: () => deleteGroups(kafkaAdmin, [group]) });
@@ -181,6 +189,39 @@ async function bench(options: BenchOptions): Promise<number> {
       report.notes.push(`(a) timed ${platform.timing}`);
       log(`(a) ${Math.round(platform.perSecond)}/s; exactly once: ${platform.exactlyOnce ? 'yes' : 'NO'}`);
       if (!platform.exactlyOnce) exitCode = 1;
+
+      if (!options.skip.has('processor')) {
+        // (a') the same pipeline on the same topic with the demo processor (this change), in its own database.
+        const processorDatabase = `${names.platformDatabase}_processor`;
+        const processorWarehouse = createWarehouse(config, endpoints, processorDatabase);
+        await migrate(processorWarehouse, processorDatabase, { admin: chAdmin });
+        cleanups.push({ what: `database ${processorDatabase}`, run: () => dropDatabase(chAdmin, processorDatabase) });
+        await seedServiceCatalog(processorWarehouse);
+        log(`(a') platform with processor request-enriched v1, database ${processorDatabase}`);
+        const withProcessor = await measurePlatform(
+          temporal,
+          processorWarehouse,
+          endpoints,
+          {
+            pipelineId: `${names.pipelineId}-p`,
+            topic: names.topic,
+            partitions,
+            taskQueue: `${names.taskQueue}-p`,
+            database: processorDatabase,
+            expectedValid: produced.valid,
+            expectedInvalid: produced.invalid,
+            workerLog: join(stateDir, 'bench', `${id}-worker-processor.log`),
+            workflowBundlePath,
+            processor: { name: 'request-enriched', version: 1 },
+          },
+          deadline,
+          log,
+          meter,
+        );
+        report.platformProcessor = { events: withProcessor.events, seconds: withProcessor.seconds, perSecond: withProcessor.perSecond, exactlyOnce: withProcessor.exactlyOnce };
+        log(`(a') ${Math.round(withProcessor.perSecond)}/s; exactly once: ${withProcessor.exactlyOnce ? 'yes' : 'NO'}`);
+        await processorWarehouse.close();
+      }
     }
   } catch (err) {
     if (err instanceof DeadlineExceededError) {

@@ -85,7 +85,7 @@ beforeAll(async () => {
   await producer.send({ topic, messages: cases.map((c) => ({ key: 'acme', value: c.value, partition: 0, ...(c.headers ? { headers: c.headers } : {}) })) });
   const plan: BatchPlan = await mock.run(activities.planBatch, { pipelineId: 'contracts', topic, partition: 0, cursor: null, maxEvents: 100, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
   expect(plan.to - plan.from).toBe(cases.length);
-  await mock.run(activities.landBatch, { pipelineId: 'contracts', topic, partition: 0, from: plan.from, to: plan.to, maxEventBytes });
+  await mock.run(activities.landBatch, { plan, maxEventBytes });
 });
 
 afterAll(async () => {

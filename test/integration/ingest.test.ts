@@ -10,9 +10,10 @@ import { Partitioners, type Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
+import { planRange } from '../../schemas/ingest/batch-plan.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';
-import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
 const config = testConfig();
 let kafka: Kafka;
@@ -41,7 +42,7 @@ async function landAll(partition: number, maxEvents: number, acts = activities):
   for (;;) {
     const plan: BatchPlan = await env.run(acts.planBatch, { pipelineId, topic, partition, cursor, maxEvents, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
     if (plan.to === plan.from) return results;
-    results.push(await env.run(acts.landBatch, { pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: 1 << 20 }));
+    results.push(await env.run(acts.landBatch, { plan, maxEventBytes: 1 << 20 }));
     cursor = plan.to;
   }
 }
@@ -56,7 +57,7 @@ beforeAll(async () => {
   activities = createIngestActivities({ kafka, warehouse, processorVersion: 'test-1', resources });
   const ensured = await env.run(activities.ensureTopic, { topic, partitions: 3 });
   expect(ensured).toEqual({ partitions: [0, 1, 2], created: true });
-  produced = await produceEvents(kafka, { topic, count: 900, rate: 100, invalid: 0.05, malformed: 0.03, seed: 7, startTime: Date.UTC(2026, 0, 1) });
+  produced = await produceEvents(kafka, { topic, count: 900, rate: 100, invalid: 0.05, malformed: 0.03, seed: 7, startTime: recentStart() });
 });
 
 afterAll(async () => {
@@ -105,7 +106,7 @@ describe('ingest activities', () => {
   it('re-landing the same range adds nothing (insert de-duplication token)', async () => {
     const [batch] = await rows<{ from_offset: string; to_offset: string }>('SELECT from_offset, to_offset FROM lineage_batches WHERE partition = 1 ORDER BY from_offset LIMIT 1');
     const range = { from: Number(batch!.from_offset), to: Number(batch!.to_offset) };
-    const again = await env.run(activities.landBatch, { pipelineId, topic, partition: 1, ...range, maxEventBytes: 1 << 20 });
+    const again = await env.run(activities.landBatch, { plan: planRange(pipelineId, topic, 1, range.from, range.to, 0, 10_000), maxEventBytes: 1 << 20 });
     expect(again.valid + again.rejected).toBe(range.to - range.from);
     const [events] = await rows<{ n: string }>('SELECT count() AS n FROM events');
     const [dead] = await rows<{ n: string }>('SELECT count() AS n FROM dead_letters');
@@ -117,13 +118,15 @@ describe('ingest activities', () => {
 
   it('lands a batch in byte-capped steps, and a repeat with the same cap adds nothing', async () => {
     const smallSteps = createIngestActivities({ kafka, warehouse, processorVersion: 'test-1', resources, chunkMaxBytes: 8_000 });
-    const plan = await env.run(activities.planBatch, { pipelineId: 'steps', topic, partition: 0, cursor: 0, maxEvents: 200, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+    // Records of ~300 bytes: an 8000-byte step budget plans steps of about 26 offsets.
+    const plan = await env.run(smallSteps.planBatch, { pipelineId: 'steps', topic, partition: 0, cursor: 0, maxEvents: 200, consumerGroup: `g-${id}`, startFrom: 'earliest' as const, recordBytes: 300 });
     const size = plan.to - plan.from;
     expect(size).toBeGreaterThan(50);
-    const first = await env.run(smallSteps.landBatch, { pipelineId: 'steps', topic, partition: 0, from: 0, to: plan.to, maxEventBytes: 1 << 20 });
-    expect(first.chunks).toBeGreaterThan(3);
+    expect(plan.steps.length).toBeGreaterThan(3);
+    const first = await env.run(smallSteps.landBatch, { plan, maxEventBytes: 1 << 20 });
+    expect(first.chunks).toBe(plan.steps.length);
     expect(first.valid + first.rejected).toBe(size);
-    await env.run(smallSteps.landBatch, { pipelineId: 'steps', topic, partition: 0, from: 0, to: plan.to, maxEventBytes: 1 << 20 });
+    await env.run(smallSteps.landBatch, { plan, maxEventBytes: 1 << 20 });
     const [n] = await rows<{ e: string; d: string }>(
       "SELECT (SELECT count() FROM events WHERE pipeline = 'steps') AS e, (SELECT count() FROM dead_letters WHERE pipeline = 'steps') AS d",
     );
@@ -141,7 +144,7 @@ describe('ingest activities', () => {
 
     const empty = await env.run(activities.planBatch, { pipelineId, topic: edge, partition: 1, cursor: null, maxEvents: 10, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
     expect(empty).toMatchObject({ from: 0, to: 0, highWatermark: 0 });
-    const none = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 5, to: 5, maxEventBytes: 1024 });
+    const none = await env.run(activities.landBatch, { plan: planRange(pipelineId, edge, 0, 5, 5, 0, 10_000), maxEventBytes: 1024 });
     expect(none).toMatchObject({ valid: 0, rejected: 0, missing: 0 });
 
     const kadmin = kafka.admin();
@@ -151,10 +154,10 @@ describe('ingest activities', () => {
     await kadmin.disconnect();
     const plan = await env.run(activities.planBatch, { pipelineId, topic: edge, partition: 0, cursor: 0, maxEvents: 60, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
     expect(plan).toMatchObject({ from: 0, to: 60, lowWatermark: 40, highWatermark: 100 });
-    const below = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 0, to: 60, maxEventBytes: 1024 });
+    const below = await env.run(activities.landBatch, { plan: planRange(pipelineId, edge, 0, 0, 60, 0, 10_000), maxEventBytes: 1024 });
     // The 20 records still there are not envelopes; the 40 deleted ones are missing, not invented.
     expect(below).toMatchObject({ valid: 0, rejected: 20, missing: 40 });
-    const whole = await env.run(activities.landBatch, { pipelineId, topic: edge, partition: 0, from: 0, to: 30, maxEventBytes: 1024 });
+    const whole = await env.run(activities.landBatch, { plan: planRange(pipelineId, edge, 0, 0, 30, 0, 10_000), maxEventBytes: 1024 });
     expect(whole).toMatchObject({ valid: 0, rejected: 0, missing: 30 });
   });
 
@@ -172,11 +175,10 @@ describe('ingest activities', () => {
         key: 'k',
         data: { service: 'checkout', route: '/cart', method: 'GET', status: 200, duration_ms: 1, region: 'eu-west-1', tenant_id: 't' },
       }),
-      timestamp: String(Date.UTC(1990, i, 1)),
     }));
     await producer.send({ topic: spread, messages });
     await producer.disconnect();
-    const landed = await env.run(activities.landBatch, { pipelineId: 'spread', topic: spread, partition: 0, from: 0, to: 150, maxEventBytes: 1 << 20 });
+    const landed = await env.run(activities.landBatch, { plan: planRange('spread', spread, 0, 0, 150, 0, 10_000), maxEventBytes: 1 << 20 });
     expect(landed).toMatchObject({ valid: 150, rejected: 0 });
   });
 

@@ -18,3 +18,12 @@ export function testConfig(): PlatformConfig {
 export function uniqueId(prefix = 't'): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
+
+/**
+ * Event time for generated test data: one hour ago, on a minute boundary. Kafka timestamps follow
+ * event time, and the broker's time-based retention (24 h locally) deletes records stamped months
+ * ago within a minute, so test data must be recent.
+ */
+export function recentStart(): number {
+  return Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
+}

@@ -1,8 +1,9 @@
 /**
- * `platform pipeline start|stop|list|pause|resume`: thin wrappers over the Temporal client for
+ * `platform pipeline start|stop|list|pause|resume|set-processor|set-flags`: thin wrappers over the Temporal client for
  * the `pipeline` workflow. Everything here can also be done with the Temporal CLI; the usage text
  * shows the equivalent commands.
  */
+import { userInfo } from 'node:os';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { PipelineInputError, startPipeline } from '../pipelines.js';
@@ -12,6 +13,7 @@ import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 import { renderTable } from './sql.js';
 import { queryWithin, runningPipelinesQuery } from './temporal-query.js';
+import type { ProcessorStatus } from '../../workflows/ingest/processor-control.js';
 
 function strings(names: readonly string[]): Record<string, { type: 'string' }> {
   return Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
@@ -20,11 +22,13 @@ function strings(names: readonly string[]): Record<string, { type: 'string' }> {
 /** The command line of `platform pipeline` (also checked against every README example). */
 export const pipelineSpec: CommandSpec = {
   subcommands: {
-    start: { options: strings(['id', 'topic', 'partitions', 'batch-max', 'start-from', 'json']) },
+    start: { options: strings(['id', 'topic', 'partitions', 'batch-max', 'start-from', 'processor', 'json']) },
     stop: { options: strings(['id']) },
     list: { options: { all: { type: 'boolean' } } },
     pause: { options: strings(['id', 'partition', 'reason']) },
     resume: { options: strings(['id', 'partition']) },
+    'set-processor': { options: strings(['id', 'processor', 'flags', 'reason', 'by']) },
+    'set-flags': { options: strings(['id', 'flags', 'reason', 'by']) },
   },
 };
 
@@ -60,6 +64,7 @@ async function start(args: string[]): Promise<number> {
   if (typeof values.partitions === 'string') raw.partitions = Number(values.partitions);
   if (typeof values['batch-max'] === 'string') raw.batchMaxEvents = Number(values['batch-max']);
   if (typeof values['start-from'] === 'string') raw.startFrom = values['start-from'];
+  if (typeof values.processor === 'string') raw.processor = parseProcessorRef(values.processor, '--processor');
   return withClient(async (client, taskQueue) => {
     let result;
     try {
@@ -103,6 +108,54 @@ async function updatePartitions(args: string[], update: 'pause' | 'resume'): Pro
   });
 }
 
+/** `request-enriched@2` -> `{ name, version }`. */
+function parseProcessorRef(text: string, what: string): { name: string; version: number } {
+  const m = /^([a-z][a-z0-9-]*)@v?(\d+)$/.exec(text);
+  if (!m) throw new UsageError(`${what}: expected NAME@VERSION like request-enriched@2, got ${JSON.stringify(text)}`);
+  return { name: m[1]!, version: Number(m[2]) };
+}
+
+function parseFlags(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`--flags: expected a JSON object like '{"dropHealthChecks":false}', got ${(err as Error).message}`);
+  }
+}
+
+/** `set-processor` / `set-flags`: the supervisor's updates, whose validators answer refusals. */
+async function setProcessor(args: string[], which: 'setProcessor' | 'setFlags'): Promise<number> {
+  const { values } = parse(args, which === 'setProcessor' ? 'set-processor' : 'set-flags');
+  if (typeof values.id !== 'string') throw new UsageError('--id: required');
+  if (typeof values.reason !== 'string') throw new UsageError('--reason: required (recorded in the audit table processor_switches)');
+  const flags = parseFlags(values.flags);
+  const requestedBy = values.by ?? `cli:${userInfo().username}`;
+  let arg: Record<string, unknown>;
+  if (which === 'setProcessor') {
+    if (typeof values.processor !== 'string') throw new UsageError('--processor: required, NAME@VERSION');
+    arg = { ...parseProcessorRef(values.processor, '--processor'), ...(flags ? { flags } : {}), requestedBy, reason: values.reason };
+  } else {
+    if (!flags) throw new UsageError('--flags: required');
+    arg = { flags, requestedBy, reason: values.reason };
+  }
+  const id = values.id;
+  return withClient(async (client) => {
+    try {
+      const status = await client.workflow.getHandle(pipelineWorkflowId(id)).executeUpdate<ProcessorStatus, [Record<string, unknown>]>(which, { args: [arg] });
+      const p = status.processor;
+      console.log(`${id}: processor ${p ? `${p.name} v${p.version} flags ${JSON.stringify(p.flags)}` : 'none'}; every partition switches at its next batch boundary`);
+      return 0;
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      console.error(`${which} refused: ${cause ?? (err as Error).message}`);
+      return 1;
+    }
+  });
+}
+
 async function list(args: string[]): Promise<number> {
   const { all } = parse(args, 'list');
   return withClient(async (client, taskQueue) => {
@@ -135,6 +188,10 @@ const command: Command = {
     '  list [--all]                     running pipelines (on TEMPORAL_TASK_QUEUE unless --all)',
     '  pause --id ID [--partition N] [--reason TEXT]',
     '  resume --id ID [--partition N]',
+    '  set-processor --id ID --processor NAME@VERSION --reason TEXT [--flags JSON] [--by WHO]',
+    '                                   switch at the next batch boundary of every partition (audited)',
+    '  set-flags --id ID --flags JSON --reason TEXT [--by WHO]',
+    '  (start also takes --processor NAME@VERSION)',
     '',
     'Temporal CLI equivalents:',
     '  temporal workflow start --type pipeline --task-queue streamwarden --workflow-id pipeline-demo \\',
@@ -144,6 +201,8 @@ const command: Command = {
     '  temporal workflow cancel --workflow-id pipeline-demo',
     '',
     '-h, --help on any subcommand prints this text.',
+    '  temporal workflow update execute --workflow-id pipeline-demo --name setProcessor \\',
+    '    --input \'{"name":"request-enriched","version":2,"requestedBy":"ann","reason":"add protocol"}\'',
   ].join('\n'),
   spec: pipelineSpec,
 
@@ -159,10 +218,14 @@ const command: Command = {
       case 'pause':
       case 'resume':
         return updatePartitions(rest, sub);
+      case 'set-processor':
+        return setProcessor(rest, 'setProcessor');
+      case 'set-flags':
+        return setProcessor(rest, 'setFlags');
       default:
         // Names the unknown subcommand and the closest known one.
         parseCommandLine(pipelineSpec, args);
-        throw new UsageError(`expected start, stop, list, pause or resume, got ${JSON.stringify(sub ?? '')}`);
+        throw new UsageError(`expected start, stop, list, pause, resume, set-processor or set-flags, got ${JSON.stringify(sub ?? '')}`);
     }
   },
 };

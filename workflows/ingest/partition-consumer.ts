@@ -6,12 +6,15 @@
  * its de-duplication token matches. History holds offsets and counts only.
  */
 import {
+  ActivityCancellationType,
   allHandlersFinished,
   CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
   defineUpdate,
+  getExternalWorkflowHandle,
+  isCancellation,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -21,20 +24,25 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
+import type { BatchPlan, LandBatchResult } from '../../activities/ingest/ingest.js';
 import {
   defaultConsumerGroup,
   partitionConsumerInputSchema,
   pauseArgsSchema,
+  pipelineWorkflowId,
   type PartitionConsumerInputRaw,
   type PartitionProgress,
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
+import { advanceBreaker, resolveSelection, type BreakerState, type ProcessorChange, type ProcessorSelection } from '../../schemas/processing/selection.js';
+import { breakerPauseSignal, breakerTrippedSignal, processorChangedSignal } from './processor-control.js';
 
 /** `progress`: cursor, totals, lag at the last plan, the batch in flight. */
 export const progressQuery = defineQuery<PartitionProgress>('progress');
 /**
- * `pause` (update): stop after the batch in flight; optional `{ "reason": "..." }`. An update, not
- * a signal, so a malformed argument is rejected to the caller instead of failing the workflow.
+ * `pause` (update): stop at the next step boundary of the batch in flight (the rest of the batch
+ * lands after `resume`); optional `{ "reason": "..." }`. An update, not a signal, so a malformed
+ * argument is rejected to the caller instead of failing the workflow.
  */
 export const pauseUpdate = defineUpdate<PartitionProgress, [unknown?]>('pause');
 /** `resume` (update): continue after a pause. */
@@ -50,9 +58,12 @@ const { planBatch, commitProgress } = proxyActivities<Activities>({
 
 const { landBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
-  // A worker that dies mid-batch is noticed within this and the same batch retried elsewhere.
-  heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes },
+  // A worker that dies mid-batch is noticed within this and the same batch retried elsewhere
+  // (the activity heartbeats every second). Heartbeats also deliver cancellation.
+  heartbeatTimeout: '3 seconds',
+  // A cancel (stop or pause) waits for the step in flight to finish: no half-landed step.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes },
 });
 
 /** Loop iterations per run before continue-as-new (history stays small). */
@@ -78,8 +89,37 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   let lag: number | null = null;
   let paused = input.paused;
   let inFlight: { from: number; to: number } | null = null;
+  // The landing in flight, cancelled by a pause so it stops at its next step boundary.
+  let landingScope: CancellationScope | null = null;
+  // A plan whose landing a pause interrupted: landed again (same steps, same tokens) after resume.
+  let pendingPlan: BatchPlan | null = null;
   // Starts at the maximum; the landing time recorded in history drives it, so replay agrees.
   let batchSize = input.batchMaxEvents;
+  // Average record size of the last landing (from history): sizes the next plan's steps.
+  let recordBytes: number | null = input.recordBytes ?? null;
+  // The processor of the next plan, and the change (if any) its first batch records. A change
+  // arriving mid-batch waits for the batch boundary: the batch in flight keeps its planned processor.
+  let processor: ProcessorSelection | null = input.processor ?? null;
+  let pendingChange: ProcessorChange | null = null;
+  // The change recorded with the plan that a pause interrupted (landed again with it).
+  let planChange: ProcessorChange | null = null;
+  let breaker: BreakerState = { consecutive: 0 };
+  let pausedBy: string | null = input.pausedBy ?? null;
+  setHandler(processorChangedSignal, ({ processor: next, change }) => {
+    processor = next;
+    pendingChange = change;
+    breaker = { consecutive: 0 };
+    if (pausedBy !== null) {
+      // A fixed version clears the breaker's pause.
+      pausedBy = null;
+      paused = false;
+    }
+  });
+  setHandler(breakerPauseSignal, ({ reason }) => {
+    if (pausedBy === null) pausedBy = reason;
+    paused = true;
+    landingScope?.cancel();
+  });
 
   const progress = (): PartitionProgress => ({ pipelineId, topic, partition, cursor, ...totals, lag, paused, inFlight, batchSize });
   setHandler(progressQuery, progress, {
@@ -91,15 +131,18 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     (arg) => {
       const { reason } = pauseArgsSchema.parse(arg ?? {});
       paused = true;
+      landingScope?.cancel();
       log.info('paused', { reason });
       return progress();
     },
-    { validator: validateArgs('pause update'), description: 'Stop consuming after the batch in flight. Optional {"reason": "..."}. Returns the progress.' },
+    { validator: validateArgs('pause update'), description: 'Stop consuming at the next landing step boundary. Optional {"reason": "..."}. Returns the progress.' },
   );
   setHandler(
     resumeUpdate,
     () => {
       paused = false;
+      pausedBy = null;
+      breaker = { consecutive: 0 };
       return progress();
     },
     { validator: validateArgs('resume update'), description: 'Continue consuming after a pause. Returns the progress.' },
@@ -108,38 +151,99 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
   for (let iteration = 0; ; iteration++) {
     if (iteration >= iterationsPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof partitionConsumer>({ ...input, consumerGroup, cursor: cursor ?? undefined, totals, paused });
+      await continueAsNew<typeof partitionConsumer>({
+        ...input,
+        consumerGroup,
+        cursor: cursor ?? undefined,
+        totals,
+        paused,
+        recordBytes: recordBytes ?? undefined,
+        processor: processor ?? undefined,
+        pausedBy: pausedBy ?? undefined,
+      });
     }
     if (paused) {
-      setCurrentDetails(`Paused at offset ${cursor ?? 'start'}.`);
+      setCurrentDetails(pausedBy === null ? `Paused at offset ${cursor ?? 'start'}.` : `Paused at offset ${cursor ?? 'start'} by the processor breaker: ${pausedBy}`);
       await condition(() => !paused);
     }
-    const plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom });
+    // The plan (range, steps, tokens, generation) is recorded in history: every landing attempt
+    // of this batch inserts exactly these steps, whatever worker runs it.
+    let plan: BatchPlan;
+    let change: ProcessorChange | null;
+    if (pendingPlan) {
+      plan = pendingPlan;
+      change = planChange;
+    } else {
+      plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes });
+      // The batch boundary: the processor and flags of this batch are fixed here, in the plan that
+      // history records for every landing attempt.
+      if (plan.to > plan.from && processor) plan = { ...plan, processor };
+      change = plan.to > plan.from ? pendingChange : null;
+      if (change) pendingChange = null;
+    }
+    pendingPlan = null;
+    planChange = null;
     cursor = plan.from;
-    lag = Math.max(0, plan.highWatermark - plan.from);
+    lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.from);
     if (plan.to <= plan.from) {
       setCurrentDetails(`Caught up at offset ${plan.from}; polling every ${input.pollIntervalMs} ms.`);
       await sleep(input.pollIntervalMs);
       continue;
     }
     inFlight = { from: plan.from, to: plan.to };
-    // A stop request lets the batch in flight land and commit, so the group offset and the
-    // warehouse agree and a restart resumes at a batch boundary.
-    await CancellationScope.nonCancellable(async () => {
-      const landed = await landBatch({ pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: input.maxEventBytes });
-      await commitProgress({ consumerGroup, topic, partition, offset: plan.to });
-      totals.landed += landed.valid;
-      totals.rejected += landed.rejected;
-      totals.batches += 1;
-      if (landed.durationMs > slowBatchMs && batchSize > minBatchEvents) {
-        batchSize = Math.max(minBatchEvents, Math.floor(batchSize / 2));
-        log.info('landing slow, smaller batches', { durationMs: landed.durationMs, batchSize });
-      } else if (landed.durationMs < fastBatchMs && plan.to - plan.from === batchSize && batchSize < input.batchMaxEvents) {
-        batchSize = Math.min(input.batchMaxEvents, batchSize * 2);
+    // Cancellable at step boundaries: a workflow cancel (pipeline stop) or a pause stops the
+    // landing after the step in flight; landed steps stay, and a later landing of the same
+    // offsets skips them.
+    const scope = new CancellationScope();
+    landingScope = scope;
+    let landed: LandBatchResult;
+    try {
+      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change }));
+    } catch (err) {
+      if (isCancellation(err) && paused && !CancellationScope.current().consideredCancelled) {
+        pendingPlan = plan;
+        planChange = change;
+        inFlight = null;
+        continue;
       }
+      throw err;
+    } finally {
+      landingScope = null;
+    }
+    // The batch landed: commit even if a stop arrives now, so group offset and warehouse agree.
+    await CancellationScope.nonCancellable(async () => {
+      await commitProgress({ consumerGroup, topic, partition, offset: plan.to });
     });
+    totals.landed += landed.valid;
+    totals.rejected += landed.rejected;
+    totals.batches += 1;
+    const read = landed.valid + landed.rejected;
+    if (read > 0 && landed.bytes > 0) recordBytes = Math.ceil(landed.bytes / read);
+    if (landed.durationMs > slowBatchMs && batchSize > minBatchEvents) {
+      batchSize = Math.max(minBatchEvents, Math.floor(batchSize / 2));
+      log.info('landing slow, smaller batches', { durationMs: landed.durationMs, batchSize });
+    } else if (landed.durationMs < fastBatchMs && plan.to - plan.from === batchSize && batchSize < input.batchMaxEvents) {
+      batchSize = Math.min(input.batchMaxEvents, batchSize * 2);
+    }
     cursor = plan.to;
-    lag = Math.max(0, plan.highWatermark - plan.to);
+    lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.to);
     inFlight = null;
+    if (plan.processor && landed.processing) {
+      const settings = resolveSelection(plan.processor).processor.breaker;
+      const judged = advanceBreaker(breaker, { processed: landed.processing.processed, failures: landed.processing.failures }, settings);
+      breaker = judged.state;
+      if (judged.tripped && pausedBy === null) {
+        const ratio = judged.ratio ?? 1;
+        pausedBy = `${plan.processor.name} v${plan.processor.version} failed ${Math.round(ratio * 100)}% of the events of ${settings.consecutiveBatches} batches in a row (threshold ${Math.round(settings.failureRatio * 100)}%, last batch ${plan.batchId}); see dead_letters reason processing_error / output_violation`;
+        paused = true;
+        log.warn('processor breaker tripped', { batchId: plan.batchId, ratio });
+        try {
+          await getExternalWorkflowHandle(pipelineWorkflowId(pipelineId)).signal(breakerTrippedSignal, { partition, reason: pausedBy, ratio, batchId: plan.batchId, processor: plan.processor });
+        } catch (err) {
+          // No supervisor (a partition run alone): this partition stays paused and says why.
+          log.warn('breaker: could not reach the pipeline supervisor', { error: (err as Error).message });
+        }
+      }
+    }
   }
 }

@@ -10,6 +10,7 @@
  */
 import {
   ActivityFailure,
+  ApplicationFailure,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -29,9 +30,11 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../../activities/index.js';
+import type { ZodType, output as zOutput } from 'zod';
 import {
   defaultConsumerGroup,
   partitionWorkflowId,
+  describeInputError,
   pipelineInputSchema,
   type PartitionConsumerInputRaw,
   type PipelineInputRaw,
@@ -40,6 +43,24 @@ import {
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 import { partitionConsumer } from './partition-consumer.js';
+import {
+  processorSelectionSchema,
+  resolveSelection,
+  setFlagsArgsSchema,
+  setProcessorArgsSchema,
+  type ProcessorChange,
+  type ProcessorSelection,
+} from '../../schemas/processing/selection.js';
+import {
+  breakerPauseSignal,
+  breakerTrippedSignal,
+  processorChangedSignal,
+  processorQuery,
+  setFlagsUpdate,
+  setProcessorUpdate,
+  type BreakerTrippedArgs,
+  type ProcessorStatus,
+} from './processor-control.js';
 
 /**
  * `progress`: partitions with each one's cursor, landed, rejected and lag (as last reported by its
@@ -66,6 +87,11 @@ function sumOf(rows: PartitionSummary[], key: 'landed' | 'rejected' | 'lag'): nu
   const known = rows.map((r) => r[key]).filter((v): v is number => v !== null);
   return known.length === 0 ? null : known.reduce((a, b) => a + b, 0);
 }
+
+const { openProcessorBreakerAlert, prepareProcessor } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
+});
 
 const { computeRollups, detectThresholds, ensureTopic: ensureTopicBounded } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -94,6 +120,99 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   let lastError: string | null = null;
   let partitionProgress: PartitionSummary[] = [];
   let partitionProgressAt: string | null = null;
+
+  const status: ProcessorStatus = { processor: null, breaker: null, changes: [] };
+  if (input.processor) {
+    try {
+      resolveSelection(input.processor);
+    } catch (err) {
+      throw ApplicationFailure.create({ type: 'invalid_input', message: `pipeline input: ${(err as Error).message}`, nonRetryable: true });
+    }
+    status.processor = input.processor;
+  }
+  setHandler(processorQuery, () => status, { description: 'The processor and flags the pipeline runs, the breaker state, and the changes of this run.' });
+
+  /** Tells every partition to run `next` from its next batch boundary, and records the change. */
+  async function applyChange(next: ProcessorSelection, change: Omit<ProcessorChange, 'from' | 'requestedAt'>): Promise<ProcessorStatus> {
+    // Tables first: a new version's columns exist before any partition lands under it.
+    await prepareProcessor(next);
+    const full: ProcessorChange = { ...change, from: status.processor, requestedAt: new Date().toISOString() };
+    status.processor = next;
+    status.breaker = null;
+    status.changes.push({ ...full, to: next });
+    if (status.changes.length > 20) status.changes.shift();
+    await Promise.all(partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).signal(processorChangedSignal, { processor: next, change: full })));
+    setCurrentDetails(details());
+    return status;
+  }
+  const validated = <S extends ZodType>(schema: S, what: string, arg: unknown): zOutput<S> => {
+    const parsed = schema.safeParse(arg);
+    if (!parsed.success) throw new Error(describeInputError(what, parsed.error, arg));
+    return parsed.data;
+  };
+  setHandler(
+    setProcessorUpdate,
+    async (arg) => {
+      const a = setProcessorArgsSchema.parse(arg);
+      return applyChange({ name: a.name, version: a.version, flags: a.flags }, { change: 'processor', requestedBy: a.requestedBy, reason: a.reason });
+    },
+    {
+      validator: (arg) => {
+        const a = validated(setProcessorArgsSchema, 'setProcessor', arg);
+        resolveSelection(processorSelectionSchema.parse({ name: a.name, version: a.version, flags: a.flags }));
+      },
+      description: 'Switch the processor: {"name": "request-enriched", "version": 2, "flags": {}, "requestedBy": "ann", "reason": "..."}. Effective at the next batch boundary of every partition; recorded in processor_switches and lineage; clears a breaker pause.',
+    },
+  );
+  setHandler(
+    setFlagsUpdate,
+    async (arg) => {
+      const a = setFlagsArgsSchema.parse(arg);
+      return applyChange({ ...status.processor!, flags: a.flags }, { change: 'flags', requestedBy: a.requestedBy, reason: a.reason });
+    },
+    {
+      validator: (arg) => {
+        const a = validated(setFlagsArgsSchema, 'setFlags', arg);
+        if (!status.processor) throw new Error('setFlags: the pipeline runs no processor; use setProcessor first');
+        resolveSelection({ ...status.processor, flags: a.flags });
+      },
+      description: 'Change the processor flags: {"flags": {...}, "requestedBy": "ann", "reason": "..."}. Validated by the version\'s flag schema; effective at the next batch boundary of every partition; every batch records its flags.',
+    },
+  );
+  const trips: BreakerTrippedArgs[] = [];
+  setHandler(breakerTrippedSignal, (args) => void trips.push(args));
+
+  function details(): string {
+    const running = status.processor ? ` with processor ${status.processor.name} v${status.processor.version}` : '';
+    if (status.breaker) return `PAUSED by the processor breaker: ${status.breaker.reason}. Fix and switch with setProcessor (or resume each partition).`;
+    return `Consuming ${topic} partitions ${partitions.join(', ')} into pipeline ${pipelineId}${running}.`;
+  }
+
+  /** A partition tripped: pause every partition, say why, open the alert (once per trip). */
+  async function handleTrips(): Promise<void> {
+    while (trips.length > 0) {
+      const trip = trips.shift()!;
+      if (status.breaker) continue; // already paused by an earlier trip
+      const reason = `partition ${trip.partition}: ${trip.reason}`;
+      status.breaker = { reason, partition: trip.partition, alertWorkflowId: null };
+      setCurrentDetails(details());
+      await Promise.all(partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).signal(breakerPauseSignal, { reason })));
+      const processor = processorSelectionSchema.parse(trip.processor);
+      const settings = resolveSelection(processor).processor.breaker;
+      const alert = await openProcessorBreakerAlert({
+        pipelineId,
+        topic,
+        partition: trip.partition,
+        processor,
+        ratio: trip.ratio,
+        threshold: settings.failureRatio,
+        consecutiveBatches: settings.consecutiveBatches,
+        batchId: trip.batchId,
+        reason: `pipeline ${pipelineId} paused by the processor breaker: ${reason}`,
+      });
+      if (status.breaker) status.breaker.alertWorkflowId = alert.workflowId;
+    }
+  }
 
   setHandler(
     pipelineProgressQuery,
@@ -147,6 +266,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
         batchMaxEvents: input.batchMaxEvents,
         maxEventBytes: input.maxEventBytes,
         pollIntervalMs: input.pollIntervalMs,
+        ...(status.processor ? { processor: status.processor } : {}),
       };
       try {
         await startChild(partitionConsumer, {
@@ -162,17 +282,27 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
     }
   }
 
+  if (status.processor) await prepareProcessor(status.processor);
   await attachConsumers(ensureTopic);
-  setCurrentDetails(`Consuming ${topic} partitions ${partitions.join(', ')} into pipeline ${pipelineId}.`);
+  setCurrentDetails(details());
   await refreshPartitionProgress();
 
   try {
     for (let iteration = 0; ; iteration++) {
       if (iteration >= iterationsPerRun || workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        await continueAsNew<typeof pipeline>({ ...input, consumerGroup, state: { rollupWatermark: state.rollupWatermark ?? undefined, firedKeys: state.firedKeys } });
+        await continueAsNew<typeof pipeline>({
+          ...input,
+          consumerGroup,
+          processor: status.processor ?? undefined,
+          state: { rollupWatermark: state.rollupWatermark ?? undefined, firedKeys: state.firedKeys },
+        });
       }
-      await condition(() => false, input.rollup.intervalMs);
+      await condition(() => trips.length > 0, input.rollup.intervalMs);
+      if (trips.length > 0) {
+        await handleTrips();
+        continue;
+      }
       await refreshPartitionProgress();
       try {
         if (iteration > 0 && iteration % reattachEvery === 0) await attachConsumers(ensureTopicBounded);
