@@ -37,6 +37,7 @@ const usage = [
   '  --catalogue PATH   a module exporting `processors` (ProcessorFamily[]) instead of schemas/processors',
   '  --database NAME    ClickHouse database (default: CLICKHOUSE_DATABASE)',
   '  --tree             show: read the working tree instead of the registry',
+  '  -h, --help         this text',
   '',
   'Example (CI): platform processors check || exit 1',
 ].join('\n');
