@@ -83,6 +83,7 @@ const readStatement = /^[\s(]*(?:SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|S
 const temporaryTable = /\bTEMPORARY\s+TABLE\b/i;
 const insertStatement = /^\s*INSERT\b/i;
 const killByQueryId = /^\s*KILL\s+QUERY\s+WHERE\s+query_id\s*=\s*'((?:[^'\\]|\\.)*)'(?:\s+(SYNC|ASYNC|TEST))?\s*(?:FORMAT\s+\w+\s*)?;?\s*$/i;
+const engineTag = /\s*\/\* streamwarden-query [0-9a-f-]+ \*\//g;
 const chdbIdentifier = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
 const getImpliesReadonly = 'For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries';
 /** The longest request line and headers accepted, as the server's `http_max_uri_size` (1 MiB), plus room for headers. */
@@ -466,11 +467,20 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
       const entry: Running = { user: name, query: '', abort: new AbortController(), finished: new Promise<void>((resolve) => { finish = resolve; }) };
       running.set(queryId, entry);
       registered = true;
-      // The client went away before the answer was complete: stop the engine's work as a server does.
-      res.once('close', () => { if (!res.writableFinished) void cancel(entry); });
+      // The client went away before the answer was complete. As on a server, a result being
+      // streamed stops at its next chunk (the write fails), and any query stops at once with
+      // cancel_http_readonly_queries_on_client_close=1 (the server's default is 0: it runs on).
+      const cancelOnClose = params.get('cancel_http_readonly_queries_on_client_close') === '1';
+      res.once('close', () => {
+        if (res.writableFinished) return;
+        if (cancelOnClose) void cancel(entry);
+        else entry.abort.abort();
+      });
       await execute(req, reply, params, name, entry);
     } catch (err) {
       const error = toEndpointError(err);
+      // The tag that identifies the engine query is the endpoint's, not the user's text.
+      error.message = error.message.replace(engineTag, '');
       if (error.code === 164 && req.method === 'GET' && !error.message.includes('method GET')) {
         error.message = `${error.message}. ${getImpliesReadonly}`;
       }
