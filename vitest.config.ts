@@ -10,6 +10,16 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
+        // The ClickHouse HTTP conformance suite: the embedded endpoint, or CLICKHOUSE_CONFORMANCE_URL.
+        extends: true,
+        test: {
+          name: 'conformance',
+          include: ['test/conformance/**/*.test.ts'],
+          globalSetup: ['test/conformance/clickhouse-http/global-setup.ts'],
+          fileParallelism: false,
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'integration',

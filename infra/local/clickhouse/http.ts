@@ -88,6 +88,8 @@ const chdbIdentifier = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
 const getImpliesReadonly = 'For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries';
 /** The longest request line and headers accepted, as the server's `http_max_uri_size` (1 MiB), plus room for headers. */
 const maxHeaderBytes = 1024 * 1024 + 64 * 1024;
+/** The engine's default max_query_size (bytes). */
+const defaultMaxQuerySize = 262_144;
 
 /**
  * Offset of a second statement in `sql`, or -1. The server refuses multi-statements over HTTP.
@@ -353,8 +355,7 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
 
       const conn = await take(readonly);
       await conn.prepare(database, settings);
-      const setParams = parameterStatement(queryParams);
-      if (setParams) await conn.session.queryAsync(setParams);
+      await setParameters(conn, queryParams, settings);
       entry.query = sql;
       if (lease && stateChanging.test(sql)) {
         await conn.session.queryAsync(sql);
@@ -380,6 +381,31 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
         else pool.release(connection);
       }
       lease?.release();
+    }
+  }
+
+  /**
+   * Hands the request's parameters to the connection. The SET statement carrying them is itself a
+   * query, limited by max_query_size (256 KiB), while a server takes parameters in URLs up to
+   * 1 MiB: the limit is raised for that statement only.
+   */
+  async function setParameters(conn: EngineConnection, queryParams: ReadonlyMap<string, string>, settings: ReadonlyMap<string, string>): Promise<void> {
+    const statement = parameterStatement(queryParams);
+    if (!statement) return;
+    const size = Buffer.byteLength(statement) + 1;
+    if (size <= defaultMaxQuerySize) {
+      await conn.session.queryAsync(statement);
+      return;
+    }
+    if (conn.readonly === 1) {
+      throw chError('NOT_IMPLEMENTED', `Query parameters of more than 256 KiB in total with readonly=1 are not supported by the embedded endpoint (chdb): its parameters travel in a SET statement, which readonly=1 cannot enlarge`);
+    }
+    await conn.session.queryAsync(`SET max_query_size = ${size}`);
+    try {
+      await conn.session.queryAsync(statement);
+    } finally {
+      const restore = settings.get('max_query_size') ?? conn.baseline.get('max_query_size');
+      await conn.session.queryAsync(`SET max_query_size = ${restore === undefined ? 'DEFAULT' : quoteLiteral(restore)}`);
     }
   }
 
