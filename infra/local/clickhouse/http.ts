@@ -168,6 +168,8 @@ interface Running {
   tag?: string;
   abort: AbortController;
   finished: Promise<void>;
+  /** Set when the request has ended. */
+  done: boolean;
 }
 
 /** What one request writes back: headers once, then the (possibly compressed) body. */
@@ -237,8 +239,13 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
   /** Stops a running request: its stream or insert at once, and its engine query by KILL QUERY. */
   async function cancel(entry: Running): Promise<void> {
     entry.abort.abort();
-    const { tag } = entry;
-    if (tag) await onControl(() => control.session.queryAsync(`KILL QUERY WHERE endsWith(query, ${quoteLiteral(tag)}) ASYNC`)).catch(() => undefined);
+    // The engine may not list the query yet (it is still being prepared or just starting): kill
+    // again until the request has ended, so that a cancel racing the start is never lost.
+    while (!entry.done) {
+      const { tag } = entry;
+      if (tag) await onControl(() => control.session.queryAsync(`KILL QUERY WHERE endsWith(query, ${quoteLiteral(tag)}) ASYNC`)).catch(() => undefined);
+      await Promise.race([entry.finished, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
+    }
   }
 
   async function execute(req: IncomingMessage, reply: Reply, params: URLSearchParams, userName: string, entry: Running): Promise<void> {
@@ -370,6 +377,8 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
       const tag = isInsert ? undefined : `\n/* streamwarden-query ${randomUUID()} */`;
       if (tag) entry.tag = tag;
       const engineSql = tag ? sql.replace(/;\s*$/, '') + tag : sql;
+      // Cancelled (client gone, KILL QUERY) while waiting for a connection: do not start it.
+      if (entry.abort.signal.aborted) throw chError('QUERY_WAS_CANCELLED', 'Query was cancelled');
       await runQuery(conn, engineSql, defaultFormat, format, params.get('wait_end_of_query') === '1', reply, entry, elapsed);
     } catch (err) {
       // A failed statement may have left a half-made temporary table behind.
@@ -490,7 +499,9 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
       if (running.has(queryId)) {
         throw chError('QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING', `Query with id = ${queryId} is already running`);
       }
-      const entry: Running = { user: name, query: '', abort: new AbortController(), finished: new Promise<void>((resolve) => { finish = resolve; }) };
+      const entry: Running = { user: name, query: '', abort: new AbortController(), finished: new Promise<void>((resolve) => { finish = resolve; }), done: false };
+      const finishEntry = finish;
+      finish = () => { entry.done = true; finishEntry(); };
       running.set(queryId, entry);
       registered = true;
       // The client went away before the answer was complete. As on a server, a result being

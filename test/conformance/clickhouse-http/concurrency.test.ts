@@ -69,7 +69,7 @@ describe('concurrency and cancellation', () => {
     const marker = unique('m');
     const aborted = ch(heavy(marker), { params: { cancel_http_readonly_queries_on_client_close: '1' }, abortAfterMs: 1000 });
     await expect(aborted).rejects.toThrow(/aborted/);
-    await waitFor(async () => (await runningWith(marker)) === 0, 5_000, 'the aborted query to leave system.processes');
+    await waitFor(async () => (await runningWith(marker)) === 0, 15_000, 'the aborted query to leave system.processes');
   });
 
   it('max_execution_time ends a query with 159 and frees the engine', async () => {
@@ -77,6 +77,6 @@ describe('concurrency and cancellation', () => {
     const answer = await ch(heavy(marker), { params: { max_execution_time: '1' } });
     expect(answer.status).toBe(408);
     expect(answer.code).toBe('159');
-    await waitFor(async () => (await runningWith(marker)) === 0, 5_000, 'the timed-out query to leave system.processes');
+    await waitFor(async () => (await runningWith(marker)) === 0, 15_000, 'the timed-out query to leave system.processes');
   });
 });
