@@ -238,13 +238,26 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
 
   /** Stops a running request: its stream or insert at once, and its engine query by KILL QUERY. */
   async function cancel(entry: Running): Promise<void> {
-    entry.abort.abort();
-    // The engine may not list the query yet (it is still being prepared or just starting): kill
-    // again until the request has ended, so that a cancel racing the start is never lost.
-    while (!entry.done) {
+    // A query not started yet must not start. A running one is killed in the engine first: an
+    // aborted chdb stream stops waiting for its query, which then no longer reliably sees KILL.
+    if (!entry.tag) entry.abort.abort();
+    // The engine may not list the query yet (still being prepared), and an aborted stream rejects
+    // at once while the engine computes on until its next block: kill again until the request has
+    // ended AND the engine no longer lists the query, so that no cancel is lost. Bounded (a minute).
+    for (let attempt = 0; attempt < 300; attempt++) {
       const { tag } = entry;
-      if (tag) await onControl(() => control.session.queryAsync(`KILL QUERY WHERE endsWith(query, ${quoteLiteral(tag)}) ASYNC`)).catch(() => undefined);
-      await Promise.race([entry.finished, new Promise((resolve) => setTimeout(resolve, 200).unref())]);
+      let listed = false;
+      if (tag) {
+        const literal = quoteLiteral(tag);
+        listed = await onControl(async () => {
+          await control.session.queryAsync(`KILL QUERY WHERE endsWith(query, ${literal}) ASYNC`);
+          const left = await control.session.queryAsync(`SELECT count() FROM system.processes WHERE endsWith(query, ${literal})`, { format: 'TSV' });
+          return left.text().trim() !== '0';
+        }).catch(() => false);
+      }
+      entry.abort.abort();
+      if (entry.done && !listed) return;
+      await new Promise((resolve) => setTimeout(resolve, 200).unref());
     }
   }
 
