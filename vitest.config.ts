@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` needs nothing running; `integration` (workflows + real stack) shares one
-// local stack started (or reused) by the global setup. The Temporal native layer wants forks.
+// Projects: `unit` needs nothing running; `alertmanager` and `conformance` compare with reference
+// implementations (the real Alertmanager, the documented ClickHouse HTTP interface); `integration`
+// (workflows + real stack) shares one local stack started (or reused) by the global setup. The
+// Temporal native layer wants forks.
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -19,6 +21,16 @@ export default defineConfig({
           include: process.env.ALERTMANAGER_SUITE === 'full' ? ['test/alertmanager/**/*.test.ts'] : ['test/alertmanager/*.test.ts'],
           globalSetup: ['test/alertmanager/global-setup.ts', ...(process.env.ALERTMANAGER_SUITE === 'full' ? ['test/support/global-setup.ts'] : [])],
           testTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // The ClickHouse HTTP conformance suite: the embedded endpoint, or CLICKHOUSE_CONFORMANCE_URL.
+        extends: true,
+        test: {
+          name: 'conformance',
+          include: ['test/conformance/**/*.test.ts'],
+          globalSetup: ['test/conformance/clickhouse-http/global-setup.ts'],
           fileParallelism: false,
         },
       },

@@ -61,6 +61,9 @@ export const clickhouseComponent: LocalComponent = {
       command: process.execPath,
       args: ['--import', 'tsx', clickhouseServerMain, '--host', host, '--port', String(config.LOCAL_CLICKHOUSE_PORT), '--path', dataPath(config)],
       cwd: repoRoot, // `--import tsx` resolves tsx from here
+      // Each running query holds a libuv worker thread (chdb runs native calls there); the default
+      // pool of 4 would cap the endpoint at 4 parallel queries.
+      env: { ...process.env, UV_THREADPOOL_SIZE: '64' },
       logFile: paths.logFile,
       pidFile: paths.pidFile,
     });
