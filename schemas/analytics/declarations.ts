@@ -100,10 +100,10 @@ export const watermarkPolicySchema = z
 export const pipelineAnalyticsSchema = z
   .object({
     pipeline: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a pipeline id'),
-    source: sourceSchema.default({} as never),
+    source: sourceSchema.prefault({}),
     /** Named fields read from the source, used by groupBy, measures and filters. */
     fields: z.record(identifier, fieldSchema).default({}),
-    watermark: watermarkPolicySchema.default({} as never),
+    watermark: watermarkPolicySchema.prefault({}),
     aggregations: z.array(aggregationSchema).min(1),
     detectors: z.array(detectorSchema).default([]),
     /** How often the aggregator looks for newly landed batches. @default 2s */
