@@ -14,6 +14,9 @@ import { createIngestActivities, type KafkaResources } from './ingest/ingest.js'
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
+import { createAggregationActivities } from './analytics/aggregate.js';
+import { createDetectionActivities } from './analytics/detect.js';
+import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -47,6 +50,8 @@ export interface ActivityDeps {
   chunkMaxBytes?: number;
   /** Alert routing, audit and notification channels. */
   alerting: AlertingDeps;
+  /** Analytics declarations (infra/analytics/pipelines.json). @default no pipelines */
+  analytics?: AnalyticsFile;
 }
 
 /** Builds every activity of the platform. */
@@ -54,6 +59,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createIngestActivities(deps),
     ...createRollupActivities(deps),
+    ...createAggregationActivities({ warehouse: deps.warehouse, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),
+    ...createDetectionActivities({ temporal: deps.temporal, taskQueue: deps.taskQueue, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createNotifyActivities({

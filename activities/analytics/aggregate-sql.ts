@@ -257,3 +257,14 @@ FROM (
 GROUP BY ws, k`;
   return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
 }
+
+/** Distinct group keys among the rows of the new ranges (what absence detectors call "seen"). */
+export function seenKeysQuery(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const a = input.aggregation;
+  const groupKeys = a.groupBy.map((g) => alias(g));
+  const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
+  const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
+  const query = `SELECT ${keyId} AS key_id, any(${keysMap}) AS keys FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) GROUP BY key_id ORDER BY key_id`;
+  return { query, params: { ...p.values, pipeline: input.pipeline } };
+}

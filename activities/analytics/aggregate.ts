@@ -19,7 +19,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { aggregationTableDdl, lateEventsInsert, recomputeWindows, type OffsetRange } from './aggregate-sql.js';
+import { aggregationTableDdl, lateEventsInsert, recomputeWindows, seenKeysQuery, type OffsetRange } from './aggregate-sql.js';
 
 /** Dependencies of {@link createAggregationActivities}. */
 export interface AggregationDeps {
@@ -75,6 +75,8 @@ export interface AggregateStepResult {
   late: Record<string, number>;
   /** Windows that became final in this step, per aggregation (window starts, ms). */
   finalized: Record<string, number[]>;
+  /** Group keys present in the new ranges, per aggregation (for absence detectors). */
+  seen: Record<string, { key: string; keys: Record<string, string> }[]>;
 }
 
 /** Finds a pipeline's declarations or fails non-retryably naming it. */
@@ -100,6 +102,11 @@ export function createAggregationActivities(deps: AggregationDeps) {
   }
 
   return {
+    /** The pipeline's validated declarations (durations in ms), or null when it declares none. */
+    async describePipelineAnalytics(input: { pipeline: string }): Promise<{ spec: PipelineAnalytics | null }> {
+      return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
+    },
+
     /** Creates the table of every aggregation of the pipeline (idempotent). */
     async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
@@ -141,6 +148,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const late: Record<string, number> = {};
       const finalized: Record<string, number[]> = {};
+      const seen: AggregateStepResult['seen'] = {};
       const rangeKey = input.ranges.map((r) => `${r.partition}:${r.from}-${r.to}`).join(',');
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
@@ -158,6 +166,8 @@ export function createAggregationActivities(deps: AggregationDeps) {
           });
           const [after] = await rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name });
           late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
+          const keys = seenKeysQuery(spec, step);
+          seen[a.name] = (await rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params)).map((k) => ({ key: k.key_id, keys: k.keys }));
         }
         const recompute = recomputeWindows(spec, step);
         await deps.warehouse.command({ query: recompute.query, query_params: recompute.params });
@@ -169,11 +179,16 @@ export function createAggregationActivities(deps: AggregationDeps) {
         finalized[a.name] = done.map((d) => Number(d.ws));
       }
       log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized });
-      return { late, finalized };
+      return { late, finalized, seen };
     },
 
-    /** Final windows of an aggregation with start in `[fromMs, toMs)`, every group, oldest first. */
-    async readFinalWindows(input: { pipeline: string; aggregation: string; fromMs: number; toMs: number }): Promise<{ windows: FinalWindow[] }> {
+    /**
+     * Final windows of an aggregation that became final when the watermark moved from
+     * `afterWatermarkMs` (exclusive; null = from the beginning) to `uptoWatermarkMs` (inclusive):
+     * `end - 1` in that interval, every group, oldest first. Deterministic for a given pair, so a
+     * retried iteration judges the same windows.
+     */
+    async readFinalWindows(input: { pipeline: string; aggregation: string; afterWatermarkMs: number | null; uptoWatermarkMs: number }): Promise<{ windows: FinalWindow[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const a = spec.aggregations.find((x) => x.name === input.aggregation);
       if (!a) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `aggregation "${input.aggregation}" is not declared for pipeline ${input.pipeline}` });
@@ -181,9 +196,9 @@ export function createAggregationActivities(deps: AggregationDeps) {
         `SELECT key_id, keys, toUnixTimestamp64Milli(window_start) AS ws, toUnixTimestamp64Milli(window_end) AS we, measures, revision
          FROM {table:Identifier} FINAL
          WHERE pipeline = {p:String} AND aggregation = {a:String} AND final = 1
-           AND window_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND window_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+           AND toUnixTimestamp64Milli(window_end) - 1 > {after:Int64} AND toUnixTimestamp64Milli(window_end) - 1 <= {upto:Int64}
          ORDER BY window_start, key_id`,
-        { table: aggregationTable(spec.pipeline, a), p: spec.pipeline, a: a.name, from: input.fromMs, to: input.toMs },
+        { table: aggregationTable(spec.pipeline, a), p: spec.pipeline, a: a.name, after: input.afterWatermarkMs ?? -9_000_000_000_000_000, upto: input.uptoWatermarkMs },
       );
       return {
         windows: found.map((w) => ({ aggregation: a.name, key: w.key_id, keys: w.keys, startMs: Number(w.ws), endMs: Number(w.we), measures: Object.fromEntries(Object.entries(w.measures).map(([k, v]) => [k, Number(v)])), revision: Number(w.revision) })),
