@@ -162,6 +162,8 @@ export const analyticsFileSchema = z
       seen.add(p.pipeline);
     });
   });
+/** The declarations file as written. */
+export type AnalyticsFileInput = z.input<typeof analyticsFileSchema>;
 /** The declarations file (parsed). */
 export type AnalyticsFile = z.infer<typeof analyticsFileSchema>;
 
