@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../alerting/alert-policy.js';
 import { detectorSchema } from './detectors.js';
+import { pipelineIdSchema } from '../ingest/pipeline.js';
 
 const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'expected a lowercase identifier ([a-z][a-z0-9_]*)');
 const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a column name');
@@ -99,7 +100,7 @@ export const watermarkPolicySchema = z
 /** Analytics of one pipeline. */
 export const pipelineAnalyticsSchema = z
   .object({
-    pipeline: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a pipeline id'),
+    pipeline: pipelineIdSchema,
     source: sourceSchema.prefault({}),
     /** Named fields read from the source, used by groupBy, measures and filters. */
     fields: z.record(identifier, fieldSchema).default({}),

@@ -18,11 +18,12 @@ import type { DetectionActivities } from '../../activities/analytics/detect.js';
 import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTransition } from '../../schemas/analytics/evaluate.js';
 import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { parseOrFail } from '../boundary.js';
+import { pipelineIdSchema } from '../../schemas/ingest/pipeline.js';
 
 /** Input of the aggregator. `state` is what continue-as-new carries; people pass only `pipeline`. */
 export const aggregatorInputSchema = z
   .object({
-    pipeline: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a pipeline id'),
+    pipeline: pipelineIdSchema,
     /** Iterations per run before continue-as-new. @default 500 */
     iterationsPerRun: z.number().int().min(1).max(100_000).default(500),
     state: z
@@ -36,6 +37,11 @@ export const aggregatorInputSchema = z
       .optional(),
   })
   .strict();
+/** Workflow id of a pipeline's aggregator: `aggregator-<pipeline>`. */
+export function aggregatorWorkflowId(pipeline: string): string {
+  return `aggregator-${pipeline}`;
+}
+
 /** Aggregator input as written. */
 export type AggregatorInput = z.input<typeof aggregatorInputSchema>;
 

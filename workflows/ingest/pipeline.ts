@@ -38,6 +38,7 @@ import {
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 import { partitionConsumer } from './partition-consumer.js';
+import { aggregator, aggregatorWorkflowId } from '../analytics/aggregator.js';
 
 /** `progress`: partitions, rollup watermark, runs, alerts fired, last error. */
 export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
@@ -115,7 +116,24 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
     }
   }
 
+  /**
+   * Starts the pipeline's `aggregator` (declared windows, watermarks, detectors) if it is not
+   * running; it ends at once when the pipeline declares no analytics.
+   */
+  async function attachAggregator(): Promise<void> {
+    try {
+      await startChild(aggregator, {
+        workflowId: aggregatorWorkflowId(pipelineId),
+        args: [{ pipeline: pipelineId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
   await attachConsumers(ensureTopic);
+  await attachAggregator();
   setCurrentDetails(`Consuming ${topic} partitions ${partitions.join(', ')} into pipeline ${pipelineId}.`);
 
   try {
@@ -151,7 +169,10 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).cancel()));
+      await Promise.allSettled([
+        ...partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).cancel()),
+        getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId)).cancel(),
+      ]);
     });
     throw err;
   }
