@@ -35,6 +35,8 @@ describe('analytics declarations', () => {
       pipelines: [{ pipeline: 'p', fields: {}, aggregations: [{ name: 'a', window: { type: 'tumbling', size: '1m' }, groupBy: ['nope'], measures: [{ name: 'm', kind: 'p95' }] }], detectors: [{ name: 'd', aggregation: 'zz', measure: 'm', method: { kind: 'ewma' }, levels: { warning: 3 }, clear: { below: 1 } }] }],
     });
     const paths = second.error!.issues.map((i) => i.path.join('.'));
+    const session = analyticsFileSchema.safeParse({ pipelines: [{ pipeline: 'p', aggregations: [{ name: 'a', window: { type: 'session', gap: '30s', maxDuration: '10m' }, measures: [{ name: 'n', kind: 'count' }] }] }] });
+    expect(session.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['pipelines.0.aggregations.0.window.type: session windows are not aggregated in ClickHouse yet; use tumbling or hopping']);
     expect(paths).toEqual(expect.arrayContaining(['pipelines.0.aggregations.0.groupBy.0', 'pipelines.0.aggregations.0.measures.0.field', 'pipelines.0.detectors.0.aggregation']));
   });
 });
