@@ -144,6 +144,8 @@ describe('aggregator workflow', () => {
     // and suppressions by the repo's inhibition rules aside).
     expect(resolved.timeline.map((e) => e.type).filter((t) => ['opened', 'fired_again', 'upgraded', 'resolved'].includes(t))).toEqual(['opened', 'upgraded', 'resolved']);
     const p = await progress();
+    console.log(`aggregator: window final -> alert workflows signalled (workflow time, excluding the poll wait): ${JSON.stringify(p.signalLatencyMs)}`);
+    expect(p.signalLatencyMs.count).toBeGreaterThan(0);
     expect(p.transitions).toBeGreaterThanOrEqual(4);
     expect(p.finalWindows).toBeGreaterThanOrEqual(17);
   });
