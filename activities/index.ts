@@ -17,6 +17,9 @@ import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
 import { createProcessingActivities } from './processing/activities.js';
 import { createProcessingRuntime } from './processing/runtime.js';
+import { createAggregationActivities } from './analytics/aggregate.js';
+import { createDetectionActivities } from './analytics/detect.js';
+import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -52,6 +55,8 @@ export interface ActivityDeps {
   alerting: AlertingDeps;
   /** Secrets of processor stages (`pseudonymKey`), from the worker's environment. @default {} */
   processingSecrets?: Readonly<Record<string, string>>;
+  /** Analytics declarations (infra/analytics/pipelines.json). @default no pipelines */
+  analytics?: AnalyticsFile;
 }
 
 /** Builds every activity of the platform. */
@@ -63,6 +68,8 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),
+    ...createAggregationActivities({ warehouse: deps.warehouse, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),
+    ...createDetectionActivities({ temporal: deps.temporal, taskQueue: deps.taskQueue, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),

@@ -127,6 +127,9 @@ export const envSchema = z.object({
    */
   ALERT_CHANNELS_MISSING_SECRETS: z.enum(['disable', 'refuse'], { message: 'expected "disable" or "refuse"' }).default('disable'),
 
+  /** Analytics declarations (aggregations, watermarks, detectors per pipeline). @default infra/analytics/pipelines.json */
+  ANALYTICS_FILE: z.string().min(1).optional(),
+
   /** @default "info" */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

@@ -34,6 +34,49 @@ export interface GeneratorOptions {
   seed?: number;
   /** Event time of the first event, epoch ms. @default now */
   startTime?: number;
+  /** Incident shapes for the detectors (see {@link IncidentShape}); their randomness has its own seed, so the base stream is unchanged. */
+  shapes?: IncidentShape[];
+}
+
+/**
+ * Synthetic incidents that exercise each detector kind. Times are seconds after the first event.
+ * - `step`: a service's latency is multiplied by `factor` from `at` for `duration` (level shift: EWMA);
+ * - `drift`: a service's latency grows linearly to `factor` over `duration` (slow drift: median/MAD);
+ * - `spike`: a short latency burst × `factor` (rate of change);
+ * - `seasonality`: a service's traffic follows a compressed daily cycle of `period` seconds, dropping
+ *   to `1 - amplitude` of its share at the trough (seasonal baseline; its requests go to api-gateway);
+ * - `silence`: a service sends nothing from `at` on, or only the fraction `keep` for `duration`
+ *   seconds (a drop: seasonal baseline; its requests go to api-gateway) (absence);
+ * - `late`: a fraction of events carries an event time earlier than its send time, the delay drawn
+ *   from the declared distribution (exponential with `meanMs`, or uniform up to `maxMs`):
+ *   out-of-order within the watermark's bound, late beyond it.
+ */
+export type IncidentShape =
+  | { kind: 'step'; service: string; at: number; duration: number; factor: number }
+  | { kind: 'drift'; service: string; at: number; duration: number; factor: number }
+  | { kind: 'spike'; service: string; at: number; duration: number; factor: number }
+  | { kind: 'seasonality'; service: string; period: number; amplitude: number }
+  | { kind: 'silence'; service: string; at: number; duration?: number; keep?: number }
+  | { kind: 'late'; fraction: number; distribution: { type: 'exponential'; meanMs: number } | { type: 'uniform'; maxMs: number } };
+
+/** Latency factor of a service at `elapsed` seconds under the shapes (1 when none applies). */
+export function latencyFactor(shapes: readonly IncidentShape[], service: string, elapsed: number): number {
+  let f = 1;
+  for (const s of shapes) {
+    if ((s.kind === 'step' || s.kind === 'spike') && s.service === service && elapsed >= s.at && elapsed < s.at + s.duration) f *= s.factor;
+    if (s.kind === 'drift' && s.service === service && elapsed >= s.at) f *= 1 + (s.factor - 1) * Math.min(1, (elapsed - s.at) / s.duration);
+  }
+  return f;
+}
+
+/** Probability that a request of `service` at `elapsed` seconds is kept (silence, seasonality). */
+export function keepProbability(shapes: readonly IncidentShape[], service: string, elapsed: number): number {
+  let p = 1;
+  for (const s of shapes) {
+    if (s.kind === 'silence' && s.service === service && elapsed >= s.at && elapsed < s.at + (s.duration ?? Number.POSITIVE_INFINITY)) p *= s.keep ?? 0;
+    if (s.kind === 'seasonality' && s.service === service) p *= 1 - s.amplitude * (0.5 + 0.5 * Math.sin((2 * Math.PI * elapsed) / s.period));
+  }
+  return p;
 }
 
 /** One generated record and what validation should make of it. */
@@ -154,8 +197,12 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
   const incidentTo = incidentFrom + (options.incidentDuration ?? 60) * 1000;
   const incidentErrorRate = options.incidentErrorRate ?? 0.6;
   const totalWeight = services.reduce((s, x) => s + x.weight, 0);
+  const shapes = options.shapes ?? [];
+  // Shapes draw from their own stream so the base sequence (and every test built on it) is unchanged.
+  const shapeRand = prng((options.seed ?? 1) + 7919);
+  const late = shapes.find((s): s is Extract<IncidentShape, { kind: 'late' }> => s.kind === 'late');
   for (let i = 0; i < options.count; i++) {
-    const time = start + Math.floor((i * 1000) / rate);
+    const sendTime = start + Math.floor((i * 1000) / rate);
     let r = rand() * totalWeight;
     let service = services[0]!;
     for (const s of services) {
@@ -164,6 +211,13 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
         service = s;
         break;
       }
+    }
+    const elapsed = (sendTime - start) / 1000;
+    if (shapes.length > 0 && shapeRand() >= keepProbability(shapes, service.name, elapsed)) service = services[0]!;
+    let time = sendTime;
+    if (late && shapeRand() < late.fraction) {
+      const u = Math.max(shapeRand(), 1e-12);
+      time -= Math.round(late.distribution.type === 'exponential' ? -Math.log(u) * late.distribution.meanMs : u * late.distribution.maxMs);
     }
     const route = pick(service.routes, rand());
     const tenantId = tenant(rand);
@@ -180,7 +234,7 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
     } else if (route.method === 'POST' && rand() < 0.5) {
       status = 201;
     }
-    const slow = inIncident ? 8 : 1;
+    const slow = (inIncident ? 8 : 1) * (shapes.length > 0 ? latencyFactor(shapes, service.name, elapsed) : 1);
     const data: RequestTelemetryV1 = {
       service: service.name,
       route: route.route,

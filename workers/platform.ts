@@ -35,6 +35,7 @@ register('pipeline', () => import('./cli/pipeline.js'));
 register('schemas', () => import('./cli/schemas.js'));
 register('alerts', () => import('./cli/alerts.js'));
 register('processors', () => import('./cli/processors.js'));
+register('detectors', () => import('./cli/detectors.js'));
 
 async function help(topic?: string): Promise<number> {
   if (topic && loaders[topic]) {

@@ -7,6 +7,8 @@
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
+import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
+import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
@@ -61,6 +63,8 @@ export interface StartWorkerOptions {
   skipMigrations?: boolean;
   /** Alerting policy, channels and secrets. @default loaded with {@link loadAlerting} */
   alerting?: AlertingDeps;
+  /** Analytics declarations. @default loaded from ANALYTICS_FILE or infra/analytics/pipelines.json */
+  analytics?: AnalyticsFile;
 }
 
 /**
@@ -144,7 +148,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   } catch (err) {
     log.warn('WebAssembly stages unavailable; processor versions that select them dead-letter with processing_error', { error: (err as Error).message });
   }
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting, processingSecrets });
+  const analytics = options.analytics ?? (await loadAnalyticsFile(config.ANALYTICS_FILE));
+  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting, processingSecrets, analytics });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
@@ -199,7 +204,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   main().then(
     () => process.exit(0),
     (err: unknown) => {
-      console.error(err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : err);
+      console.error(err instanceof ConfigError || err instanceof AnalyticsConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : err);
       process.exit(1);
     },
   );

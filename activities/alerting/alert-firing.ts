@@ -3,13 +3,16 @@
  * derived from the fingerprint, so repeated firings reach the open incident instead of opening
  * duplicates, and a firing after the incident closed starts a new run (a new incident).
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
+  alertClearSchema,
   alertFingerprint,
   alertFiringSchema,
+  clearSignalName,
   alertWorkflowId,
   alertWorkflowType,
   fireSignalName,
+  type AlertClear,
   type AlertFiring,
 } from '../../schemas/alerting/alert.js';
 
@@ -35,4 +38,20 @@ export async function fireAlert(client: Client, taskQueue: string, firing: Alert
     ].join('\n'),
   });
   return { workflowId, fingerprint };
+}
+
+/**
+ * Tells an open incident that its detector's clear condition held (`clear` signal): it resolves by
+ * itself. Returns false when no incident is open for the fingerprint (nothing to clear).
+ */
+export async function clearAlert(client: Client, detector: string, labels: Record<string, string>, clear: AlertClear): Promise<{ workflowId: string; cleared: boolean }> {
+  const valid = alertClearSchema.parse(clear);
+  const workflowId = alertWorkflowId(alertFingerprint(detector, labels));
+  try {
+    await client.workflow.getHandle(workflowId).signal(clearSignalName, valid);
+    return { workflowId, cleared: true };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { workflowId, cleared: false };
+    throw err;
+  }
 }

@@ -64,6 +64,7 @@ export const timelineTypeSchema = z.enum([
   'signal_rejected',
   'suppression_check_failed',
   'continued_as_new',
+  'upgraded',
 ]);
 
 /** One recorded transition or notification attempt: who, when, why. */

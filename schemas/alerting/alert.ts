@@ -28,12 +28,41 @@ export const alertFiringSchema = z.object({
   query: z.string().optional(),
   /** When the detector observed it (ISO-8601 UTC); detectors pass it because workflows must not read the clock for data. */
   firedAt: z.string().min(1),
+  /** Why it fired, for people and tools: method, score, baseline, recent windows, and the values of the query's parameters. */
+  context: z
+    .object({
+      method: z.string(),
+      score: z.number(),
+      level: severitySchema.optional(),
+      baseline: z.object({ center: z.number(), spread: z.number(), size: z.number() }).nullable(),
+      recent: z.array(z.object({ start: z.string(), end: z.string(), value: z.number() })).max(100),
+      queryParams: z.record(z.string(), z.string()),
+    })
+    .optional(),
 });
 export type AlertFiring = z.infer<typeof alertFiringSchema>;
 
 /** Workflow type of an incident, its start signal, and the id prefix: public names (CLI, UI). */
 export const alertWorkflowType = 'alert';
 export const fireSignalName = 'fire';
+/** Signal a detector sends when its clear condition held: the open incident resolves by itself. */
+export const clearSignalName = 'clear';
+
+/** Rank of a severity (info 0 … page 3): a firing of a higher rank upgrades the open incident. */
+export function severityRank(severity: Severity): number {
+  return severitySchema.options.indexOf(severity);
+}
+
+/** `clear` signal input: the detector's clear condition held (score below its clear threshold long enough). */
+export const alertClearSchema = z.object({
+  detector: z.string().min(1).max(200),
+  /** One line for the timeline: why it cleared. */
+  note: z.string().min(1).max(1000),
+  /** When the detector observed it (ISO-8601 UTC). */
+  clearedAt: z.string().min(1),
+});
+/** Input of the `clear` signal. */
+export type AlertClear = z.infer<typeof alertClearSchema>;
 
 /**
  * Fingerprint of an alert: detector plus sorted labels, hashed (64-bit FNV-1a, hex). Pure and

@@ -27,7 +27,7 @@ import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@tempo
 import type { AlertAuditActivities } from '../../activities/alerting/alert-audit.js';
 import type { AlertRoutingActivities } from '../../activities/alerting/alert-routing.js';
 import type { NotifyActivities } from '../../activities/alerting/notify.js';
-import { alertFiringSchema, fireSignalName, type AlertFiring } from '../../schemas/alerting/alert.js';
+import { alertClearSchema, alertFiringSchema, clearSignalName, fireSignalName, severityRank, type AlertClear, type AlertFiring } from '../../schemas/alerting/alert.js';
 import {
   acknowledgeInputSchema,
   alertGroupWorkflowId,
@@ -55,6 +55,8 @@ import type { z } from 'zod';
 
 /** `fire` (signal): a detector saw the condition again; the open incident counts it (signal-with-start target). */
 export const fireSignal = defineSignal<[AlertFiring]>(fireSignalName);
+/** `clear` (signal): the detector's clear condition held; the incident resolves by itself (timeline + resolve notices). */
+export const clearSignal = defineSignal<[AlertClear]>(clearSignalName);
 /** `acknowledge` (update): someone takes the incident; escalation stops. Returns the new state. */
 export const acknowledgeUpdate = defineUpdate<IncidentState, [AcknowledgeInput]>('acknowledge');
 /** `acknowledge` (signal): same as the update, for the Temporal UI's signal form. */
@@ -181,6 +183,8 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
   const inflight = new Set<Promise<void>>();
   const pendingNotices: { kind: NotificationKind; level: number }[] = [];
   let pendingEscalation: number | undefined;
+  /** Set when a firing of a higher severity arrived: the main loop re-plans routing and notifies. */
+  let pendingUpgrade = false;
   let lastAttributes = '';
 
   const plan = (): AlertPlan => {
@@ -437,12 +441,36 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
       latestFiring = firing.data;
       s.count++;
       if (Date.parse(firing.data.firedAt) > Date.parse(s.lastSeen)) s.lastSeen = firing.data.firedAt;
+      if (severityRank(firing.data.severity) > severityRank(s.severity)) {
+        // Progressive risk: the open incident is upgraded in place (routing re-planned by the main loop).
+        const from = s.severity;
+        s.severity = firing.data.severity;
+        s.summary = firing.data.summary;
+        if (firing.data.query !== undefined) s.query = firing.data.query;
+        pendingUpgrade = true;
+        record({ type: 'upgraded', by: `detector:${firing.data.detector}`, note: `severity ${from} -> ${s.severity}: value ${firing.data.value} vs threshold ${firing.data.threshold}` });
+        return;
+      }
       if (s.count > 1) {
         const severityNote = firing.data.severity !== s.severity ? ` (reported severity ${firing.data.severity}; the incident keeps ${s.severity})` : '';
         record({ type: 'fired_again', by: `detector:${firing.data.detector}`, note: `count ${s.count}, value ${firing.data.value} vs threshold ${firing.data.threshold}${severityNote}` });
       }
     },
     { description: 'A detector saw the condition again: count + 1, last seen updated (no new incident).' },
+  );
+  setHandler(
+    clearSignal,
+    (raw) => {
+      const clear = alertClearSchema.safeParse(raw);
+      if (!clear.success) {
+        record({ type: 'signal_rejected', by: 'signal', note: `clear: ${describeZodError(clear.error)}` });
+        return;
+      }
+      // Already closed (by a person or an earlier clear): nothing to do.
+      if (s.status === 'resolved') return;
+      resolve({ by: `detector:${clear.data.detector}`, note: `auto-resolved: ${clear.data.note}` });
+    },
+    { description: 'The detector\'s clear condition held: resolves the incident by itself and tells the paged channels.' },
   );
   setHandler(acknowledgeUpdate, (a) => acknowledge(a), {
     validator: (raw) => {
@@ -610,16 +638,29 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
   while (s.status !== 'resolved') {
     housekeeping();
     const historyFull = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? historyCap);
-    if (historyFull && pendingEscalation === undefined) {
+    if (historyFull && pendingEscalation === undefined && !pendingUpgrade) {
       await drain();
       // A person may have escalated or resolved while draining: handle that in this run first.
-      if (pendingEscalation !== undefined || isResolved()) continue;
+      if (pendingEscalation !== undefined || pendingUpgrade || isResolved()) continue;
       return await continueAsNew<typeof alert>({
         fingerprint: s.fingerprint,
         firing: latestFiring,
         carried: s,
         ...(input.historyLimit !== undefined ? { historyLimit: input.historyLimit } : {}),
       });
+    }
+    if (pendingUpgrade && s.plan) {
+      pendingUpgrade = false;
+      // Routing may depend on severity: re-plan, then restart escalation at level 0 of the new
+      // plan. An acknowledged incident keeps its owner (no re-page); a snoozed one stays snoozed.
+      s.plan = await routing.planAlert({ detector: s.detector, labels: s.labels, severity: s.severity });
+      if (isResolved()) continue;
+      s.level = 0;
+      if (s.status === 'firing' || s.status === 'notified') {
+        s.nextEscalationAt = iso(Date.now() + delayAfter(0));
+        await notifyLevel(0, 'escalate');
+      }
+      continue;
     }
     if (pendingEscalation !== undefined) {
       const level = pendingEscalation;

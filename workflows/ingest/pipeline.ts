@@ -61,6 +61,7 @@ import {
   type BreakerTrippedArgs,
   type ProcessorStatus,
 } from './processor-control.js';
+import { aggregator, aggregatorWorkflowId } from '../analytics/aggregator.js';
 
 /**
  * `progress`: partitions with each one's cursor, landed, rejected and lag (as last reported by its
@@ -282,8 +283,26 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
     }
   }
 
+  /**
+   * Starts the pipeline's `aggregator` (declared windows, watermarks, detectors) if it is not
+   * running; it ends at once when the pipeline declares no analytics.
+   */
+  async function attachAggregator(): Promise<void> {
+    try {
+      await startChild(aggregator, {
+        workflowId: aggregatorWorkflowId(pipelineId),
+        args: [{ pipeline: pipelineId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
   if (status.processor) await prepareProcessor(status.processor);
   await attachConsumers(ensureTopic);
+  // Runs started before the aggregator existed replay without it (workflow versioning).
+  if (patched('pipeline-aggregator')) await attachAggregator();
   setCurrentDetails(details());
   await refreshPartitionProgress();
 
@@ -330,7 +349,10 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).cancel()));
+      await Promise.allSettled([
+        ...partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).cancel()),
+        getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId)).cancel(),
+      ]);
     });
     throw err;
   }

@@ -1,0 +1,270 @@
+/**
+ * SQL of the declared aggregations, built from a parsed {@link PipelineAnalytics}: every column
+ * name travels as an `Identifier` parameter and every value (JSON paths, filter values, measure
+ * names, times) as a typed parameter; the only text spliced in comes from closed enums (operators,
+ * aggregate function names). Generic over the source table: nothing here knows a contract.
+ *
+ * Window assignment in SQL is the same floor arithmetic as schemas/analytics/windows.ts (Flink's
+ * `getWindowStartWithOffset`), over `toUnixTimestamp64Milli(event time)`: the latest window start
+ * `t - ((t % slide) + slide) % slide`, then `ceil(size / slide)` starts going back by the slide, kept
+ * when `t < start + size` (a tumbling window is a hopping one whose slide equals its size). Session
+ * windows are computed in the activity with windows.ts's `sessionize` (see aggregate.ts).
+ *
+ * Duplicated source rows (re-landed data under a second guard, or a source without one) never
+ * double-count: rows are de-duplicated by (topic, partition, offset) with `LIMIT 1 BY` before
+ * aggregating.
+ */
+import type { Aggregation, Condition, Field, Measure, PipelineAnalytics } from '../../schemas/analytics/declarations.js';
+
+/** A query with its parameters. */
+export interface BuiltQuery {
+  query: string;
+  params: Record<string, unknown>;
+}
+
+const ops: Record<Condition['op'], string> = { '=': '=', '!=': '!=', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
+const fn: Record<Measure['kind'], string> = {
+  count: 'countIf',
+  sum: 'sumIf',
+  min: 'minIf',
+  max: 'maxIf',
+  avg: 'avgIf',
+  uniq: 'uniqExactIf',
+  p50: 'quantileExactIf(0.5)',
+  p90: 'quantileExactIf(0.9)',
+  p95: 'quantileExactIf(0.95)',
+  p99: 'quantileExactIf(0.99)',
+};
+
+/** Collects parameters under unique names. */
+class Params {
+  readonly values: Record<string, unknown> = {};
+  private n = 0;
+  add(type: string, value: unknown): string {
+    const name = `p${this.n++}`;
+    this.values[name] = value;
+    return `{${name}:${type}}`;
+  }
+}
+
+/** SQL expression of a declared field, reading the raw source row. */
+function fieldExpr(spec: PipelineAnalytics, field: Field, p: Params): string {
+  if ('column' in field) {
+    const col = p.add('Identifier', field.column);
+    return field.type === 'number' ? `toFloat64(${col})` : `toString(${col})`;
+  }
+  const json = p.add('Identifier', spec.source.jsonColumn);
+  const path = p.add('String', field.json);
+  return field.type === 'number' ? `JSONExtractFloat(${json}, ${path})` : `JSONExtractString(${json}, ${path})`;
+}
+
+function conditionExpr(spec: PipelineAnalytics, c: Condition, p: Params): string {
+  const field = spec.fields[c.field]!;
+  const numeric = field.type === 'number';
+  const value = numeric ? p.add('Float64', Number(c.value)) : p.add('String', String(c.value));
+  return `(${fieldExpr(spec, field, p)} ${ops[c.op]} ${value})`;
+}
+
+function allOf(spec: PipelineAnalytics, cs: readonly Condition[], p: Params): string {
+  return cs.length === 0 ? '1' : cs.map((c) => conditionExpr(spec, c, p)).join(' AND ');
+}
+
+/** Names the alias columns of the inner query: f_<field>. */
+const alias = (field: string) => `f_${field}`;
+
+/** Fields an aggregation reads (group keys, measure inputs, measure filters). */
+function usedFields(a: Aggregation): string[] {
+  const set = new Set<string>(a.groupBy);
+  for (const m of a.measures) {
+    if (m.field) set.add(m.field);
+    for (const c of m.where) set.add(c.field);
+  }
+  return [...set];
+}
+
+/**
+ * The inner query: source rows of the pipeline (filtered, de-duplicated by source position), with
+ * `t` (event time ms), the lineage columns and the used fields as `f_<name>`, for event times in
+ * `[{lo}, {hi})` or, when `ranges` is given, only the rows of those offset ranges.
+ */
+function sourceRows(spec: PipelineAnalytics, a: Aggregation, p: Params, where: string): string {
+  const s = spec.source;
+  const cols = [
+    `toUnixTimestamp64Milli(${p.add('Identifier', s.eventTimeColumn)}) AS t`,
+    `toString(${p.add('Identifier', s.topicColumn)}) AS src_topic`,
+    `toUInt32(${p.add('Identifier', s.partitionColumn)}) AS src_partition`,
+    `toUInt64(${p.add('Identifier', s.offsetColumn)}) AS src_offset`,
+    `toString(${p.add('Identifier', s.batchColumn)}) AS src_batch`,
+    `toUnixTimestamp64Milli(${p.add('Identifier', s.ingestedAtColumn)}) AS src_ingested`,
+    ...usedFields(a).map((f) => `${fieldExpr(spec, spec.fields[f]!, p)} AS ${alias(f)}`),
+  ];
+  return `SELECT ${cols.join(', ')}
+    FROM ${p.add('Identifier', s.table)}
+    WHERE ${p.add('Identifier', s.pipelineColumn)} = {pipeline:String} AND ${allOf(spec, s.where, p)} AND (${where})
+    LIMIT 1 BY src_topic, src_partition, src_offset`;
+}
+
+/** `ws` (window start ms) per row, one row per window containing `t` (tumbling or hopping). */
+function windowJoin(a: Aggregation, p: Params): string {
+  if (a.window.type === 'session') throw new Error('windowJoin: session windows are computed in the activity');
+  const size = a.window.size;
+  const slide = a.window.type === 'hopping' ? a.window.slide : a.window.size;
+  const sz = p.add('Int64', size);
+  const sl = p.add('Int64', slide);
+  const n = p.add('UInt32', Math.ceil(size / slide));
+  return `ARRAY JOIN arrayFilter(s -> t < s + ${sz}, arrayMap(i -> (t - (((t % ${sl}) + ${sl}) % ${sl})) - toInt64(i) * ${sl}, range(${n}))) AS ws`;
+}
+
+/** Offset ranges as a SQL predicate on the source row columns, with parameters. */
+function rangesPredicate(spec: PipelineAnalytics, ranges: readonly OffsetRange[], p: Params): string {
+  if (ranges.length === 0) return '0';
+  const part = p.add('Identifier', spec.source.partitionColumn);
+  const off = p.add('Identifier', spec.source.offsetColumn);
+  return ranges.map((r) => `(${part} = ${p.add('UInt32', r.partition)} AND ${off} >= ${p.add('UInt64', r.from)} AND ${off} < ${p.add('UInt64', r.to)})`).join(' OR ');
+}
+
+/** A landed offset range `[from, to)` of a partition. */
+export interface OffsetRange {
+  partition: number;
+  from: number;
+  to: number;
+}
+
+/** DDL of an aggregation's table (one per aggregation; created if missing). */
+export function aggregationTableDdl(table: string): BuiltQuery {
+  return {
+    query: `CREATE TABLE IF NOT EXISTS {table:Identifier}
+(
+    pipeline LowCardinality(String),
+    aggregation LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC') COMMENT 'exclusive',
+    key_id String COMMENT 'group key values joined with /',
+    keys Map(String, String),
+    measures Map(String, Float64),
+    events UInt64 COMMENT 'source rows in the window and group',
+    final UInt8 COMMENT '0 = provisional: the watermark has not passed the window end yet',
+    revision UInt32 COMMENT 'landed batches that changed the window after it became final (allowed lateness)',
+    finalized_at_ms UInt64 COMMENT 'processing time the window first became final; 0 = never',
+    version UInt64,
+    computed_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (pipeline, aggregation, window_start, window_end, key_id)`,
+    params: { table },
+  };
+}
+
+/** Input of {@link lateEventsInsert} and {@link recomputeWindows}. */
+export interface StepInput {
+  pipeline: string;
+  aggregation: Aggregation;
+  table: string;
+  /** Offset ranges landed since the last step. */
+  ranges: OffsetRange[];
+  /** Watermark before these ranges were read (lateness is judged against it); null: none yet. */
+  watermarkBeforeMs: number | null;
+  /** Watermark after (windows whose end - 1 <= it are final). */
+  watermarkAfterMs: number | null;
+  allowedLatenessMs: number;
+  /** Processing time of the step (ms), from the workflow: stamps first finalisation and the row version. */
+  stepMs: number;
+}
+
+const noWatermark = -9_000_000_000_000_000;
+
+/**
+ * INSERT of the side output: rows of the new ranges whose window is past its allowed lateness
+ * under the watermark before the step (one row per missed window).
+ */
+export function lateEventsInsert(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const a = input.aggregation;
+  const wm = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
+  const lateness = p.add('Int64', input.allowedLatenessMs);
+  const size = p.add('Int64', a.window.type === 'session' ? 0 : a.window.size);
+  const query = `INSERT INTO late_events (pipeline, aggregation, topic, partition, offset, batch_id, event_time, window_start, window_end, watermark, late_by_ms, allowed_lateness_ms)
+SELECT {pipeline:String}, {aggregation:String}, src_topic, src_partition, src_offset, src_batch,
+       fromUnixTimestamp64Milli(t, 'UTC'), fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
+       fromUnixTimestamp64Milli(${wm}, 'UTC'), ${wm} - (ws + ${size} - 1), ${lateness}
+FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))})
+${windowJoin(a, p)}
+WHERE ws + ${size} - 1 + ${lateness} <= ${wm}`;
+  return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
+}
+
+/**
+ * INSERT … SELECT that recomputes, from the source, every window touched by the new ranges (and
+ * not past its allowed lateness) plus every window that becomes final in this step. A recomputed
+ * row replaces the previous one (ReplacingMergeTree(version)); `final` marks it past the
+ * watermark; `revision` counts landed batches of the window ingested after it first became final.
+ */
+export function recomputeWindows(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const a = input.aggregation;
+  if (a.window.type === 'session') throw new Error('recomputeWindows: session windows go through recomputeSessions');
+  const size = p.add('Int64', a.window.size);
+  const wmBefore = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
+  const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
+  const lateness = p.add('Int64', input.allowedLatenessMs);
+  const step = p.add('UInt64', input.stepMs);
+  // Windows touched by the new ranges and still open to revision.
+  const touched = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 + ${lateness} > ${wmBefore}`;
+  // Windows that become final in this step: end - 1 in (before, after].
+  const lo = p.add('Int64', (input.watermarkBeforeMs ?? noWatermark) + 1 - a.window.size);
+  const hi = p.add('Int64', (input.watermarkAfterMs ?? noWatermark) + 1);
+  const etime = p.add('Identifier', spec.source.eventTimeColumn);
+  const finalizing = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC')`)}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 > ${wmBefore} AND ws + ${size} - 1 <= ${wmAfter}`;
+  // The event-time span to read: every affected window.
+  const groupKeys = a.groupBy.map((g) => alias(g));
+  const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
+  const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
+  const measureExprs = a.measures.map((m) => {
+    const cond = m.where.length === 0 ? '1' : m.where.map((c) => {
+      const numeric = spec.fields[c.field]!.type === 'number';
+      return `(${alias(c.field)} ${ops[c.op]} ${numeric ? p.add('Float64', Number(c.value)) : p.add('String', String(c.value))})`;
+    }).join(' AND ');
+    const arg = m.kind === 'count' ? cond : `${alias(m.field!)}, ${cond}`;
+    return `${p.add('String', m.name)}, toFloat64(${fn[m.kind]}(${arg}))`;
+  });
+  const innerCols = ['t', 'src_topic', 'src_partition', 'src_offset', 'src_batch', 'src_ingested', ...usedFields(a).map(alias)].join(', ');
+  const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String})`;
+  const table = p.add('Identifier', input.table);
+  const query = `INSERT INTO ${table} (pipeline, aggregation, window_start, window_end, key_id, keys, measures, events, final, revision, finalized_at_ms, version)
+WITH affected AS (${touched} UNION DISTINCT ${finalizing}),
+     bounds AS (SELECT min(ws) AS lo, max(ws) AS hi FROM affected),
+     previous AS (
+       SELECT toUnixTimestamp64Milli(window_start) AS pws, key_id AS pkey, argMax(finalized_at_ms, version) AS pfin
+       FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
+         AND toUnixTimestamp64Milli(window_start) IN (SELECT ws FROM affected)
+       GROUP BY pws, pkey)
+SELECT {pipeline:String}, {aggregation:String}, fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
+       k, any(kmap), map(${measureExprs.join(', ')}), count(),
+       ws + ${size} - 1 <= ${wmAfter} AS is_final,
+       uniqExactIf(src_batch, fin > 0 AND src_ingested > fin),
+       any(fin), ${step}
+FROM (
+  SELECT r.*, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
+  FROM (
+    SELECT ${innerCols}, ws, ${keyId} AS k, ${keysMap} AS kmap
+    FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest((SELECT lo FROM bounds), -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest((SELECT hi FROM bounds) + ${size}, -2208988800000), 'UTC')`)})
+    ${windowJoin(a, p)}
+    WHERE ws IN (SELECT ws FROM affected) AND ${late}
+  ) AS r
+  LEFT JOIN previous AS pr ON pr.pws = r.ws AND pr.pkey = r.k
+)
+GROUP BY ws, k`;
+  return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
+}
+
+/** Distinct group keys among the rows of the new ranges (what absence detectors call "seen"). */
+export function seenKeysQuery(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const a = input.aggregation;
+  const groupKeys = a.groupBy.map((g) => alias(g));
+  const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
+  const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
+  const query = `SELECT ${keyId} AS key_id, any(${keysMap}) AS keys FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) GROUP BY key_id ORDER BY key_id`;
+  return { query, params: { ...p.values, pipeline: input.pipeline } };
+}

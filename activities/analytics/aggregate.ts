@@ -1,0 +1,211 @@
+/**
+ * Aggregation activities over ClickHouse for the declared analytics (schemas/analytics): create
+ * each aggregation's table, read which batches landed since the aggregator's cursor (times and
+ * offsets from lineage_batches, never payloads), run one aggregation step (side output of
+ * too-late events, then recomputation of every touched or newly final window), and read final
+ * windows for the detectors.
+ *
+ * Recomputation, not AggregatingMergeTree states: a window is recomputed from the landed rows
+ * whenever data for it lands or it becomes final, and the new row replaces the old
+ * (ReplacingMergeTree(version)). Reasons: (1) idempotence is structural: recomputing from the same
+ * rows gives the same measures, and re-landed rows (same topic/partition/offset) are de-duplicated
+ * before aggregating, so nothing double-counts, while merging partial states would count a
+ * re-landed batch twice unless every insert were perfectly de-duplicated; (2) exact quantiles and
+ * exact distinct counts (quantileExact, uniqExact) instead of sketches; (3) lateness needs to
+ * exclude events per window (the side output), which states cannot un-merge. The cost is reading a
+ * window's rows again on each revision, bounded by the touched windows of each step.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { aggregationTableDdl, lateEventsInsert, recomputeWindows, seenKeysQuery, type OffsetRange } from './aggregate-sql.js';
+
+/** Dependencies of {@link createAggregationActivities}. */
+export interface AggregationDeps {
+  warehouse: ClickHouseClient;
+  /** The validated declarations (loaded at worker start). */
+  analytics: AnalyticsFile;
+  log?: Logger;
+}
+
+/** A landed batch as the aggregator sees it. */
+export interface LandedBatch {
+  partition: number;
+  fromOffset: number;
+  toOffset: number;
+  /** Largest event time of the batch (ms), null when it had no valid events. */
+  maxEventTimeMs: number | null;
+  finishedAtMs: number;
+}
+
+/** Input of `readLandedBatches`. */
+export interface ReadLandedBatchesInput {
+  pipeline: string;
+  /** Next offset per partition already read (`"0": 1200`); partitions not listed start at 0. */
+  nextOffsets: Record<string, number>;
+  /** At most this many batches. @default 500 */
+  limit?: number;
+}
+
+/** Input of `aggregateStep`. */
+export interface AggregateStepInput {
+  pipeline: string;
+  ranges: OffsetRange[];
+  watermarkBeforeMs: number | null;
+  watermarkAfterMs: number | null;
+  /** Processing time of the step, from the workflow (stamps finalisation and versions). */
+  stepMs: number;
+}
+
+/** One final window of one group, with its measures. */
+export interface FinalWindow {
+  aggregation: string;
+  key: string;
+  keys: Record<string, string>;
+  startMs: number;
+  endMs: number;
+  measures: Record<string, number>;
+  revision: number;
+}
+
+/** Result of `aggregateStep`. */
+export interface AggregateStepResult {
+  /** Late rows written to late_events by this step, per aggregation. */
+  late: Record<string, number>;
+  /** Windows that became final in this step, per aggregation (window starts, ms). */
+  finalized: Record<string, number[]>;
+  /** Group keys present in the new ranges, per aggregation (for absence detectors). */
+  seen: Record<string, { key: string; keys: Record<string, string> }[]>;
+}
+
+/** Finds a pipeline's declarations or fails non-retryably naming it. */
+export function pipelineSpec(analytics: AnalyticsFile, pipeline: string): PipelineAnalytics {
+  const spec = analytics.pipelines.find((p) => p.pipeline === pipeline);
+  if (!spec) {
+    throw ApplicationFailure.create({
+      type: 'invalid_input',
+      nonRetryable: true,
+      message: `pipeline "${pipeline}" has no analytics declared (declared: ${analytics.pipelines.map((p) => p.pipeline).join(', ') || 'none'})`,
+    });
+  }
+  return spec;
+}
+
+const ms = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+/** Builds the aggregation activities. */
+export function createAggregationActivities(deps: AggregationDeps) {
+  const log = deps.log ?? silentLogger;
+  async function rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    return (await deps.warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  }
+
+  return {
+    /** The pipeline's validated declarations (durations in ms), or null when it declares none. */
+    async describePipelineAnalytics(input: { pipeline: string }): Promise<{ spec: PipelineAnalytics | null }> {
+      return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
+    },
+
+    /** Creates the table of every aggregation of the pipeline (idempotent). */
+    async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
+      const spec = pipelineSpec(deps.analytics, input.pipeline);
+      const tables = spec.aggregations.map((a) => aggregationTable(spec.pipeline, a));
+      for (const table of tables) {
+        const ddl = aggregationTableDdl(table);
+        await deps.warehouse.command({ query: ddl.query, query_params: ddl.params });
+      }
+      return { tables };
+    },
+
+    /** Batches landed after the cursor, oldest first per partition: offsets and event-time bounds only. */
+    async readLandedBatches(input: ReadLandedBatchesInput): Promise<{ batches: LandedBatch[] }> {
+      const parts = Object.keys(input.nextOffsets).map(Number);
+      const nexts = parts.map((p) => input.nextOffsets[String(p)] ?? 0);
+      const found = await rows<{ partition: number; from_offset: string; to_offset: string; max_t: string | null; fin: string }>(
+        `SELECT partition, from_offset, to_offset,
+                if(isNull(max_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(max_event_time))) AS max_t,
+                toUnixTimestamp64Milli(finished_at) AS fin
+         FROM lineage_batches FINAL
+         WHERE pipeline = {pipeline:String}
+           AND from_offset >= if(has({parts:Array(UInt32)}, partition), arrayElement({nexts:Array(UInt64)}, indexOf({parts:Array(UInt32)}, partition)), 0)
+         ORDER BY partition, from_offset
+         LIMIT {limit:UInt32}`,
+        { pipeline: input.pipeline, parts, nexts, limit: input.limit ?? 500 },
+      );
+      return {
+        batches: found.map((b) => ({ partition: Number(b.partition), fromOffset: Number(b.from_offset), toOffset: Number(b.to_offset), maxEventTimeMs: ms(b.max_t), finishedAtMs: Number(b.fin) })),
+      };
+    },
+
+    /**
+     * One aggregation step for every aggregation of the pipeline: too-late rows of the new ranges
+     * to late_events (judged against the watermark before the step), then recomputation of the
+     * touched and newly final windows. Safe to retry: the side output insert carries a
+     * de-duplication token of the step, and a recomputation replaces its rows.
+     */
+    async aggregateStep(input: AggregateStepInput): Promise<AggregateStepResult> {
+      const spec = pipelineSpec(deps.analytics, input.pipeline);
+      const late: Record<string, number> = {};
+      const finalized: Record<string, number[]> = {};
+      const seen: AggregateStepResult['seen'] = {};
+      const rangeKey = input.ranges.map((r) => `${r.partition}:${r.from}-${r.to}`).join(',');
+      for (const a of spec.aggregations) {
+        const table = aggregationTable(spec.pipeline, a);
+        const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs };
+        if (a.window.type === 'session') {
+          throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `aggregation ${a.name}: session windows are not aggregated in ClickHouse yet (declared, validated, and computed by schemas/analytics/windows.ts only)` });
+        }
+        if (input.ranges.length > 0) {
+          const lateQuery = lateEventsInsert(spec, step);
+          const [before] = await rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name });
+          await deps.warehouse.command({
+            query: lateQuery.query,
+            query_params: lateQuery.params,
+            clickhouse_settings: { insert_deduplication_token: `late/${spec.pipeline}/${a.name}/${input.watermarkBeforeMs ?? 'none'}/${rangeKey}` },
+          });
+          const [after] = await rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name });
+          late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
+          const keys = seenKeysQuery(spec, step);
+          seen[a.name] = (await rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params)).map((k) => ({ key: k.key_id, keys: k.keys }));
+        }
+        const recompute = recomputeWindows(spec, step);
+        await deps.warehouse.command({ query: recompute.query, query_params: recompute.params });
+        const done = await rows<{ ws: string }>(
+          `SELECT DISTINCT toUnixTimestamp64Milli(window_start) AS ws FROM {table:Identifier} FINAL
+           WHERE pipeline = {p:String} AND aggregation = {a:String} AND finalized_at_ms = {step:UInt64} ORDER BY ws`,
+          { table, p: spec.pipeline, a: a.name, step: input.stepMs },
+        );
+        finalized[a.name] = done.map((d) => Number(d.ws));
+      }
+      log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized });
+      return { late, finalized, seen };
+    },
+
+    /**
+     * Final windows of an aggregation that became final when the watermark moved from
+     * `afterWatermarkMs` (exclusive; null = from the beginning) to `uptoWatermarkMs` (inclusive):
+     * `end - 1` in that interval, every group, oldest first. Deterministic for a given pair, so a
+     * retried iteration judges the same windows.
+     */
+    async readFinalWindows(input: { pipeline: string; aggregation: string; afterWatermarkMs: number | null; uptoWatermarkMs: number }): Promise<{ windows: FinalWindow[] }> {
+      const spec = pipelineSpec(deps.analytics, input.pipeline);
+      const a = spec.aggregations.find((x) => x.name === input.aggregation);
+      if (!a) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `aggregation "${input.aggregation}" is not declared for pipeline ${input.pipeline}` });
+      const found = await rows<{ key_id: string; keys: Record<string, string>; ws: string; we: string; measures: Record<string, number>; revision: number }>(
+        `SELECT key_id, keys, toUnixTimestamp64Milli(window_start) AS ws, toUnixTimestamp64Milli(window_end) AS we, measures, revision
+         FROM {table:Identifier} FINAL
+         WHERE pipeline = {p:String} AND aggregation = {a:String} AND final = 1
+           AND toUnixTimestamp64Milli(window_end) - 1 > {after:Int64} AND toUnixTimestamp64Milli(window_end) - 1 <= {upto:Int64}
+         ORDER BY window_start, key_id`,
+        { table: aggregationTable(spec.pipeline, a), p: spec.pipeline, a: a.name, after: input.afterWatermarkMs ?? -9_000_000_000_000_000, upto: input.uptoWatermarkMs },
+      );
+      return {
+        windows: found.map((w) => ({ aggregation: a.name, key: w.key_id, keys: w.keys, startMs: Number(w.ws), endMs: Number(w.we), measures: Object.fromEntries(Object.entries(w.measures).map(([k, v]) => [k, Number(v)])), revision: Number(w.revision) })),
+      };
+    },
+  };
+}
+
+/** The aggregation activities. */
+export type AggregationActivities = ReturnType<typeof createAggregationActivities>;

@@ -1,0 +1,42 @@
+/** The analytics declarations: the repo's file validates; errors name the file and the field. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AnalyticsConfigError, loadAnalyticsFile } from '../../activities/analytics/declarations-file.js';
+import { analyticsFileSchema } from '../../schemas/analytics/declarations.js';
+
+describe('analytics declarations', () => {
+  it('the repo file validates, durations become milliseconds', async () => {
+    const file = await loadAnalyticsFile();
+    const demo = file.pipelines.find((p) => p.pipeline === 'demo')!;
+    expect(demo.watermark).toEqual({ outOfOrderness: 5000, idleness: 30_000, allowedLateness: 60_000 });
+    expect(demo.aggregations[1]!.window).toEqual({ type: 'hopping', size: 60_000, slide: 20_000 });
+    expect(new Set(demo.detectors.map((d) => d.method.kind))).toEqual(new Set(['threshold', 'ewma', 'mad', 'seasonal', 'rate_of_change', 'absence']));
+  });
+
+  it('refuses a bad file at start with the file, the field and what was found', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'analytics-'));
+    const path = join(dir, 'bad.json');
+    await writeFile(path, JSON.stringify({
+      pipelines: [{
+        pipeline: 'p',
+        fields: { s: { json: 'service' } },
+        aggregations: [{ name: 'a', window: { type: 'hopping', size: '1m', slide: 'often' }, groupBy: ['nope'], measures: [{ name: 'm', kind: 'p95' }] }],
+        detectors: [{ name: 'd', aggregation: 'zz', measure: 'm', method: { kind: 'ewma' }, levels: { warning: 3 }, clear: { below: 1 } }],
+      }],
+    }));
+    const err = await loadAnalyticsFile(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnalyticsConfigError);
+    const message = (err as Error).message;
+    expect(message).toContain(path);
+    expect(message).toContain('pipelines.0.aggregations.0.window.slide: expected a duration like 30s, 5m or 1h30m, got "often"');
+    const second = analyticsFileSchema.safeParse({
+      pipelines: [{ pipeline: 'p', fields: {}, aggregations: [{ name: 'a', window: { type: 'tumbling', size: '1m' }, groupBy: ['nope'], measures: [{ name: 'm', kind: 'p95' }] }], detectors: [{ name: 'd', aggregation: 'zz', measure: 'm', method: { kind: 'ewma' }, levels: { warning: 3 }, clear: { below: 1 } }] }],
+    });
+    const paths = second.error!.issues.map((i) => i.path.join('.'));
+    const session = analyticsFileSchema.safeParse({ pipelines: [{ pipeline: 'p', aggregations: [{ name: 'a', window: { type: 'session', gap: '30s', maxDuration: '10m' }, measures: [{ name: 'n', kind: 'count' }] }] }] });
+    expect(session.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['pipelines.0.aggregations.0.window.type: session windows are not aggregated in ClickHouse yet; use tumbling or hopping']);
+    expect(paths).toEqual(expect.arrayContaining(['pipelines.0.aggregations.0.groupBy.0', 'pipelines.0.aggregations.0.measures.0.field', 'pipelines.0.detectors.0.aggregation']));
+  });
+});

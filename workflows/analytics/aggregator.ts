@@ -1,0 +1,186 @@
+/**
+ * The aggregator of one pipeline (type `aggregator`, id `aggregator-<pipeline>`): owns the
+ * pipeline's event-time watermarks and its detector state, in workflow state (times, offsets and
+ * numbers only; continue-as-new carries them). Each iteration reads the batches landed since its
+ * cursor (lineage_batches), advances the per-partition watermarks (bounded out-of-orderness, idle
+ * partitions released after the idleness timeout), runs one aggregation step (late rows to
+ * late_events, touched and newly final windows recomputed), judges the windows that became final
+ * with the window detectors, judges absence detectors on processing time, and hands fire /
+ * upgrade / resolve transitions to the alert workflows.
+ *
+ * Start from the CLI:
+ * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
+ */
+import { allHandlersFinished, condition, continueAsNew, defineQuery, log, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { AggregationActivities } from '../../activities/analytics/aggregate.js';
+import type { DetectionActivities } from '../../activities/analytics/detect.js';
+import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTransition } from '../../schemas/analytics/evaluate.js';
+import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
+import { parseOrFail } from '../boundary.js';
+import { pipelineIdSchema } from '../../schemas/ingest/pipeline.js';
+
+/** Input of the aggregator. `state` is what continue-as-new carries; people pass only `pipeline`. */
+export const aggregatorInputSchema = z
+  .object({
+    pipeline: pipelineIdSchema,
+    /** Iterations per run before continue-as-new. @default 500 */
+    iterationsPerRun: z.number().int().min(1).max(100_000).default(500),
+    state: z
+      .object({
+        watermark: z.custom<WatermarkState>((v) => typeof v === 'object' && v !== null),
+        detectors: z.custom<DetectorStates>((v) => typeof v === 'object' && v !== null),
+        lastSeen: z.custom<LastSeen>((v) => typeof v === 'object' && v !== null),
+        finalWindows: z.number().int().min(0),
+        transitions: z.number().int().min(0),
+      })
+      .optional(),
+  })
+  .strict();
+/** Workflow id of a pipeline's aggregator: `aggregator-<pipeline>`. */
+export function aggregatorWorkflowId(pipeline: string): string {
+  return `aggregator-${pipeline}`;
+}
+
+/** Aggregator input as written. */
+export type AggregatorInput = z.input<typeof aggregatorInputSchema>;
+
+type LastSeen = Record<string, Record<string, { atMs: number; keys: Record<string, string> }>>;
+
+/** What the `watermarks` query returns. */
+export interface AggregatorProgress {
+  pipeline: string;
+  watermarkMs: number | null;
+  watermark: string | null;
+  partitions: Record<string, { maxEventTime: string; watermark: string; idle: boolean; nextOffset: number }>;
+  finalWindows: number;
+  transitions: number;
+  /**
+   * Milliseconds (workflow time) from the iteration that saw windows become final to the alert
+   * workflows being signalled, over the last 200 iterations that signalled: p50 and p99. The
+   * poll interval adds up to one `pollInterval` before the iteration starts.
+   */
+  signalLatencyMs: { count: number; p50: number | null; p99: number | null };
+  /** Open detector incidents: detector -> key -> level. */
+  open: Record<string, Record<string, string>>;
+  lastError: string | null;
+}
+
+/** `progress` (query): watermarks per partition and combined, final windows judged, open detector levels. */
+export const aggregatorProgressQuery = defineQuery<AggregatorProgress>('progress');
+
+const acts = proxyActivities<AggregationActivities & DetectionActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['invalid_input'] },
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Runs the pipeline's aggregations and detectors, forever (continue-as-new keeps history short). */
+export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: string; declared: boolean }> {
+  const input = parseOrFail(aggregatorInputSchema, raw, 'aggregator input');
+  const { spec } = await acts.describePipelineAnalytics({ pipeline: input.pipeline });
+  if (!spec) {
+    setCurrentDetails(`Pipeline ${input.pipeline} declares no analytics; nothing to aggregate.`);
+    return { pipeline: input.pipeline, declared: false };
+  }
+  await acts.ensureAggregationTables({ pipeline: spec.pipeline });
+  const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
+  let watermark: WatermarkState = input.state?.watermark ?? emptyWatermarkState();
+  let detectors: DetectorStates = input.state?.detectors ?? {};
+  let lastSeen: LastSeen = input.state?.lastSeen ?? {};
+  let finalWindows = input.state?.finalWindows ?? 0;
+  let transitions = input.state?.transitions ?? 0;
+  let lastError: string | null = null;
+  const latencies: number[] = [];
+  const pct = (q: number) => {
+    if (latencies.length === 0) return null;
+    const sorted = [...latencies].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  };
+
+  setHandler(
+    aggregatorProgressQuery,
+    () => {
+      const idle = new Set(idlePartitions(watermark, policy, Date.now()));
+      const open: AggregatorProgress['open'] = {};
+      for (const [d, keys] of Object.entries(detectors)) {
+        for (const [k, st] of Object.entries(keys)) if (st.open) (open[d] ??= {})[k] = st.open;
+      }
+      return {
+        pipeline: spec.pipeline,
+        watermarkMs: watermark.watermarkMs,
+        watermark: watermark.watermarkMs === null ? null : iso(watermark.watermarkMs),
+        partitions: Object.fromEntries(
+          Object.entries(watermark.partitions).map(([p, m]) => [p, { maxEventTime: iso(m.maxEventTimeMs), watermark: iso(m.maxEventTimeMs - policy.outOfOrdernessMs), idle: idle.has(p), nextOffset: m.nextOffset }]),
+        ),
+        finalWindows,
+        transitions,
+        signalLatencyMs: { count: latencies.length, p50: pct(0.5), p99: pct(0.99) },
+        open,
+        lastError,
+      };
+    },
+    { description: 'Watermark per partition and combined, windows judged, open detector levels, last error.' },
+  );
+
+  for (let iteration = 0; ; iteration++) {
+    if (iteration >= input.iterationsPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions } });
+    }
+    try {
+      const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+      const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+      const now = Date.now();
+      const before = watermark.watermarkMs;
+      const observed = observeBatches(watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
+      const advanced = advanceWatermark(observed, policy, now);
+      // Everything below is computed into locals and committed only when the iteration succeeded,
+      // so a failed iteration is redone from the same cursor, watermark and detector state.
+      const found: DetectorTransition[] = [];
+      let nextDetectors = detectors;
+      let nextSeen = lastSeen;
+      let judgedWindows = 0;
+      if (batches.length > 0 || advanced.watermarkMs !== before) {
+        const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset }));
+        const step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now });
+        for (const [agg, keys] of Object.entries(step.seen)) {
+          const perAgg = { ...(nextSeen[agg] ?? {}) };
+          for (const k of keys) perAgg[k.key] = { atMs: now, keys: k.keys };
+          nextSeen = { ...nextSeen, [agg]: perAgg };
+        }
+        if (advanced.watermarkMs !== null && advanced.watermarkMs !== before) {
+          for (const agg of new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation))) {
+            const { windows } = await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: advanced.watermarkMs });
+            judgedWindows += windows.length;
+            const judged = evaluateWindows(spec, agg, windows, nextDetectors);
+            nextDetectors = judged.states;
+            found.push(...judged.transitions);
+          }
+        }
+      }
+      const absent = evaluateAbsence(spec, nextSeen, nextDetectors, now);
+      nextDetectors = absent.states;
+      found.push(...absent.transitions);
+      if (found.length > 0) {
+        await acts.signalDetections({ pipeline: spec.pipeline, events: found.map((t) => ({ ...t, observedAtMs: now })) });
+        latencies.push(Date.now() - now);
+        if (latencies.length > 200) latencies.shift();
+      }
+      watermark = advanced;
+      detectors = nextDetectors;
+      lastSeen = nextSeen;
+      finalWindows += judgedWindows;
+      transitions += found.length;
+      lastError = null;
+    } catch (err) {
+      // A failed step is retried next iteration from the same cursor and watermark (state is only
+      // advanced after the step succeeded), so nothing is skipped.
+      lastError = err instanceof Error ? err.message : String(err);
+      log.warn('aggregation step failed; retrying next iteration', { error: lastError });
+    }
+    setCurrentDetails(`Pipeline ${spec.pipeline}: watermark ${watermark.watermarkMs === null ? 'none yet' : iso(watermark.watermarkMs)}, ${finalWindows} final windows judged, ${transitions} detector transitions.`);
+    await condition(() => false, spec.pollInterval);
+  }
+}
