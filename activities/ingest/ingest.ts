@@ -13,6 +13,7 @@ import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSt
 import { describeInputError } from '../../schemas/ingest/pipeline.js';
 import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -261,6 +262,7 @@ export class KafkaResources {
     private readonly kafka: Kafka,
     log: Logger = silentLogger,
   ) {
+    registerKafkaCodecs();
     this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
   }
