@@ -18,7 +18,6 @@ export const deadLetterCodes = [
   'oversized',
   'duplicate_id',
   'tombstone',
-  'undecodable_batch',
 ] as const;
 
 /** One of {@link deadLetterCodes}. */
