@@ -32,6 +32,37 @@ export class RangeIncompleteError extends PlatformError {
   }
 }
 
+/**
+ * Reading a range failed because the range consumer crashed: the broker went away (retried as
+ * the consumer reconnects) or a record batch could not be decoded (`undecodable`: a compression
+ * codec or format this worker cannot read). Retriable either way: the activity fails, the worker
+ * stays up, and Temporal shows the message on the failing attempt.
+ */
+export class RangeReadError extends PlatformError {
+  /** True when the cause is a batch that could not be decoded (codec missing, corrupt data). */
+  readonly undecodable: boolean;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    override readonly cause: unknown,
+  ) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const name = cause instanceof Error ? cause.name : '';
+    // KafkaJS reports a batch it cannot read as "not implemented" (unknown codec) or, when it
+    // parses compressed bytes as records, as an out-of-bounds read of the batch buffer.
+    const undecodable = name === 'KafkaJSNotImplemented' || /compress|codec|decod|corrupt|crc|outside buffer bounds/i.test(message);
+    super(
+      undecodable ? 'undecodable_batch' : 'range_read_failed',
+      `fetch ${topic}[${partition}] at offset ${offset}: ${undecodable ? 'record batch could not be decoded' : 'range consumer failed'}: ${message}`,
+      true,
+    );
+    this.name = 'RangeReadError';
+    this.undecodable = undecodable;
+  }
+}
+
 /** Converts a non-retriable platform error into a non-retryable ApplicationFailure; rethrows others as they are. */
 export function toActivityFailure(err: unknown): unknown {
   if (err instanceof PlatformError && !err.retriable) {

@@ -5,6 +5,7 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { registerKafkaCodecs } from '../activities/ingest/kafka-codecs.js';
 import type { StackEndpoints } from '../infra/local/endpoints.js';
 import type { PlatformConfig } from '../schemas/config.js';
 
@@ -20,6 +21,8 @@ export async function connectTemporal(config: PlatformConfig, endpoints: StackEn
 
 /** Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects). */
 export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = ''): Kafka {
+  // Batches compressed with snappy, lz4 or zstd are readable (KafkaJS itself has only gzip).
+  registerKafkaCodecs();
   let sasl: SASLOptions | undefined;
   if (config.KAFKA_SASL_MECHANISM) {
     sasl = {

@@ -11,8 +11,9 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
 import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSteps, type BatchStep } from '../../schemas/ingest/batch-plan.js';
 import { describeInputError } from '../../schemas/ingest/pipeline.js';
-import { duplicateIdReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
+import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import type { ValidEvent } from '../../schemas/contracts/envelope.js';
 import { resolveSelection, type ProcessorChange } from '../../schemas/processing/selection.js';
@@ -111,6 +112,18 @@ export interface EnsureTopicInput {
   topic: string;
   /** Partition count when the topic has to be created. */
   partitions: number;
+  /** The pipeline's largest accepted event, bytes: sets the created topic's `max.message.bytes` (see {@link topicMaxMessageBytes}). */
+  maxEventBytes?: number;
+}
+
+/**
+ * `max.message.bytes` of a topic the platform creates for a pipeline accepting events up to
+ * `maxEventBytes`: twice that plus 64 KiB of batch overhead. Events up to twice the limit reach
+ * the pipeline and become `oversized` dead letters (kept, with their bytes) instead of being
+ * refused at the producer by the broker's default of about 1 MB.
+ */
+export function topicMaxMessageBytes(maxEventBytes: number): number {
+  return 2 * maxEventBytes + 64 * 1024;
 }
 
 /** Row of the `events` table. */
@@ -263,7 +276,11 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
         raw_bytes: record.value?.byteLength ?? 0,
       });
     };
-    const result = validateEvent(record.value ?? new Uint8Array(0), { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null });
+    if (record.value === null) {
+      reject(tombstoneReason());
+      continue;
+    }
+    const result = validateEvent(record.value, { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null });
     if (!result.ok) {
       const details = result.reason.details;
       reject(result.reason, details.subject ?? '', details.version ?? 0);
@@ -311,6 +328,7 @@ export class KafkaResources {
     private readonly kafka: Kafka,
     log: Logger = silentLogger,
   ) {
+    registerKafkaCodecs();
     this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
   }
@@ -356,14 +374,15 @@ export function createIngestActivities(deps: IngestDeps) {
   }
 
   return {
-    /** Creates the topic when missing; returns its partition numbers. */
+    /** Creates the topic when missing (with `max.message.bytes` sized for `maxEventBytes`); returns its partition numbers. */
     async ensureTopic(input: EnsureTopicInput): Promise<{ partitions: number[]; created: boolean }> {
       const a = await admin();
       const existing = await a.listTopics();
       let created = false;
       if (!existing.includes(input.topic)) {
-        created = await a.createTopics({ topics: [{ topic: input.topic, numPartitions: input.partitions }], waitForLeaders: true });
-        log.info('created topic', { topic: input.topic, partitions: input.partitions });
+        const configEntries = input.maxEventBytes ? [{ name: 'max.message.bytes', value: String(topicMaxMessageBytes(input.maxEventBytes)) }] : [];
+        created = await a.createTopics({ topics: [{ topic: input.topic, numPartitions: input.partitions, configEntries }], waitForLeaders: true });
+        log.info('created topic', { topic: input.topic, partitions: input.partitions, ...(configEntries[0] ? { maxMessageBytes: configEntries[0].value } : {}) });
       }
       const metadata = await a.fetchTopicMetadata({ topics: [input.topic] });
       const partitions = (metadata.topics[0]?.partitions ?? []).map((p) => p.partitionId).sort((x, y) => x - y);

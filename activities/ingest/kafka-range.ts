@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { RangeIncompleteError } from '../errors.js';
+import { RangeIncompleteError, RangeReadError } from '../errors.js';
 
 /** One record read from a partition. */
 export interface FetchedRecord {
@@ -66,6 +66,8 @@ interface ActiveRange {
   bytes: number;
   records: FetchedRecord[];
   done: () => void;
+  /** Ends the fetch with an error (consumer crash, undecodable batch). */
+  fail: (error: Error) => void;
 }
 
 function recordSize(m: KafkaMessage): number {
@@ -96,15 +98,23 @@ class TopicReader {
       heartbeatInterval: 3_000,
     });
     this.consumer.on(this.consumer.events.START_BATCH_PROCESS, (e) => this.onFilteredBatch(e.payload));
+    // A crash (broker gone, a batch KafkaJS cannot decode) ends every fetch in flight with that
+    // error at once, instead of leaving it to its deadline; KafkaJS restarts the consumer when
+    // the error is retriable, otherwise the reader is replaced on the next fetch.
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.dead = true;
+      const error = e.payload.error;
+      for (const [partition, range] of [...this.active]) {
+        this.active.delete(partition);
+        range.fail(new RangeReadError(this.topic, partition, range.next, error));
+      }
     });
     // Emitted inside run() before the first fetch, and again after any rebalance: park every
     // assigned partition that no fetch is waiting on.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[this.topic] ?? [];
       const idle = assigned.filter((p) => !this.active.has(p));
-      if (idle.length > 0) this.consumer.pause([{ topic: this.topic, partitions: idle }]);
+      if (idle.length > 0) this.safely(() => this.consumer.pause([{ topic: this.topic, partitions: idle }]));
     });
     this.ready = this.start();
   }
@@ -124,10 +134,24 @@ class TopicReader {
     });
   }
 
+  /**
+   * Runs a consumer call from a timer or an event handler. KafkaJS throws from seek/pause/resume
+   * once a crashed consumer has disconnected; thrown there, the error would be uncaught and end
+   * the worker process. The crash itself is reported through the CRASH handler.
+   */
+  safely(call: () => void): boolean {
+    try {
+      call();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private onBatch({ batch }: EachBatchPayload): void {
     const range = this.active.get(batch.partition);
     if (!range) {
-      this.consumer.pause([{ topic: this.topic, partitions: [batch.partition] }]);
+      this.safely(() => this.consumer.pause([{ topic: this.topic, partitions: [batch.partition] }]));
       return;
     }
     let stoppedEarly = false;
@@ -169,7 +193,7 @@ class TopicReader {
   finish(partition: number, range: ActiveRange): void {
     if (this.active.get(partition) !== range) return;
     this.active.delete(partition);
-    this.consumer.pause([{ topic: this.topic, partitions: [partition] }]);
+    this.safely(() => this.consumer.pause([{ topic: this.topic, partitions: [partition] }]));
     range.done();
   }
 }
@@ -244,9 +268,14 @@ export class KafkaRangeFetcher {
   private async collect(reader: TopicReader, partition: number, from: number, to: number, options: FetchOptions): Promise<FetchResult> {
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
-    const range: ActiveRange = { from, to, next: from, maxBytes: options.maxBytes, bytes: 0, records: [], done: () => undefined };
-    const finished = new Promise<'done' | 'deadline' | 'aborted'>((resolve) => {
+    const range: ActiveRange = { from, to, next: from, maxBytes: options.maxBytes, bytes: 0, records: [], done: () => undefined, fail: () => undefined };
+    let failure: Error | null = null;
+    const finished = new Promise<'done' | 'deadline' | 'aborted' | 'failed'>((resolve) => {
       range.done = () => resolve('done');
+      range.fail = (error) => {
+        failure = error;
+        resolve('failed');
+      };
       timer = setTimeout(() => resolve('deadline'), Math.max(0, options.deadline - Date.now()));
       onAbort = () => resolve('aborted');
       options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -258,8 +287,10 @@ export class KafkaRangeFetcher {
     const watchdog = setInterval(() => {
       if (range.next === seen && reader.active.get(partition) === range) {
         this.log(`range ${reader.topic}[${partition}] idle at ${range.next}, seeking again`);
-        reader.consumer.seek({ topic: reader.topic, partition, offset: String(range.next) });
-        reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
+        reader.safely(() => {
+          reader.consumer.seek({ topic: reader.topic, partition, offset: String(range.next) });
+          reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
+        });
       }
       seen = range.next;
     }, 3_000);
@@ -268,6 +299,7 @@ export class KafkaRangeFetcher {
       reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
       const outcome = await finished;
       if (outcome === 'aborted') throw options.signal?.reason ?? new Error('fetch aborted');
+      if (outcome === 'failed') throw failure ?? new Error('fetch failed');
       if (outcome === 'deadline' && range.records.length === 0 && range.next < to) {
         throw new RangeIncompleteError(reader.topic, partition, from, to, range.next);
       }
@@ -278,7 +310,7 @@ export class KafkaRangeFetcher {
       clearTimeout(timer);
       if (onAbort) options.signal?.removeEventListener('abort', onAbort);
       if (reader.active.get(partition) === range) reader.active.delete(partition);
-      reader.consumer.pause([{ topic: reader.topic, partitions: [partition] }]);
+      reader.safely(() => reader.consumer.pause([{ topic: reader.topic, partitions: [partition] }]));
     }
   }
 

@@ -23,7 +23,8 @@ export function pinnedKafkaVersion(): string {
   return match[1].trim();
 }
 
-function libsDir(config: PlatformConfig): string {
+/** Folder of the pinned Kafka jars (`<state>/kafka/libs`), filled by {@link ensureKafkaJars}. */
+export function libsDir(config: PlatformConfig): string {
   return join(componentPaths(config, 'kafka').dataDir, 'libs');
 }
 
@@ -50,6 +51,16 @@ async function checkJava(): Promise<void> {
   const match = /version "(\d+)(?:\.(\d+))?/.exec(out);
   const major = match ? Number(match[1] === '1' ? match[2] : match[1]) : NaN;
   if (!(major >= 17)) throw new Error(`Kafka 4.x needs Java 17 or newer; found: ${out.split('\n')[0]}`);
+}
+
+/**
+ * The pinned Kafka jars (broker and Java client, kafka-clients), installed when missing, even
+ * when the broker itself comes from KAFKA_BROKERS: the tests use the Java producer as reference.
+ * Returns the libs folder. Throws when Java 17+ or Maven is missing.
+ */
+export async function ensureKafkaJars(config: PlatformConfig, log: LogFn): Promise<string> {
+  await installKafka(config, log);
+  return libsDir(config);
 }
 
 /**

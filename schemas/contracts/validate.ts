@@ -17,6 +17,7 @@ export const deadLetterCodes = [
   'contract_violation',
   'oversized',
   'duplicate_id',
+  'tombstone',
 ] as const;
 
 /** One of {@link deadLetterCodes}. */
@@ -99,6 +100,14 @@ export function toIssues(error: z.ZodError, prefix = ''): ValidationIssue[] {
 
 function reject(code: DeadLetterCode, message: string, details: DeadLetterReason['details'] = {}): ValidationResult {
   return { ok: false, reason: { code, message, details } };
+}
+
+/**
+ * The reason of a tombstone: a Kafka record whose value is null (a delete marker on compacted
+ * topics), which is not an event. Distinct from an empty value, which is `malformed_json`.
+ */
+export function tombstoneReason(): DeadLetterReason {
+  return { code: 'tombstone', message: 'expected an event, found a tombstone (a record with a null value)', details: { bytes: 0 } };
 }
 
 /**

@@ -182,6 +182,24 @@ describe('ingest activities', () => {
     expect(landed).toMatchObject({ valid: 150, rejected: 0 });
   });
 
+  it('creates topics whose max.message.bytes lets oversized events reach the pipeline; a tombstone gets its own reason', async () => {
+    const big = `big-${id}`;
+    await env.run(activities.ensureTopic, { topic: big, partitions: 1, maxEventBytes: 64 * 1024 });
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    const described = await kadmin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: big, configNames: ['max.message.bytes'] }] });
+    await kadmin.disconnect();
+    expect(described.resources[0]!.configEntries[0]!.configValue).toBe(String(2 * 64 * 1024 + 64 * 1024));
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    // 100 KB: above the pipeline's 64 KiB limit, accepted by the topic.
+    await producer.send({ topic: big, messages: [{ value: 'x'.repeat(100_000) }, { value: null }, { value: '' }] });
+    await producer.disconnect();
+    await env.run(activities.landBatch, { plan: planRange('big', big, 0, 0, 3, 0, 10), maxEventBytes: 64 * 1024 });
+    const reasons = await rows<{ offset: string; reason_code: string }>("SELECT offset, reason_code FROM dead_letters WHERE pipeline = 'big' ORDER BY offset");
+    expect(reasons.map((r) => r.reason_code)).toEqual(['oversized', 'tombstone', 'malformed_json']);
+  });
+
   it('commits progress to a member-less consumer group, partitions concurrently', async () => {
     const group = `g-commit-${id}`;
     await Promise.all([0, 1, 2].map((partition) => env.run(activities.commitProgress, { consumerGroup: group, topic, partition, offset: 10 + partition })));

@@ -6,6 +6,7 @@
  * ranges, consumer group offsets, rollups, and the alert the detector opened.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
@@ -33,9 +34,19 @@ let warehouse: ClickHouseClient;
 let produced: GeneratorSummary;
 const workers: ChildProcess[] = [];
 
+/** A free TCP port on 127.0.0.1 (the workers' ack-link server must not collide with other stacks' 8787). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
 /** Starts `npm run worker`'s entrypoint as a child process (one process, so SIGKILL really kills it). */
-function spawnWorker(name: string, extraEnv: Record<string, string> = {}): ChildProcess {
+async function spawnWorker(name: string, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   const endpoints = stackEndpoints();
+  const httpPort = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
     cwd: root,
     env: {
@@ -48,6 +59,7 @@ function spawnWorker(name: string, extraEnv: Record<string, string> = {}): Child
       PROCESSOR_VERSION: `test-${name}`,
       LOG_LEVEL: 'warn',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      PLATFORM_HTTP_PORT: String(httpPort),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -145,7 +157,7 @@ describe('pipeline with a worker killed mid-stream', () => {
 
     // Tiny landing steps make a batch take several inserts, so the kill lands inside one; the
     // second worker has another chunk size, and must still land the first one's plans as planned.
-    const first = spawnWorker('a', { PIPELINE_CHUNK_MAX_BYTES: '4096' });
+    const first = await spawnWorker('a', { PIPELINE_CHUNK_MAX_BYTES: '4096' });
     const input: PipelineInputRaw = {
       pipelineId,
       topic,
@@ -178,7 +190,7 @@ describe('pipeline with a worker killed mid-stream', () => {
     const totalBatches = [...(await highWatermarks()).values()].reduce((s, h) => s + Math.ceil(h / 50), 0);
     expect(landedBeforeKill).toBeLessThan(totalBatches);
 
-    spawnWorker('b', { PIPELINE_CHUNK_MAX_BYTES: '20000' });
+    await spawnWorker('b', { PIPELINE_CHUNK_MAX_BYTES: '20000' });
     const ends = await highWatermarks();
     await waitFor('group offsets at the end of every partition', async () => {
       const committed = await committedOffsets();

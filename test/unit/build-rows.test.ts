@@ -30,6 +30,7 @@ describe('buildRows', () => {
       record(13, null),
       record(14, Buffer.from(event('6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b', { status: 999 }))),
       record(15, Buffer.from('x'.repeat(4096))),
+      record(16, Buffer.alloc(0)),
     ];
     const { events, deadLetters } = buildRows(records, ctx);
     expect(events).toHaveLength(1);
@@ -51,9 +52,11 @@ describe('buildRows', () => {
     expect(deadLetters.map((d) => [d.offset, d.reason_code])).toEqual([
       [11, 'duplicate_id'],
       [12, 'malformed_json'],
-      [13, 'malformed_json'],
+      // A tombstone (null value) and an empty value are told apart.
+      [13, 'tombstone'],
       [14, 'contract_violation'],
       [15, 'oversized'],
+      [16, 'malformed_json'],
     ]);
     const [dup, binary, , violation] = deadLetters;
     expect(JSON.parse(dup!.reason_detail)).toMatchObject({ firstOffset: '10' });

@@ -255,7 +255,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
    * topic get one.
    */
   async function attachConsumers(ensure: typeof ensureTopic): Promise<void> {
-    const ensured = await ensure({ topic, partitions: input.partitions });
+    const ensured = await ensure({ topic, partitions: input.partitions, maxEventBytes: input.maxEventBytes });
     partitions = ensured.partitions;
     for (const partition of partitions) {
       const childInput: PartitionConsumerInputRaw = {
