@@ -14,6 +14,7 @@ import { createIngestActivities, type KafkaResources } from './ingest/ingest.js'
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
+import type { LandingObserver } from './observability/landing-observer.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -47,12 +48,14 @@ export interface ActivityDeps {
   chunkMaxBytes?: number;
   /** Alert routing, audit and notification channels. */
   alerting: AlertingDeps;
+  /** Told about landed rows (freshness metrics). @default none */
+  landingObserver?: LandingObserver;
 }
 
 /** Builds every activity of the platform. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createIngestActivities(deps),
+    ...createIngestActivities({ ...deps, ...(deps.landingObserver ? { observer: deps.landingObserver } : {}) }),
     ...createRollupActivities(deps),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),

@@ -10,7 +10,7 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type AlertingDeps } from '../activities/index.js';
 import { loadAlertingConfigFile } from '../activities/alerting/alert-routing.js';
 import { loadChannelTargetsFile } from '../activities/alerting/notify.js';
@@ -24,13 +24,24 @@ import { connectTemporal, createKafka, createWarehouse } from './connections.js'
 import { resolveEndpoints } from './endpoints.js';
 import { startHttpServer } from './http-server.js';
 import { processorVersion } from './processor-version.js';
+import { observabilityInterceptor, type LandingLineageSink } from '../activities/observability/interceptor.js';
+import { createJsonLogger } from '../activities/observability/json-logger.js';
+import { metricsLandingObserver } from '../activities/observability/landing-observer.js';
+import { createPlatformMetrics, type PlatformMetrics } from '../activities/observability/metrics.js';
+import { startMetricsServer } from './observability/metrics-server.js';
+import { installRuntime } from './observability/runtime.js';
+import { tracingFromConfig, tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** Bundles the platform's workflow code once (a few seconds); pass the result to several workers. */
-export async function bundlePlatformWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+/**
+ * Bundles the platform's workflow code once (a few seconds); pass the result to several workers.
+ * With `tracing: true` the OpenTelemetry workflow interceptors are bundled in (needed by a
+ * worker started with tracing on). @default tracing false
+ */
+export async function bundlePlatformWorkflows(options: { tracing?: boolean } = {}): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger, ...(options.tracing ? { workflowInterceptorModules: [tracingWorkflowInterceptorModule] } : {}) });
 }
 
 const quietBundlerLogger = {
@@ -58,6 +69,18 @@ export interface StartWorkerOptions {
   skipMigrations?: boolean;
   /** Alerting policy, channels and secrets. @default loaded with {@link loadAlerting} */
   alerting?: AlertingDeps;
+  /** Metrics, traces and lineage of this worker. @default none (nothing recorded) */
+  observability?: WorkerObservability;
+}
+
+/** What a worker reports to: each part optional, all off by default. */
+export interface WorkerObservability {
+  /** prom-client metrics the activity interceptor and the landing code record into. */
+  metrics?: PlatformMetrics;
+  /** Tracing setup (see workers/observability/tracing.ts); a prebuilt bundle must then come from `bundlePlatformWorkflows({ tracing: true })`. */
+  tracing?: Tracing | null;
+  /** OpenLineage run events per landing. */
+  lineage?: LandingLineageSink;
 }
 
 /**
@@ -133,7 +156,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const kafka = createKafka(config, endpoints, '-worker');
   const resources = new KafkaResources(kafka, log);
   const alerting = options.alerting ?? (await loadAlerting(config));
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting });
+  const obs = options.observability ?? {};
+  const activities = createActivities({
+    kafka,
+    warehouse,
+    temporal,
+    taskQueue,
+    processorVersion: version,
+    log,
+    resources,
+    chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES,
+    alerting,
+    ...(obs.metrics ? { landingObserver: metricsLandingObserver(obs.metrics) } : {}),
+  });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
@@ -145,6 +180,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities,
+    interceptors: {
+      // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
+      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) })],
+      ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
+    },
+    ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
   });
   log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
   const done = worker.run().finally(async () => {
@@ -166,19 +207,36 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   };
 }
 
+/** Secret values of the configuration, masked in every log line. */
+export function configSecretValues(config: PlatformConfig): string[] {
+  return [config.TEMPORAL_API_KEY, config.KAFKA_SASL_PASSWORD, config.CLICKHOUSE_PASSWORD, config.ALERT_SIGNING_SECRET, config.OPENLINEAGE_API_KEY].filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const endpoints = resolveEndpoints(config);
-  // The SDK's own log lines follow LOG_LEVEL too (installed before any connection exists).
-  Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : config.LOG_LEVEL === 'info' ? 'INFO' : config.LOG_LEVEL === 'warn' ? 'WARN' : 'ERROR') });
+  const log = createJsonLogger({ level: config.LOG_LEVEL, component: 'worker', secretValues: configSecretValues(config) });
+  // The SDK's own log lines (and workflow `log` lines) go to the same JSON log; its metrics to TEMPORAL_METRICS_PORT.
+  // Installed before any connection exists.
+  const runtime = await installRuntime(config, log);
+  const metrics = createPlatformMetrics();
+  const metricsServer =
+    config.METRICS_PORT === 0
+      ? null
+      : await startMetricsServer({ registry: metrics.registry, port: config.METRICS_PORT, host: config.METRICS_HOST }).catch((err: unknown) => {
+          log.warn('METRICS_PORT cannot be bound: this worker serves no /metrics', { port: config.METRICS_PORT, error: err instanceof Error ? err.message : String(err) });
+          return null;
+        });
+  const tracing = tracingFromConfig(config);
+  log.info('observability', { metrics: metricsServer?.url ?? null, temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null, tracing: tracing !== null });
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints });
+  const running = await startWorker({ config, endpoints, log, observability: { metrics, tracing } });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
-  const http = await startHttpServer({ client: running.temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log: consoleLogger(config.LOG_LEVEL, 'http') });
+  const http = await startHttpServer({ client: running.temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log: log.child('http') });
   try {
     await running.done;
   } finally {
-    await http.close();
+    await Promise.allSettled([http.close(), metricsServer?.close(), tracing?.shutdown()]);
   }
 }
 

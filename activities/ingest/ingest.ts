@@ -13,6 +13,8 @@ import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.j
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { LandingObserver } from '../observability/landing-observer.js';
+import { inSpan, inSpanSync } from '../observability/spans.js';
 
 /** Dependencies of {@link createIngestActivities}. */
 export interface IngestDeps {
@@ -28,6 +30,8 @@ export interface IngestDeps {
   chunkMaxBytes?: number;
   /** How long one fetch may wait for its records. @default 60000 */
   fetchTimeoutMs?: number;
+  /** Told about rows as they are validated and become queryable (freshness metrics). @default none */
+  observer?: LandingObserver;
 }
 
 /** Input of planBatch. */
@@ -76,6 +80,10 @@ export interface LandBatchResult {
   chunks: number;
   /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
   durationMs: number;
+  /** Rejected events by `reason_code` (metrics, OpenLineage). */
+  rejectCodes: Record<string, number>;
+  /** Contracts of the landed events, `subject@version`, sorted. */
+  contractVersions: string[];
 }
 
 /** Input of commitProgress. */
@@ -371,20 +379,31 @@ export function createIngestActivities(deps: IngestDeps) {
     const beat = setInterval(() => ctx.heartbeat(progress), 2_000);
     try {
       while (progress.next < to) {
-        const chunk = await fetcher.fetch(topic, partition, progress.next, to, {
-          deadline: Date.now() + fetchTimeoutMs,
-          maxBytes: chunkMaxBytes,
-          signal: ctx.cancellationSignal,
-        });
+        const fetchFrom = progress.next;
+        const chunk = await inSpan('fetch', { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': fetchFrom, 'streamwarden.to_offset': to }, () =>
+          fetcher.fetch(topic, partition, fetchFrom, to, {
+            deadline: Date.now() + fetchTimeoutMs,
+            maxBytes: chunkMaxBytes,
+            signal: ctx.cancellationSignal,
+          }),
+        );
         if (chunk.next <= progress.next) throw new PlatformError('range_stalled', `fetch ${topic}[${partition}] made no progress at offset ${progress.next}`, true);
         // The step's range, not the batch's: a batch landed in one step keeps the batch token.
         const stepToken = batchId(pipelineId, topic, partition, progress.next, chunk.next);
-        const rows = buildRows(chunk.records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes });
+        const rows = inSpanSync('validate', { 'streamwarden.records': chunk.records.length }, () =>
+          buildRows(chunk.records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes }),
+        );
+        deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
         if (rows.events.length > 0) {
-          await deps.warehouse.insert({ table: 'events', values: rows.events, format: 'JSONEachRow', clickhouse_settings: dedup(stepToken) });
+          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'events', 'streamwarden.rows': rows.events.length }, () =>
+            deps.warehouse.insert({ table: 'events', values: rows.events, format: 'JSONEachRow', clickhouse_settings: dedup(stepToken) }),
+          );
+          deps.observer?.queryable({ pipelineId, topic }, rows.events, Date.now());
         }
         if (rows.deadLetters.length > 0) {
-          await deps.warehouse.insert({ table: 'dead_letters', values: rows.deadLetters, format: 'JSONEachRow', clickhouse_settings: dedup(`${stepToken}/dead_letters`) });
+          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'dead_letters', 'streamwarden.rows': rows.deadLetters.length }, () =>
+            deps.warehouse.insert({ table: 'dead_letters', values: rows.deadLetters, format: 'JSONEachRow', clickhouse_settings: dedup(`${stepToken}/dead_letters`) }),
+          );
         }
         for (const e of rows.events) {
           const version = `${e.subject}@${e.contract_version}`;
@@ -401,7 +420,7 @@ export function createIngestActivities(deps: IngestDeps) {
         ctx.heartbeat(progress);
       }
       const missing = to - from - progress.valid - progress.rejected;
-      await deps.warehouse.insert({
+      await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'lineage_batches', 'streamwarden.rows': 1 }, () => deps.warehouse.insert({
         table: 'lineage_batches',
         values: [
           {
@@ -429,7 +448,7 @@ export function createIngestActivities(deps: IngestDeps) {
         ],
         format: 'JSONEachRow',
         clickhouse_settings: dedup(`${id}/lineage`),
-      });
+      }));
       log.debug('batch landed', { batchId: id, valid: progress.valid, rejected: progress.rejected, missing });
       return {
         batchId: id,
@@ -439,6 +458,8 @@ export function createIngestActivities(deps: IngestDeps) {
         bytes: progress.bytes,
         chunks: progress.chunks,
         durationMs: Date.now() - began,
+        rejectCodes: { ...progress.codes },
+        contractVersions: [...progress.versions].sort(),
       };
     } finally {
       clearInterval(beat);
