@@ -29,6 +29,7 @@ import { createJsonLogger } from '../activities/observability/json-logger.js';
 import { metricsLandingObserver } from '../activities/observability/landing-observer.js';
 import { createPlatformMetrics, type PlatformMetrics } from '../activities/observability/metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
+import { lineageFromConfig } from './observability/lineage.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingFromConfig, tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
 
@@ -228,15 +229,21 @@ async function main(): Promise<void> {
           return null;
         });
   const tracing = tracingFromConfig(config);
-  log.info('observability', { metrics: metricsServer?.url ?? null, temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null, tracing: tracing !== null });
+  const lineage = lineageFromConfig(config, endpoints, processorVersion(config), metrics, log);
+  log.info('observability', {
+    metrics: metricsServer?.url ?? null,
+    temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null,
+    tracing: tracing !== null,
+    openLineage: lineage !== null,
+  });
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, log, observability: { metrics, tracing } });
+  const running = await startWorker({ config, endpoints, log, observability: { metrics, tracing, ...(lineage ? { lineage } : {}) } });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
   const http = await startHttpServer({ client: running.temporal, secret: config.ALERT_SIGNING_SECRET, port: config.PLATFORM_HTTP_PORT, log: log.child('http') });
   try {
     await running.done;
   } finally {
-    await Promise.allSettled([http.close(), metricsServer?.close(), tracing?.shutdown()]);
+    await Promise.allSettled([http.close(), metricsServer?.close(), tracing?.shutdown(), lineage?.close()]);
   }
 }
 
