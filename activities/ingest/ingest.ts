@@ -66,6 +66,8 @@ export interface LandBatchInput {
   from: number;
   to: number;
   maxEventBytes: number;
+  /** The partition's high watermark when the batch was planned (recorded in `lineage_batches.high_watermark` for backlog over time). */
+  highWatermark?: number;
 }
 
 /** Result of landBatch: counts only. */
@@ -430,6 +432,7 @@ export function createIngestActivities(deps: IngestDeps) {
             partition,
             from_offset: from,
             to_offset: to,
+            high_watermark: input.highWatermark ?? null,
             valid_count: progress.valid,
             rejected_count: progress.rejected,
             missing_count: Math.max(0, missing),

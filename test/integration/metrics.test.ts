@@ -135,6 +135,9 @@ describe('worker metrics and logs during a pipeline run', () => {
 
     // One histogram observation per landed batch, the same batches lineage recorded.
     const [lineage] = await rows<{ batches: string; offsets: string }>('SELECT count() AS batches, sum(to_offset - from_offset) AS offsets FROM lineage_batches');
+    // Backlog over time: every batch records the high watermark it was planned against (all produced before the start).
+    const watermarks = await rows<{ partition: number; hw: string | null }>('SELECT DISTINCT partition, high_watermark AS hw FROM lineage_batches ORDER BY partition');
+    expect(watermarks.map((w) => [w.partition, w.hw === null ? null : Number(w.hw)])).toEqual([...ends].sort(([a], [b]) => a - b));
     expect(sumOf(after, 'streamwarden_batches_total', { ...p, outcome: 'success' })).toBe(Number(lineage!.batches));
     expect(sumOf(after, 'streamwarden_batch_landing_duration_seconds_count', { ...p, outcome: 'success' })).toBe(Number(lineage!.batches));
     expect(sumOf(after, 'streamwarden_batch_size_events_count', p)).toBe(Number(lineage!.batches));

@@ -126,7 +126,7 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     // A stop request lets the batch in flight land and commit, so the group offset and the
     // warehouse agree and a restart resumes at a batch boundary.
     await CancellationScope.nonCancellable(async () => {
-      const landed = await landBatch({ pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: input.maxEventBytes });
+      const landed = await landBatch({ pipelineId, topic, partition, from: plan.from, to: plan.to, maxEventBytes: input.maxEventBytes, highWatermark: plan.highWatermark });
       await commitProgress({ consumerGroup, topic, partition, offset: plan.to });
       totals.landed += landed.valid;
       totals.rejected += landed.rejected;
