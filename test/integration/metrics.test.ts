@@ -8,6 +8,8 @@
  * batch, workflow and run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
@@ -16,6 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';
+import { buildDashboards } from '../../dashboards/build.js';
+import { prometheusPanels } from '../../dashboards/panels.js';
+import { ensurePrometheus } from '../../infra/prometheus/install.js';
+import { startPrometheus, type RunningPrometheus } from '../../infra/prometheus/local.js';
 import { freePort, scrape, sumOf, type Sample } from '../support/observability.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
@@ -34,6 +40,10 @@ let worker: ChildProcess;
 const stdout: string[] = [];
 let metricsUrl: string;
 let temporalMetricsUrl: string;
+let prometheus: RunningPrometheus;
+let runStarted = 0;
+let produced: GeneratorSummary;
+const promDir = mkdtempSync(join(resolve(config.PLATFORM_STATE_DIR), 'prometheus-test-'));
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -90,9 +100,17 @@ beforeAll(async () => {
     stdout.push(...lines);
   });
   worker.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  // A real Prometheus (Debian package, unpacked under the state folder) scraping both endpoints every second.
+  const binary = await ensurePrometheus(resolve(config.PLATFORM_STATE_DIR), (line) => console.log(line));
+  prometheus = await startPrometheus({ binary, dir: promDir, port: await freePort(), scrapeIntervalSeconds: 1, jobs: [{ job: 'worker', targets: [`127.0.0.1:${mp}`] }, { job: 'temporal-sdk', targets: [`127.0.0.1:${tp}`] }] });
 });
 
 afterAll(async () => {
+  if (prometheus && prometheus.child.exitCode === null) {
+    prometheus.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  rmSync(promDir, { recursive: true, force: true });
   await temporal?.workflow.getHandle(pipelineWorkflowId(pipelineId)).terminate('test over').catch(() => undefined);
   for (const p of [0, 1, 2]) await temporal?.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)).terminate('test over').catch(() => undefined);
   if (worker && worker.exitCode === null && worker.signalCode === null) {
@@ -110,7 +128,8 @@ describe('worker metrics and logs during a pipeline run', () => {
     expect(sumOf(before, 'streamwarden_events_landed_total', { pipeline: pipelineId })).toBe(0);
     expect(before.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
 
-    const produced: GeneratorSummary = await produceEvents(kafka, { topic, partitions: 3, count: 1200, rate: 1000, invalid: 0.05, malformed: 0.03, seed: 12, startTime: Date.now() - 60_000 });
+    runStarted = Date.now();
+    produced = await produceEvents(kafka, { topic, partitions: 3, count: 1200, rate: 1000, invalid: 0.05, malformed: 0.03, seed: 12, startTime: Date.now() - 60_000 });
     expect(produced.rejected).toBeGreaterThan(0);
     const input: PipelineInputRaw = { pipelineId, topic, batchMaxEvents: 100, pollIntervalMs: 500, rollup: { intervalMs: 1000 } };
     await temporal.workflow.start('pipeline', { taskQueue, workflowId: pipelineWorkflowId(pipelineId), args: [input] });
@@ -165,5 +184,44 @@ describe('worker metrics and logs during a pipeline run', () => {
       expect(typeof l.level).toBe('string');
       expect(typeof l.time).toBe('string');
     }
+  });
+
+  it('every PromQL query of the dashboards runs on a real Prometheus scraping that worker, and shows the run', { timeout: 120_000 }, async () => {
+    // Prometheus scrapes every second: wait until it has scraped the state the first test saw (lag 0 everywhere).
+    await waitFor('Prometheus to scrape lag 0 on every partition', async () => {
+      const q = `count(streamwarden_consumer_lag_events{pipeline="${pipelineId}"} == 0)`;
+      const body = (await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: q })}`)).json()) as { data: { result: { value: [number, string] }[] } };
+      return body.data.result[0]?.value[1] === '3' ? true : undefined;
+    }, 30_000);
+    const end = Date.now() / 1000 + 1;
+    const start = runStarted / 1000 - 5;
+    const escaped = pipelineId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const results = new Map<string, { metric: Record<string, string>; values: [number, string][] }[]>();
+    for (const { file, dashboard } of buildDashboards()) {
+      for (const panel of prometheusPanels(dashboard)) {
+        for (const t of (panel.targets ?? []) as unknown as { expr: string }[]) {
+          // What Grafana substitutes: $__rate_interval (at least 4 scrape intervals) and the pipeline variable as a regex.
+          const expr = t.expr.replaceAll('$__rate_interval', '15s').replaceAll('${pipeline:regex}', escaped);
+          expect(expr, `${file} / ${panel.title}: unknown template form`).not.toContain('$');
+          const url = `${prometheus.url}/api/v1/query_range?${new URLSearchParams({ query: expr, start: String(start), end: String(end), step: '1' })}`;
+          const body = (await (await fetch(url)).json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
+          expect(body.status, `${file} / ${panel.title}: ${expr}: ${body.error ?? ''}`).toBe('success');
+          results.set(`${panel.title}|${expr}`, body.data.result);
+        }
+      }
+    }
+    const series = (title: string, metricPart: string) => [...results].find(([k]) => k.startsWith(`${title}|`) && k.includes(metricPart))?.[1] ?? [];
+    const max = (s: { values: [number, string][] }) => Math.max(...s.values.map(([, v]) => Number(v)).filter((v) => Number.isFinite(v)));
+    const landed = series('Throughput', 'events_landed_total');
+    expect(landed.map((s) => s.metric.pipeline)).toEqual([pipelineId]);
+    expect(max(landed[0]!)).toBeGreaterThan(0);
+    expect(new Set(series('Rejections by reason', 'rejected').map((s) => s.metric.reason))).toEqual(new Set(Object.keys(produced.byReason)));
+    const lag = series('Consumer lag per partition', 'consumer_lag');
+    expect(lag.map((s) => s.metric.partition).sort()).toEqual(['0', '1', '2']);
+    expect(lag.map((s) => Number(s.values[s.values.length - 1]![1])), JSON.stringify(lag.map((s) => s.values.slice(-3)))).toEqual([0, 0, 0]);
+    expect(max(series('Batch landing latency', 'batch_landing_duration')[0]!)).toBeGreaterThan(0);
+    expect(max(series('Freshness (metrics)', 'kafka_to_queryable')[0]!)).toBeGreaterThan(0);
+    const sdk = series('Temporal: activity schedule-to-start and execution', 'execution_latency');
+    expect(sdk.map((s) => s.metric.activity_type)).toContain('landBatch');
   });
 });
