@@ -71,6 +71,8 @@ export const envSchema = z.object({
   LOCAL_KAFKA_CONTROLLER_PORT: port.default(9093),
   /** @default 8123 */
   LOCAL_CLICKHOUSE_PORT: port.default(8123),
+  /** Port of the optional local Prometheus (`npm run prometheus:up`). @default 9090 */
+  LOCAL_PROMETHEUS_PORT: port.default(9090),
 
   /** Port of the platform's own HTTP endpoint (signed acknowledge links). @default 8787 */
   PLATFORM_HTTP_PORT: port.default(8787),
