@@ -9,15 +9,40 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
 import { batchId } from '../../schemas/ingest/pipeline.js';
-import type { BatchPlan, LandBatchInput, LandBatchResult, PlanBatchInput } from '../ingest/ingest.js';
+import type { BatchPlan, LandBatchResult, PlanBatchInput } from '../ingest/ingest.js';
 import { withDataPathContext, type DataPathContext } from './log-context.js';
 import type { PlatformMetrics } from './metrics.js';
 
+/** The offset range one landing covers, whatever the shape of the landBatch input. */
+export interface LandingRange {
+  pipelineId: string;
+  topic: string;
+  partition: number;
+  /** `[from, to)` */
+  from: number;
+  to: number;
+  /** When the input carries it (a recorded plan); else derived from the range. */
+  batchId?: string;
+}
+
+/**
+ * Reads the range of a landBatch argument: the flat form `{ pipelineId, topic, partition, from, to }`
+ * or a recorded plan `{ plan: { pipelineId, topic, partition, from, to, batchId } }`. Null when it
+ * is neither (then nothing is recorded for it; the activity itself still runs and fails or not).
+ */
+export function landingRangeOf(arg: unknown): LandingRange | null {
+  if (arg === null || typeof arg !== 'object') return null;
+  const outer = arg as Record<string, unknown>;
+  const a = (outer.plan !== null && typeof outer.plan === 'object' ? outer.plan : outer) as Record<string, unknown>;
+  if (typeof a.pipelineId !== 'string' || typeof a.topic !== 'string' || typeof a.partition !== 'number' || typeof a.from !== 'number' || typeof a.to !== 'number') return null;
+  return { pipelineId: a.pipelineId, topic: a.topic, partition: a.partition, from: a.from, to: a.to, ...(typeof a.batchId === 'string' ? { batchId: a.batchId } : {}) };
+}
+
 /** What a lineage emitter needs to hear about one landing attempt (see openlineage.ts). */
 export interface LandingLineageSink {
-  started(input: LandBatchInput, run: { workflowId: string; runId: string; attempt: number }): void;
-  completed(input: LandBatchInput, run: { workflowId: string; runId: string; attempt: number }, result: LandBatchResult): void;
-  failed(input: LandBatchInput, run: { workflowId: string; runId: string; attempt: number }, error: unknown): void;
+  started(range: LandingRange, run: { workflowId: string; runId: string; attempt: number }): void;
+  completed(range: LandingRange, run: { workflowId: string; runId: string; attempt: number }, result: LandBatchResult): void;
+  failed(range: LandingRange, run: { workflowId: string; runId: string; attempt: number }, error: unknown): void;
 }
 
 /** Dependencies of {@link observabilityInterceptor}. */
@@ -30,10 +55,11 @@ export interface ObservabilityInterceptorDeps {
 function dataPathOf(activity: string, arg: unknown): Pick<DataPathContext, 'pipeline' | 'batchId'> {
   if (arg === null || typeof arg !== 'object') return {};
   const a = arg as Record<string, unknown>;
-  const pipeline = typeof a.pipelineId === 'string' ? a.pipelineId : typeof a.pipeline === 'string' ? a.pipeline : undefined;
-  if (activity === 'landBatch' && pipeline && typeof a.topic === 'string' && typeof a.partition === 'number' && typeof a.from === 'number' && typeof a.to === 'number') {
-    return { pipeline, batchId: batchId(pipeline, a.topic, a.partition, a.from, a.to) };
+  if (activity === 'landBatch') {
+    const range = landingRangeOf(arg);
+    if (range) return { pipeline: range.pipelineId, batchId: range.batchId ?? batchId(range.pipelineId, range.topic, range.partition, range.from, range.to) };
   }
+  const pipeline = typeof a.pipelineId === 'string' ? a.pipelineId : typeof a.pipeline === 'string' ? a.pipeline : undefined;
   return pipeline ? { pipeline } : {};
 }
 
@@ -59,7 +85,8 @@ function recordOutcome(metrics: PlatformMetrics, activity: string, arg: unknown,
   metrics.activityDuration.labels(activity, outcome).observe(seconds);
   switch (activity) {
     case 'landBatch': {
-      const input = arg as LandBatchInput;
+      const input = landingRangeOf(arg);
+      if (!input) return;
       metrics.batches.labels(input.pipelineId, input.topic, outcome).inc();
       metrics.batchLandingDuration.labels(input.pipelineId, input.topic, outcome).observe(seconds);
       if (!ok) return;
@@ -119,8 +146,9 @@ function inbound(ctx: Context, deps: ObservabilityInterceptorDeps): ActivityInbo
       const arg = input.args[0];
       const run = { workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '', attempt: info.attempt };
       const context: DataPathContext = { activity, ...dataPathOf(activity, arg), workflowId: run.workflowId, runId: run.runId, attempt: run.attempt };
-      const landing = activity === 'landBatch' ? deps.lineage : undefined;
-      if (landing) safely(() => landing.started(arg as LandBatchInput, run));
+      const range = activity === 'landBatch' ? landingRangeOf(arg) : null;
+      const landing = range ? deps.lineage : undefined;
+      if (landing && range) safely(() => landing.started(range, run));
       const began = performance.now();
       return withDataPathContext(context, async () => {
         try {
@@ -130,7 +158,7 @@ function inbound(ctx: Context, deps: ObservabilityInterceptorDeps): ActivityInbo
             const metrics = deps.metrics;
             safely(() => recordOutcome(metrics, activity, arg, result, true, seconds));
           }
-          if (landing) safely(() => landing.completed(arg as LandBatchInput, run, result as LandBatchResult));
+          if (landing && range) safely(() => landing.completed(range, run, result as LandBatchResult));
           return result;
         } catch (err) {
           const seconds = (performance.now() - began) / 1000;
@@ -138,7 +166,7 @@ function inbound(ctx: Context, deps: ObservabilityInterceptorDeps): ActivityInbo
             const metrics = deps.metrics;
             safely(() => recordOutcome(metrics, activity, arg, undefined, false, seconds));
           }
-          if (landing) safely(() => landing.failed(arg as LandBatchInput, run, err));
+          if (landing && range) safely(() => landing.failed(range, run, err));
           throw err;
         }
       });

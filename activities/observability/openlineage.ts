@@ -22,8 +22,8 @@ import { contractJsonSchema } from '../../schemas/compat/json-schema.js';
 import type { JsonSchema } from '../../schemas/compat/shape.js';
 import { lookupContract } from '../../schemas/contracts/index.js';
 import { batchId } from '../../schemas/ingest/pipeline.js';
-import type { LandBatchInput, LandBatchResult } from '../ingest/ingest.js';
-import type { LandingLineageSink } from './interceptor.js';
+import type { LandBatchResult } from '../ingest/ingest.js';
+import type { LandingLineageSink, LandingRange } from './interceptor.js';
 import type { PlatformMetrics } from './metrics.js';
 
 /** The spec version the events follow; its schema URL is each event's `schemaURL`. */
@@ -121,14 +121,14 @@ function contractDataFields(contractVersions: readonly string[]): { name: string
 /** Builds one run event of a landing (pure; `now` is the event time). */
 export function landingRunEvent(
   eventType: RunEvent['eventType'],
-  input: LandBatchInput,
+  input: LandingRange,
   run: LandingRun,
   where: LineageLocation,
   now: Date,
   outcome?: { result?: LandBatchResult; error?: unknown },
 ): RunEvent {
   const producer = where.producer;
-  const id = batchId(input.pipelineId, input.topic, input.partition, input.from, input.to);
+  const id = input.batchId ?? batchId(input.pipelineId, input.topic, input.partition, input.from, input.to);
   const kafkaNamespace = `kafka://${where.kafkaBrokers[0] ?? 'unknown:9092'}`;
   const ch = new URL(where.clickhouseUrl);
   const chNamespace = `clickhouse://${ch.hostname}:${ch.port || (ch.protocol === 'https:' ? '8443' : '8123')}`;
@@ -253,15 +253,15 @@ export class OpenLineageEmitter implements LandingLineageSink {
     this.maxQueue = options.maxQueue ?? 1000;
   }
 
-  started(input: LandBatchInput, run: LandingRun): void {
+  started(input: LandingRange, run: LandingRun): void {
     this.enqueue(landingRunEvent('START', input, run, this.options.location, new Date()));
   }
 
-  completed(input: LandBatchInput, run: LandingRun, result: LandBatchResult): void {
+  completed(input: LandingRange, run: LandingRun, result: LandBatchResult): void {
     this.enqueue(landingRunEvent('COMPLETE', input, run, this.options.location, new Date(), { result }));
   }
 
-  failed(input: LandBatchInput, run: LandingRun, error: unknown): void {
+  failed(input: LandingRange, run: LandingRun, error: unknown): void {
     this.enqueue(landingRunEvent('FAIL', input, run, this.options.location, new Date(), { error }));
   }
 
