@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
   keep: boolean;
   /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
-  skip: Set<'raw' | 'naive' | 'platform'>;
+  skip: Set<'raw' | 'naive' | 'platform' | 'instrumented'>;
 }
 
 /** Usage text printed by `--help` and on a bad command line. */
@@ -24,13 +24,15 @@ Produces N events to a fresh topic, then measures in one run:
   (a) platform  events/s landed by the Temporal pipeline (worker in a child process), exactly once
   (b) raw       KafkaJS consume rate with no processing
   (c) naive     KafkaJS eachBatch -> validate -> ClickHouse insert, no Temporal
+  (d) instrumented  (a) again with metrics, JSON logs, tracing (OTLP to a dead collector) and
+                OpenLineage (to a file) all on: the cost of the instrumentation is d/a
 
 Options:
   --events N            events to produce (default 200000)
   --partitions N        partitions of the fresh topic (default 3)
   --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
   --deadline-min M      stop the whole run after M minutes (default 15)
-  --skip NAME           skip raw | naive | platform (repeatable)
+  --skip NAME           skip raw | naive | platform | instrumented (repeatable)
   --keep                keep the topic, databases and groups (default: delete them)
   -h, --help            this text`;
 
@@ -78,10 +80,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
     throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
   }
-  const skip = new Set<'raw' | 'naive' | 'platform'>();
+  const skip = new Set<'raw' | 'naive' | 'platform' | 'instrumented'>();
   for (const name of values.skip ?? []) {
-    if (name !== 'raw' && name !== 'naive' && name !== 'platform') {
-      throw new BenchUsageError(`--skip: expected raw, naive or platform, got "${name}"`);
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'instrumented') {
+      throw new BenchUsageError(`--skip: expected raw, naive, platform or instrumented, got "${name}"`);
     }
     skip.add(name);
   }
