@@ -9,7 +9,7 @@
  *
  * Flags: `--rate N` events/s of the demo stream (default 400), `--no-stream` (worker and progress only).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -21,13 +21,15 @@ import { errorRateDetector } from '../activities/analytics/rollup.js';
 import { subjects } from '../schemas/contracts/index.js';
 import { stateDir } from '../infra/local/process.js';
 import { ensureStack } from '../infra/local/stack.js';
-import { ConfigError, loadConfig } from '../schemas/config.js';
+import { ConfigError, loadConfig, type PlatformConfig } from '../schemas/config.js';
+import { pino } from 'pino';
+import { createJsonLogger } from '../activities/observability/json-logger.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { produceEvents } from './generator.js';
 import { startPipeline } from './pipelines.js';
 import { startHttpServer, type RunningHttpServer } from './http-server.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
-import { startWorker } from './worker.js';
+import { configSecretValues, startWorker } from './worker.js';
 
 const demo = { pipelineId: 'demo', topic: 'requests', partitions: 3, incidentService: 'checkout' } as const;
 
@@ -36,13 +38,16 @@ function say(line: string): void {
 }
 
 /** Worker logs go to a file so they do not tear the progress line; errors also reach the terminal. */
-function fileLogger(path: string, onProblem: (line: string) => void): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    const line = `${new Date().toISOString()} ${level} ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`;
-    appendFileSync(path, `${line}\n`);
-    if (level === 'ERROR') onProblem(line);
+/** The worker's JSON log (pino, one object per line) appended to `path`; errors also go to the screen. */
+function fileLogger(path: string, onProblem: (line: string) => void, config: PlatformConfig): Logger {
+  const json = createJsonLogger({ level: config.LOG_LEVEL, component: 'worker', secretValues: configSecretValues(config), destination: pino.destination({ dest: path, append: true, sync: true }) });
+  return {
+    ...json,
+    error: (message, meta) => {
+      json.error(message, meta);
+      onProblem(`${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`);
+    },
   };
-  return { debug: () => undefined, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
 }
 
 function processAlive(pid: number): boolean {
@@ -90,10 +95,10 @@ async function main(): Promise<number> {
     liveLine = false;
     say(`  ! ${line}`);
   };
-  const log = fileLogger(logPath, problem);
+  const log = fileLogger(logPath, problem, config);
 
   say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}"`);
-  say(`  worker log: ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
+  say(`  worker log (JSON lines): ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
   say('  Slack, PagerDuty and email targets stay disabled until their variables are set, see README "Notification channels")');
   const worker = await startWorker({ config, endpoints, log });
   const temporal = await connectTemporal(config, endpoints);
