@@ -20,6 +20,7 @@ import { createProcessingRuntime } from './processing/runtime.js';
 import { createAggregationActivities } from './analytics/aggregate.js';
 import { createDetectionActivities } from './analytics/detect.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
+import type { LandingObserver } from './observability/landing-observer.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -57,6 +58,8 @@ export interface ActivityDeps {
   processingSecrets?: Readonly<Record<string, string>>;
   /** Analytics declarations (infra/analytics/pipelines.json). @default no pipelines */
   analytics?: AnalyticsFile;
+  /** Told about landed rows (freshness metrics). @default none */
+  landingObserver?: LandingObserver;
 }
 
 /** Builds every activity of the platform. */
@@ -65,6 +68,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createIngestActivities({
       ...deps,
       processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
+      ...(deps.landingObserver ? { observer: deps.landingObserver } : {}),
     }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),

@@ -21,6 +21,7 @@ import {
 import { PanelBuilder as StatPanelBuilder } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TablePanelBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesPanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+import { DataqueryBuilder as PromQueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 
 /** Plugin id of the official ClickHouse datasource. */
 export const DATASOURCE_TYPE = 'grafana-clickhouse-datasource';
@@ -222,4 +223,64 @@ export function allPanels(dashboard: Dashboard): Panel[] {
     else out.push(panel as Panel);
   }
   return out;
+}
+
+/** Plugin id of Grafana's built-in Prometheus datasource. */
+export const PROMETHEUS_DATASOURCE_TYPE = 'prometheus';
+
+/** Uid of the provisioned Prometheus datasource (infra/grafana/provisioning/datasources/prometheus.yaml). */
+export const DEFAULT_PROMETHEUS_UID = 'streamwarden-prometheus';
+
+/** Prometheus panels point at the `prometheus` variable, like ClickHouse panels at `datasource`. */
+export const prometheusRef: DataSourceRef = { type: PROMETHEUS_DATASOURCE_TYPE, uid: '${prometheus}' };
+
+/** The `prometheus` variable: any Prometheus datasource, the provisioned one by default. */
+export function prometheusVariable(): DatasourceVariableBuilder {
+  return new DatasourceVariableBuilder('prometheus')
+    .label('Prometheus')
+    .type(PROMETHEUS_DATASOURCE_TYPE)
+    .current({ selected: true, text: DEFAULT_PROMETHEUS_UID, value: DEFAULT_PROMETHEUS_UID });
+}
+
+/** Options of {@link promTimeseriesPanel}: one PromQL expression per target, with its legend. */
+export interface PromPanelOptions {
+  title: string;
+  description: string;
+  targets: { expr: string; legend: string }[];
+  /** @default "short" */
+  unit?: string;
+  /** @default 12 */
+  width?: number;
+  /** @default 8 */
+  height?: number;
+}
+
+/**
+ * Time series panel over the Prometheus datasource. Expressions use `$__rate_interval` for rates
+ * and `${pipeline:regex}` for the pipeline filter (the same variable as the ClickHouse panels).
+ */
+export function promTimeseriesPanel(options: PromPanelOptions): TimeseriesPanelBuilder {
+  const panel = new TimeseriesPanelBuilder()
+    .title(options.title)
+    .description(options.description)
+    .datasource(prometheusRef)
+    .unit(options.unit ?? 'short')
+    .span(options.width ?? 12)
+    .height(options.height ?? 8)
+    .fillOpacity(10)
+    .lineWidth(1);
+  options.targets.forEach((t, i) => {
+    panel.withTarget(new PromQueryBuilder().refId(String.fromCharCode(65 + i)).datasource(prometheusRef).expr(t.expr).legendFormat(t.legend).range());
+  });
+  return panel;
+}
+
+/** Panels on the ClickHouse datasource (SQL targets). */
+export function clickHousePanels(dashboard: Dashboard): Panel[] {
+  return allPanels(dashboard).filter((p) => (p.datasource as DataSourceRef | undefined)?.type === DATASOURCE_TYPE);
+}
+
+/** Panels on the Prometheus datasource (PromQL targets). */
+export function prometheusPanels(dashboard: Dashboard): Panel[] {
+  return allPanels(dashboard).filter((p) => (p.datasource as DataSourceRef | undefined)?.type === PROMETHEUS_DATASOURCE_TYPE);
 }

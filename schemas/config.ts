@@ -21,6 +21,7 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number({ message: 'expected a TCP port number' }).int().min(1).max(65535);
+const portOrOff = z.coerce.number({ message: 'expected a TCP port number, or 0 for off' }).int().min(0).max(65535);
 
 /** Environment variables the platform reads, with their defaults. */
 export const envSchema = z.object({
@@ -70,6 +71,8 @@ export const envSchema = z.object({
   LOCAL_KAFKA_CONTROLLER_PORT: port.default(9093),
   /** @default 8123 */
   LOCAL_CLICKHOUSE_PORT: port.default(8123),
+  /** Port of the optional local Prometheus (`npm run prometheus:up`). @default 9090 */
+  LOCAL_PROMETHEUS_PORT: port.default(9090),
 
   /**
    * Port of the platform's own HTTP endpoint (signed acknowledge links), in the same family as the
@@ -132,6 +135,40 @@ export const envSchema = z.object({
 
   /** @default "info" */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+
+  /** Port of the worker's Prometheus endpoint `GET /metrics` (prom-client); 0 turns it off. @default 9464 */
+  METRICS_PORT: portOrOff.default(9464),
+  /** Interface the metrics endpoints bind. @default "127.0.0.1" */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port of the Temporal SDK's own Prometheus exporter (Runtime telemetry); 0 turns it off. @default 9465 */
+  TEMPORAL_METRICS_PORT: portOrOff.default(9465),
+  /**
+   * OpenTelemetry traces (standard variables, read by the worker only). Tracing is on when
+   * OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (OTLP/HTTP), or
+   * OTEL_TRACES_EXPORTER=console; off when none is set, or OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://localhost:4318' }).optional(),
+  /** Full OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces (wins over OTEL_EXPORTER_OTLP_ENDPOINT). */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://localhost:4318/v1/traces' }).optional(),
+  /** `otlp`, `console` or `none`. @default otlp when an endpoint is set */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none'], { message: 'expected otlp, console or none' }).optional(),
+  /** @default "streamwarden-worker" */
+  OTEL_SERVICE_NAME: z.string().min(1).default('streamwarden-worker'),
+  /** @default false */
+  OTEL_SDK_DISABLED: bool.default(false),
+  /**
+   * OpenLineage: base URL of a Marquez-compatible server; run events are POSTed to
+   * `<OPENLINEAGE_URL>/api/v1/lineage` (OPENLINEAGE_ENDPOINT). Unset (and no OPENLINEAGE_FILE): off.
+   */
+  OPENLINEAGE_URL: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://localhost:5000' }).optional(),
+  /** @default "api/v1/lineage" */
+  OPENLINEAGE_ENDPOINT: z.string().min(1).default('api/v1/lineage'),
+  /** Bearer token for OPENLINEAGE_URL (secret). */
+  OPENLINEAGE_API_KEY: z.string().min(1).optional(),
+  /** Append run events, one JSON per line, to this file (instead of, or besides, OPENLINEAGE_URL). */
+  OPENLINEAGE_FILE: z.string().min(1).optional(),
+  /** Namespace of the platform's jobs in OpenLineage. @default "streamwarden" */
+  OPENLINEAGE_NAMESPACE: z.string().min(1).default('streamwarden'),
 });
 
 /** The validated configuration. */
@@ -146,7 +183,7 @@ export class ConfigError extends PlatformError {
 }
 
 /** Names of variables whose values must never be printed. */
-export const secretVariables = new Set(['TEMPORAL_API_KEY', 'KAFKA_SASL_PASSWORD', 'CLICKHOUSE_PASSWORD', 'ALERT_SIGNING_SECRET']);
+export const secretVariables = new Set(['TEMPORAL_API_KEY', 'KAFKA_SASL_PASSWORD', 'CLICKHOUSE_PASSWORD', 'ALERT_SIGNING_SECRET', 'OPENLINEAGE_API_KEY']);
 
 /** Variables that were renamed: setting the old name is refused with the new one, never silently ignored. */
 export const renamedVariables: Readonly<Record<string, string>> = { PLATFORM_HTTP_PORT: 'LOCAL_ACK_PORT' };

@@ -36,6 +36,7 @@ register('schemas', () => import('./cli/schemas.js'));
 register('alerts', () => import('./cli/alerts.js'));
 register('processors', () => import('./cli/processors.js'));
 register('detectors', () => import('./cli/detectors.js'));
+register('lineage', () => import('./cli/lineage.js'));
 
 async function help(topic?: string): Promise<number> {
   if (topic && loaders[topic]) {

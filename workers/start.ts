@@ -95,7 +95,7 @@ async function main(): Promise<number> {
   if (primary) writeFileSync(pidPath, String(process.pid));
 
   say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}"`);
-  say(`  worker log: ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
+  say(`  worker log (JSON lines): ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
   say('  Slack, PagerDuty and email targets stay disabled until their variables are set, see README "Notification channels")');
   const worker = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack) });
   const temporal = await connectTemporal(config, endpoints);

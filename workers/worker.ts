@@ -12,7 +12,7 @@ import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type AlertingDeps } from '../activities/index.js';
 import { loadAlertingConfigFile } from '../activities/alerting/alert-routing.js';
 import { loadChannelTargetsFile } from '../activities/alerting/notify.js';
@@ -29,13 +29,25 @@ import { processorVersion } from './processor-version.js';
 import { processorSecrets } from '../activities/processing/secrets.js';
 import { loadWasmSipHash } from '../activities/processing/wasm-siphash.js';
 import { setWasmSipHash } from '../schemas/processing/pseudonymise/stage.js';
+import { observabilityInterceptor, type LandingLineageSink } from '../activities/observability/interceptor.js';
+import { createJsonLogger } from '../activities/observability/json-logger.js';
+import { metricsLandingObserver } from '../activities/observability/landing-observer.js';
+import { createPlatformMetrics, type PlatformMetrics } from '../activities/observability/metrics.js';
+import { startMetricsServer } from './observability/metrics-server.js';
+import { lineageFromConfig } from './observability/lineage.js';
+import { installRuntime } from './observability/runtime.js';
+import { tracingFromConfig, tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** Bundles the platform's workflow code once (a few seconds); pass the result to several workers. */
-export async function bundlePlatformWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+/**
+ * Bundles the platform's workflow code once (a few seconds); pass the result to several workers.
+ * With `tracing: true` the OpenTelemetry workflow interceptors are bundled in (needed by a
+ * worker started with tracing on). @default tracing false
+ */
+export async function bundlePlatformWorkflows(options: { tracing?: boolean } = {}): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger, ...(options.tracing ? { workflowInterceptorModules: [tracingWorkflowInterceptorModule] } : {}) });
 }
 
 const quietBundlerLogger = {
@@ -65,6 +77,18 @@ export interface StartWorkerOptions {
   alerting?: AlertingDeps;
   /** Analytics declarations. @default loaded from ANALYTICS_FILE or infra/analytics/pipelines.json */
   analytics?: AnalyticsFile;
+  /** Metrics, traces and lineage of this worker. @default none (nothing recorded) */
+  observability?: WorkerObservability;
+}
+
+/** What a worker reports to: each part optional, all off by default. */
+export interface WorkerObservability {
+  /** prom-client metrics the activity interceptor and the landing code record into. */
+  metrics?: PlatformMetrics;
+  /** Tracing setup (see workers/observability/tracing.ts); a prebuilt bundle must then come from `bundlePlatformWorkflows({ tracing: true })`. */
+  tracing?: Tracing | null;
+  /** OpenLineage run events per landing. */
+  lineage?: LandingLineageSink;
 }
 
 /**
@@ -149,7 +173,21 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     log.warn('WebAssembly stages unavailable; processor versions that select them dead-letter with processing_error', { error: (err as Error).message });
   }
   const analytics = options.analytics ?? (await loadAnalyticsFile(config.ANALYTICS_FILE));
-  const activities = createActivities({ kafka, warehouse, temporal, taskQueue, processorVersion: version, log, resources, chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES, alerting, processingSecrets, analytics });
+  const obs = options.observability ?? {};
+  const activities = createActivities({
+    kafka,
+    warehouse,
+    temporal,
+    taskQueue,
+    processorVersion: version,
+    log,
+    resources,
+    chunkMaxBytes: config.PIPELINE_CHUNK_MAX_BYTES,
+    alerting,
+    processingSecrets,
+    analytics,
+    ...(obs.metrics ? { landingObserver: metricsLandingObserver(obs.metrics) } : {}),
+  });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
@@ -161,6 +199,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities,
+    interceptors: {
+      // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
+      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) })],
+      ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
+    },
+    ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
   });
   log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
   const done = worker.run().finally(async () => {
@@ -182,21 +226,44 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   };
 }
 
+/** Secret values of the configuration, masked in every log line. */
+export function configSecretValues(config: PlatformConfig): string[] {
+  return [config.TEMPORAL_API_KEY, config.KAFKA_SASL_PASSWORD, config.CLICKHOUSE_PASSWORD, config.ALERT_SIGNING_SECRET, config.OPENLINEAGE_API_KEY].filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const endpoints = resolveEndpoints(config);
-  // The SDK's own log lines follow LOG_LEVEL too (installed before any connection exists).
-  Runtime.install({ logger: new DefaultLogger(config.LOG_LEVEL === 'debug' ? 'DEBUG' : config.LOG_LEVEL === 'info' ? 'INFO' : config.LOG_LEVEL === 'warn' ? 'WARN' : 'ERROR') });
+  const log = createJsonLogger({ level: config.LOG_LEVEL, component: 'worker', secretValues: configSecretValues(config) });
+  // The SDK's own log lines (and workflow `log` lines) go to the same JSON log; its metrics to TEMPORAL_METRICS_PORT.
+  // Installed before any connection exists.
+  const runtime = await installRuntime(config, log);
+  const metrics = createPlatformMetrics();
+  const metricsServer =
+    config.METRICS_PORT === 0
+      ? null
+      : await startMetricsServer({ registry: metrics.registry, port: config.METRICS_PORT, host: config.METRICS_HOST }).catch((err: unknown) => {
+          log.warn('METRICS_PORT cannot be bound: this worker serves no /metrics', { port: config.METRICS_PORT, error: err instanceof Error ? err.message : String(err) });
+          return null;
+        });
+  const tracing = tracingFromConfig(config);
+  const lineage = lineageFromConfig(config, endpoints, processorVersion(config), metrics, log);
+  log.info('observability', {
+    metrics: metricsServer?.url ?? null,
+    temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null,
+    tracing: tracing !== null,
+    openLineage: lineage !== null,
+  });
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, alerting: await loadAlerting(config, ack) });
+  const running = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: { metrics, tracing, ...(lineage ? { lineage } : {}) } });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
-  const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: consoleLogger(config.LOG_LEVEL, 'http') });
+  const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {
     await running.done;
   } finally {
-    await http?.close();
+    await Promise.allSettled([http?.close(), metricsServer?.close(), tracing?.shutdown(), lineage?.close()]);
   }
 }
 

@@ -173,6 +173,12 @@ export function createRollupActivities(deps: RollupDeps) {
           firedAt: new Date().toISOString(),
         };
         const { workflowId } = await fireAlert(deps.temporal, deps.taskQueue, firing);
+        // Lineage: the aggregate row this firing read (ReplacingMergeTree: a retried run writes the same key).
+        await deps.warehouse.insert({
+          table: 'alert_firing_inputs',
+          values: [{ alert_workflow_id: workflowId, detector: errorRateDetector, fired_at: firing.firedAt.replace('T', ' ').replace('Z', ''), pipeline: input.pipelineId, rollup_table: 'rollups_1m', window_start: b.window, window_end: windowEnd.slice(0, 19).replace('T', ' '), service: b.service, route: '*', requests, errors, value: rate, threshold: input.errorRateThreshold }],
+          format: 'JSONEachRow',
+        });
         log.info('alert fired', { workflowId, service: b.service, windowStart, rate });
         fired.push(key);
         alertWorkflowIds.push(workflowId);

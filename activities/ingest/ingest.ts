@@ -20,6 +20,8 @@ import { resolveSelection, type ProcessorChange } from '../../schemas/processing
 import { createProcessingRuntime, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { LandingObserver } from '../observability/landing-observer.js';
+import { inSpan, inSpanSync } from '../observability/spans.js';
 
 /** Dependencies of {@link createIngestActivities}. */
 export interface IngestDeps {
@@ -37,6 +39,8 @@ export interface IngestDeps {
   chunkMaxBytes?: number;
   /** How long one fetch may wait for its records. @default 60000 */
   fetchTimeoutMs?: number;
+  /** Told about rows as they are validated and become queryable (freshness metrics). @default none */
+  observer?: LandingObserver;
 }
 
 /** Input of planBatch. */
@@ -96,6 +100,10 @@ export interface LandBatchResult {
   durationMs: number;
   /** What the plan's processor did (null without one): the breaker judges `failures / processed`. */
   processing: { processed: number; emitted: number; dropped: number; failures: number; deadLetters: number } | null;
+  /** Rejected events by `reason_code` (metrics, OpenLineage). */
+  rejectCodes: Record<string, number>;
+  /** Contracts of the landed events, `subject@version`, sorted. */
+  contractVersions: string[];
 }
 
 /** Input of commitProgress. */
@@ -523,27 +531,41 @@ export function createIngestActivities(deps: IngestDeps) {
         // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('landing cancelled');
         const step = plan.steps[i]!;
-        const { records, bytes } = await fetchStep(plan, step, ctx.cancellationSignal);
-        const rows = buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes });
+        const { records, bytes } = await inSpan(
+          'fetch',
+          { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': step.from, 'streamwarden.to_offset': step.to },
+          () => fetchStep(plan, step, ctx.cancellationSignal),
+        );
+        const rows = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
+          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes }),
+        );
+        deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
         const present = await presentOffsets(plan, step);
         const events = rows.events.filter((r) => !present.events.has(r.offset));
         const deadLetters = rows.deadLetters.filter((r) => !present.deadLetters.has(r.offset) && !present.events.has(r.offset));
         if (events.length > 0) {
-          await deps.warehouse.insert({ table: 'events', values: events, format: 'JSONEachRow', clickhouse_settings: dedup(rowsToken(step.token, events, rows.events.length)) });
+          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'events', 'streamwarden.rows': events.length }, () =>
+            deps.warehouse.insert({ table: 'events', values: events, format: 'JSONEachRow', clickhouse_settings: dedup(rowsToken(step.token, events, rows.events.length)) }),
+          );
+          deps.observer?.queryable({ pipelineId, topic }, events, Date.now());
         }
         if (deadLetters.length > 0) {
-          await deps.warehouse.insert({
-            table: 'dead_letters',
-            values: deadLetters,
-            format: 'JSONEachRow',
-            clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
-          });
+          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'dead_letters', 'streamwarden.rows': deadLetters.length }, () =>
+            deps.warehouse.insert({
+              table: 'dead_letters',
+              values: deadLetters,
+              format: 'JSONEachRow',
+              clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
+            }),
+          );
         }
         if (processing) {
           const scope = { ...processing.scope, batchFrom: from };
           const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));
-          const processed = await processingRuntime.process(scope, sources);
-          await processingRuntime.write(scope, processed, step.token, { from: step.from, to: step.to });
+          const processed = await inSpan('process', { 'streamwarden.processor': processing.ref, 'streamwarden.records': sources.length }, () => processingRuntime.process(scope, sources));
+          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'processor_outputs', 'streamwarden.rows': processed.emitted }, () =>
+            processingRuntime.write(scope, processed, step.token, { from: step.from, to: step.to }),
+          );
           const byOffset = new Map(records.map((r) => [r.offset, r]));
           const processingDeadLetters = processed.failures
             .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
@@ -602,7 +624,7 @@ export function createIngestActivities(deps: IngestDeps) {
           clickhouse_settings: dedup(`${id}/switch/${input.change.change}`),
         });
       }
-      await deps.warehouse.insert({
+      await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'lineage_batches', 'streamwarden.rows': 1 }, () => deps.warehouse.insert({
         table: 'lineage_batches',
         values: [
           {
@@ -612,6 +634,7 @@ export function createIngestActivities(deps: IngestDeps) {
             partition,
             from_offset: from,
             to_offset: to,
+            high_watermark: plan.highWatermark ?? null,
             valid_count: progress.valid,
             rejected_count: progress.rejected,
             missing_count: Math.max(0, missing),
@@ -635,7 +658,7 @@ export function createIngestActivities(deps: IngestDeps) {
         ],
         format: 'JSONEachRow',
         clickhouse_settings: dedup(`${id}/lineage`),
-      });
+      }));
       log.debug('batch landed', { batchId: id, valid: progress.valid, rejected: progress.rejected, missing });
       return {
         batchId: id,
@@ -649,6 +672,8 @@ export function createIngestActivities(deps: IngestDeps) {
         processing: processing
           ? { processed: progress.processed ?? 0, emitted: progress.emitted ?? 0, dropped: progress.dropped ?? 0, failures: progress.processingFailures ?? 0, deadLetters: progress.processingDeadLetters ?? 0 }
           : null,
+        rejectCodes: { ...progress.codes },
+        contractVersions: [...progress.versions].sort(),
       };
     } finally {
       clearInterval(beat);

@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
   keep: boolean;
   /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
-  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor'>;
+  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented'>;
 }
 
 /** Usage text printed by `--help` and on a bad command line. */
@@ -27,13 +27,15 @@ Produces N events to a fresh topic, then measures in one run:
   (a') processor the same as (a) with the demo processor request-enriched v1 (this change's cost)
   (s) stages    CPU only: the pseudonymise stage in TypeScript vs WebAssembly, and the demo
                 processor's stages v1 (TypeScript) vs v2 (WebAssembly) on the same events
+  (d) instrumented  (a) again with metrics, JSON logs, tracing (OTLP to a dead collector) and
+                OpenLineage (to a file) all on: the cost of the instrumentation is d/a
 
 Options:
   --events N            events to produce (default 200000)
   --partitions N        partitions of the fresh topic (default 3)
   --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
   --deadline-min M      stop the whole run after M minutes (default 15)
-  --skip NAME           skip raw | naive | platform | processor | stages (repeatable)
+  --skip NAME           skip raw | naive | platform | processor | stages | instrumented (repeatable)
   --keep                keep the topic, databases and groups (default: delete them)
   -h, --help            this text`;
 
@@ -81,10 +83,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
     throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
   }
-  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor'>();
+  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented'>();
   for (const name of values.skip ?? []) {
-    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor') {
-      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor or stages, got "${name}"`);
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented') {
+      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages or instrumented, got "${name}"`);
     }
     skip.add(name);
   }

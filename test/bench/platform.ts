@@ -30,6 +30,8 @@ export interface PlatformRun {
   workflowBundlePath: string;
   /** Run the pipeline with this processor (its rows land in typed tables besides `events`). */
   processor?: { name: string; version: number };
+  /** More environment for the worker child (e.g. BENCH_OBSERVABILITY=on). @default none */
+  extraEnv?: Record<string, string>;
 }
 
 /** What (a) measured. */
@@ -69,7 +71,7 @@ export async function measurePlatform(
   log: (line: string) => void,
   meter: CpuMeter,
 ): Promise<PlatformResult> {
-  const worker = WorkerProcess.start(endpoints, { database: run.database, taskQueue: run.taskQueue, workflowBundlePath: run.workflowBundlePath }, run.workerLog);
+  const worker = WorkerProcess.start(endpoints, { database: run.database, taskQueue: run.taskQueue, workflowBundlePath: run.workflowBundlePath, ...(run.extraEnv ? { extraEnv: run.extraEnv } : {}) }, run.workerLog);
   const workflowId = pipelineWorkflowId(run.pipelineId);
   let started = false;
   let peak: PeakRss | null = null;

@@ -42,11 +42,13 @@ export interface BenchReport {
       workerReadyRssMb: number | null;
       workerRssSamples: { seconds: number; rssMb: number; landed: number }[];
     };
-  ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null };
   /** (a') the platform with the demo processor on the same topic (this change's cost). */
   platformProcessor?: { events: number; seconds: number; perSecond: number; exactlyOnce: boolean };
   /** (s) the stage bench: TypeScript vs WebAssembly (see stages.ts). */
   stages?: StageBench;
+  /** (d): the platform again with every instrumentation on. */
+  instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
+  ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
   stoppedEarly: string | null;
@@ -94,6 +96,7 @@ export function formatReport(r: BenchReport): string {
   row('(a) platform (Temporal pipeline)', r.platform, r.platform ? `landed ${int(r.platform.landed)}, dead ${int(r.platform.deadLetters)}, exactly once: ${r.platform.exactlyOnce ? 'yes' : 'NO'}` : '');
   row('(b) raw KafkaJS consume', r.raw, '');
   row('(c) naive consume -> insert', r.naive, r.naive ? `landed ${int(r.naive.landed)}, dead ${int(r.naive.deadLetters)}, ${int(r.naive.batches)} inserts` : '');
+  row('(d) platform, instrumentation on', r.instrumented, r.instrumented ? `landed ${int(r.instrumented.landed)}, dead ${int(r.instrumented.deadLetters)}, exactly once: ${r.instrumented.exactlyOnce ? 'yes' : 'NO'}` : '');
   const out = [
     `streamwarden bench  ${r.startedAt}  (${r.host.cpus} CPU ${r.host.cpuModel}, ${r.host.memoryMb} MB, node ${r.host.node})`,
     `topic ${r.names.topic}: ${int(r.options.events)} events requested, ${r.options.partitions} partitions`,
@@ -106,6 +109,7 @@ export function formatReport(r: BenchReport): string {
         ['a/b  platform vs raw consume', fixed(r.ratios.aOverB, 3)],
         ['a/c  platform vs naive loop', fixed(r.ratios.aOverC, 3)],
         ['c/b  naive loop vs raw consume', fixed(r.ratios.cOverB, 3)],
+        ['d/a  instrumentation on vs off', fixed(r.ratios.dOverA ?? null, 3)],
       ],
     ),
     '',

@@ -222,6 +222,48 @@ async function bench(options: BenchOptions): Promise<number> {
         log(`(a') ${Math.round(withProcessor.perSecond)}/s; exactly once: ${withProcessor.exactlyOnce ? 'yes' : 'NO'}`);
         await processorWarehouse.close();
       }
+      if (!options.skip.has('instrumented')) {
+        // (d): the same landing, same topic, with metrics, JSON logs, tracing and OpenLineage on.
+        const database = `${names.platformDatabase}_instr`;
+        const pipelineId = `${names.pipelineId}-instr`;
+        const instrWarehouse = createWarehouse(config, endpoints, database);
+        cleanups.push({ what: `group ${defaultConsumerGroup(pipelineId)}`, run: () => deleteGroups(kafkaAdmin, [defaultConsumerGroup(pipelineId)]) });
+        cleanups.push({ what: `database ${database}`, run: () => dropDatabase(chAdmin, database) });
+        cleanups.push({ what: 'instrumented warehouse client', run: () => instrWarehouse.close() });
+        await migrate(instrWarehouse, database, { admin: chAdmin });
+        log('bundling the workflow code with the OpenTelemetry interceptors');
+        const traced = await bundlePlatformWorkflows({ tracing: true });
+        if (!('code' in traced)) throw new Error('bench: expected bundlePlatformWorkflows() to return code');
+        const tracedPath = join(stateDir, 'bench', `${id}-workflows-traced.js`);
+        await writeFile(tracedPath, traced.code);
+        cleanups.push({ what: 'traced workflow bundle file', run: () => rm(tracedPath, { force: true }) });
+        cleanups.push({ what: 'OpenLineage file', run: () => rm(join(stateDir, 'bench', `${database}-openlineage.ndjson`), { force: true }) });
+        deadline.check('bundling workflows');
+        log(`(d) platform with instrumentation on: worker child on ${names.taskQueue}-instr, database ${database}`);
+        const instrumented = await measurePlatform(
+          temporal,
+          instrWarehouse,
+          endpoints,
+          {
+            pipelineId,
+            topic: names.topic,
+            partitions,
+            taskQueue: `${names.taskQueue}-instr`,
+            database,
+            expectedValid: produced.valid,
+            expectedInvalid: produced.invalid,
+            workerLog: join(stateDir, 'bench', `${id}-worker-instr.log`),
+            workflowBundlePath: tracedPath,
+            extraEnv: { BENCH_OBSERVABILITY: 'on' },
+          },
+          deadline,
+          log,
+          meter,
+        );
+        report.instrumented = { ...instrumented, workerPeakRssMb: instrumented.workerPeakRss?.mb ?? null };
+        log(`(d) ${Math.round(instrumented.perSecond)}/s; exactly once: ${instrumented.exactlyOnce ? 'yes' : 'NO'}`);
+        if (!instrumented.exactlyOnce) exitCode = 1;
+      }
     }
   } catch (err) {
     if (err instanceof DeadlineExceededError) {
@@ -243,7 +285,7 @@ async function bench(options: BenchOptions): Promise<number> {
     await chAdmin.close().catch(() => undefined);
   }
 
-  report.ratios = { aOverB: ratio(report.platform, report.raw), aOverC: ratio(report.platform, report.naive), cOverB: ratio(report.naive, report.raw) };
+  report.ratios = { aOverB: ratio(report.platform, report.raw), aOverC: ratio(report.platform, report.naive), cOverB: ratio(report.naive, report.raw), dOverA: ratio(report.instrumented, report.platform) };
   report.benchPeakRssMb = process.resourceUsage().maxRSS / 1024;
   report.loadAverage.end = loadavg();
   report.finishedAt = new Date().toISOString();

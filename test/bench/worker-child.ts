@@ -8,7 +8,9 @@
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../schemas/config.js';
 import { resolveEndpoints } from '../../workers/endpoints.js';
-import { startWorker, type RunningWorker } from '../../workers/worker.js';
+import { startWorker, type RunningWorker, type WorkerObservability } from '../../workers/worker.js';
+import { instrumentation } from './instrumentation.js';
+import { createJsonLogger } from '../../activities/observability/json-logger.js';
 import type { ChildMessage, ParentMessage } from './worker-process.js';
 
 function send(message: ChildMessage): void {
@@ -35,9 +37,13 @@ async function main(): Promise<void> {
   process.on('disconnect', () => {
     if (!stopping) void stop().then(() => process.exit(0), () => process.exit(1));
   });
+  const endpoints = resolveEndpoints(config);
+  // (d): everything on, exporters included (see instrumentation.ts); (a): nothing recorded.
+  const observability: WorkerObservability | null = process.env.BENCH_OBSERVABILITY === 'on' ? instrumentation(config, endpoints) : null;
   running = await startWorker({
     config,
-    endpoints: resolveEndpoints(config),
+    endpoints,
+    ...(observability ? { observability, log: createJsonLogger({ level: config.LOG_LEVEL }) } : {}),
     // startWorker takes the code itself (not a path); a few MB of text.
     workflowBundle: { code: await readFile(codePath, 'utf8') },
     // The bench migrated the database before starting this process.

@@ -62,7 +62,7 @@ export class WorkerProcess {
    * Forks the child with the stack's endpoints pinned in its environment (so it starts nothing)
    * and its own database and task queue.
    */
-  static start(endpoints: StackEndpoints, env: { database: string; taskQueue: string; workflowBundlePath: string }, logFile: string): WorkerProcess {
+  static start(endpoints: StackEndpoints, env: { database: string; taskQueue: string; workflowBundlePath: string; extraEnv?: Record<string, string> }, logFile: string): WorkerProcess {
     const out = createWriteStream(logFile);
     const child = fork(fileURLToPath(new URL('./worker-child.ts', import.meta.url)), [env.workflowBundlePath], {
       execArgv: ['--import', 'tsx'],
@@ -73,6 +73,7 @@ export class WorkerProcess {
         CLICKHOUSE_URL: endpoints.clickhouseUrl,
         CLICKHOUSE_DATABASE: env.database,
         TEMPORAL_TASK_QUEUE: env.taskQueue,
+        ...env.extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

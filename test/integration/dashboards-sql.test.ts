@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Dashboard, VariableModel } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboards } from '../../dashboards/build.js';
-import { allPanels, type ClickHouseQuery } from '../../dashboards/panels.js';
+import { allPanels, clickHousePanels, type ClickHouseQuery } from '../../dashboards/panels.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { createWarehouse } from '../../workers/connections.js';
 import { expandGrafanaSql, type GrafanaQueryContext } from '../support/grafana-sql.js';
@@ -174,6 +174,8 @@ async function seed(): Promise<void> {
     min_event_time: at(minute),
     max_event_time: at(minute),
     processor_version: 'test',
+    // Backlog after each batch: orders[0] ends at 12, orders[1] at 10, other[0] at 5.
+    high_watermark: ({ 'orders/0': 12, 'orders/1': 10, 'other/0': 5 } as Record<string, number>)[`${pipeline}/${partition}`],
     workflow_id: 'wf',
     run_id: 'run',
     activity_attempt: 1,
@@ -330,7 +332,7 @@ describe('dashboard SQL on the real ClickHouse', () => {
   it('runs every panel query and returns rows with the columns the panel shows', async () => {
     let ran = 0;
     for (const { file, dashboard } of dashboards) {
-      for (const p of allPanels(dashboard)) {
+      for (const p of clickHousePanels(dashboard)) {
         for (const target of p.targets as unknown as ClickHouseQuery[]) {
           const rows = await run(target.rawSql);
           const where = `${file} / ${p.title}`;
@@ -358,6 +360,30 @@ describe('dashboard SQL on the real ClickHouse', () => {
     }
     const pipelines = await run('SELECT DISTINCT pipeline FROM lineage_batches ORDER BY pipeline');
     expect(pipelines.map((r) => r.pipeline)).toEqual(['orders', 'other']);
+  });
+
+  describe('operations', () => {
+    const file = 'operations.json';
+
+    it('charts the backlog left after each batch, per partition and minute, from the recorded high watermark', async () => {
+      const rows = await panel(file, 'Backlog per partition');
+      expect(rows.map((r) => [r.time, r.partition, num(r.lag)])).toEqual([
+        [at(0).replace('.000Z', '').replace('T', ' '), 'requests[0]', 6],
+        [at(1).replace('.000Z', '').replace('T', ' '), 'requests[0]', 0],
+        [at(1).replace('.000Z', '').replace('T', ' '), 'requests[1]', 6],
+        [at(2).replace('.000Z', '').replace('T', ' '), 'requests[1]', 2],
+      ]);
+    });
+
+    it('measures freshness both ways and the landing latency of the seeded rows', async () => {
+      const kafka = await panel(file, 'Freshness: Kafka to queryable');
+      expect(kafka.length).toBe(3);
+      for (const r of kafka) expect([num(r.p50), num(r.p95)]).toEqual([0.25, 0.25]);
+      const age = await panel(file, 'Freshness: event age at landing');
+      for (const r of age) expect(num(r.p95)).toBe(0);
+      const latency = await panel(file, 'Landing latency (lineage)');
+      expect(latency.map((r) => num(r.max))).toEqual([0.1, 0.3, 0.4]);
+    });
   });
 
   describe('pipeline health', () => {

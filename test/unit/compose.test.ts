@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildDashboards } from '../../dashboards/build.js';
-import { DEFAULT_DATASOURCE_UID, DATASOURCE_TYPE } from '../../dashboards/panels.js';
+import { DEFAULT_DATASOURCE_UID, DEFAULT_PROMETHEUS_UID, DATASOURCE_TYPE, PROMETHEUS_DATASOURCE_TYPE, prometheusPanels } from '../../dashboards/panels.js';
 import { serverProperties, pinnedKafkaVersion } from '../../infra/local/kafka.js';
 import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
 import { pipelineInputSchema, pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
@@ -118,7 +118,7 @@ const platformServices = ['worker', 'generator'];
 describe('docker-compose.yml', () => {
   it('defines the platform, its servers, Grafana, the init steps and the demo generator', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['clickhouse', 'dashboards', 'demo-pipeline', 'generator', 'grafana', 'kafka', 'temporal', 'temporal-init', 'worker'].sort(),
+      ['clickhouse', 'dashboards', 'demo-pipeline', 'generator', 'grafana', 'kafka', 'prometheus', 'temporal', 'temporal-init', 'worker'].sort(),
     );
     expect(service('generator').profiles).toEqual(['demo']);
     expect(service('demo-pipeline').profiles).toEqual(['demo']);
@@ -134,7 +134,8 @@ describe('docker-compose.yml', () => {
       const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : '';
       expect(tag, `${name}: ${image} has no tag`).not.toBe('');
       expect(tag, `${name}: ${image}`).not.toBe('latest');
-      expect(tag, `${name}: ${image} tag names a version`).toMatch(/^\d+(\.\d+)*([-.][A-Za-z0-9.]+)?$/);
+      // prom/prometheus tags its releases with a leading v.
+      expect(tag, `${name}: ${image} tag names a version`).toMatch(/^v?\d+(\.\d+)*([-.][A-Za-z0-9.]+)?$/);
     }
     // The locally built image is tagged with the package version it is built from.
     const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -363,6 +364,29 @@ describe('docker-compose.yml', () => {
     const home = env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '';
     expect(home.startsWith(`${providerPath}/`)).toBe(true);
     expect(buildDashboards().map((d) => d.file)).toContain(home.slice(providerPath.length + 1));
+  });
+
+  it('runs Prometheus scraping the worker\'s METRICS_PORT and TEMPORAL_METRICS_PORT, provisioned as the datasource the dashboards use', () => {
+    const worker = service('worker');
+    const config = loadConfig(stringEnv(worker));
+    expect(config.METRICS_HOST).toBe('0.0.0.0');
+    expect(exposedPorts(worker)).toEqual(expect.arrayContaining([config.METRICS_PORT, config.TEMPORAL_METRICS_PORT]));
+    const prometheus = service('prometheus');
+    expect(prometheus.volumes).toContain('./infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+    const scrape = parse(readFileSync(join(root, 'infra/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const targets = scrape.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets)).sort();
+    expect(targets).toEqual([`worker:${config.METRICS_PORT}`, `worker:${config.TEMPORAL_METRICS_PORT}`].sort());
+    const ds = (parse(readFileSync(join(root, 'infra/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as { datasources: { uid: string; type: string; url: string }[] }).datasources[0]!;
+    expect(ds.type).toBe(PROMETHEUS_DATASOURCE_TYPE);
+    expect(ds.uid).toBe(DEFAULT_PROMETHEUS_UID);
+    const url = new URL(ds.url);
+    expect(url.hostname).toBe('prometheus');
+    expect(exposedPorts(prometheus)).toContain(Number(url.port));
+    expect(prometheus.command).toContain(`--web.listen-address=:${url.port}`);
+    expect(service('grafana').depends_on).toMatchObject({ prometheus: { condition: 'service_healthy' } });
+    // Every Prometheus panel of the dashboards points at the variable that defaults to this datasource.
+    const promPanels = buildDashboards().flatMap((d) => prometheusPanels(d.dashboard));
+    expect(promPanels.length).toBeGreaterThan(0);
   });
 
   it('installs in the image (npm install --omit=dev) every package the platform code imports at run time', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Dashboard, Panel, RowPanel, VariableModel } from '@grafana/grafana-foundation-sdk/dashboard';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildDashboards, writeDashboards } from '../../dashboards/build.js';
-import { allPanels, DASHBOARD_TAG, DATASOURCE_TYPE, DEFAULT_DATASOURCE_UID, dedent, type ClickHouseQuery } from '../../dashboards/panels.js';
+import { allPanels, clickHousePanels, DASHBOARD_TAG, DATASOURCE_TYPE, DEFAULT_DATASOURCE_UID, DEFAULT_PROMETHEUS_UID, dedent, PROMETHEUS_DATASOURCE_TYPE, prometheusPanels, type ClickHouseQuery } from '../../dashboards/panels.js';
 import { expandGrafanaSql, referencedVariables } from '../support/grafana-sql.js';
 
 const built = buildDashboards();
@@ -36,8 +36,8 @@ afterAll(async () => {
 });
 
 describe('dashboards', () => {
-  it('builds the three dashboards with distinct files, uids and titles', () => {
-    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'pipeline-health.json', 'service-telemetry.json']);
+  it('builds the four dashboards with distinct files, uids and titles', () => {
+    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'operations.json', 'pipeline-health.json', 'service-telemetry.json']);
     const uids = dashboards.map((d) => d.dashboard.uid);
     expect(new Set(uids).size).toBe(uids.length);
     for (const { file, dashboard } of dashboards) {
@@ -90,9 +90,25 @@ describe('dashboards', () => {
     }
   });
 
-  it('puts every panel and query on the ClickHouse datasource with non-empty SQL', () => {
+  it('puts every panel on the ClickHouse datasource with SQL, or on the Prometheus datasource with PromQL', () => {
     for (const { file, dashboard } of dashboards) {
-      for (const panel of allPanels(dashboard)) {
+      const prom = prometheusPanels(dashboard);
+      expect(clickHousePanels(dashboard).length + prom.length, `${file}: every panel on one of the two`).toBe(allPanels(dashboard).length);
+      for (const panel of prom) {
+        const where = `${file} / ${panel.title}`;
+        expect(panel.datasource, where).toEqual({ type: PROMETHEUS_DATASOURCE_TYPE, uid: '${prometheus}' });
+        const targets = (panel.targets ?? []) as unknown as { refId: string; expr: string; datasource: unknown }[];
+        expect(targets.length, where).toBeGreaterThan(0);
+        expect(new Set(targets.map((t) => t.refId)).size, `${where}: refIds`).toBe(targets.length);
+        for (const t of targets) {
+          expect(t.datasource, where).toEqual({ type: PROMETHEUS_DATASOURCE_TYPE, uid: '${prometheus}' });
+          expect(t.expr.trim().length, where).toBeGreaterThan(10);
+        }
+        const variable = variables(dashboard).find((v) => v.name === 'prometheus');
+        expect(variable?.query, `${file}: $prometheus`).toBe(PROMETHEUS_DATASOURCE_TYPE);
+        expect(variable?.current?.value, `${file}: $prometheus`).toBe(DEFAULT_PROMETHEUS_UID);
+      }
+      for (const panel of clickHousePanels(dashboard)) {
         const where = `${file} / ${panel.title}`;
         expect(panel.datasource, where).toEqual({ type: DATASOURCE_TYPE, uid: '${datasource}' });
         const queries = queriesOf(panel);
@@ -140,7 +156,7 @@ describe('dashboards', () => {
 
       const defined = new Set(names);
       let references = 0;
-      for (const panel of allPanels(dashboard)) {
+      for (const panel of clickHousePanels(dashboard)) {
         for (const query of queriesOf(panel)) {
           for (const ref of referencedVariables(query.rawSql)) {
             references++;
@@ -156,7 +172,7 @@ describe('dashboards', () => {
     const ctx = { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-01T01:00:00Z'), intervalSeconds: 60 };
     for (const { file, dashboard } of dashboards) {
       const values = Object.fromEntries(variables(dashboard).map((v) => [v.name, ['x']]));
-      const sqls = [...allPanels(dashboard).flatMap((p) => queriesOf(p).map((q) => q.rawSql)), ...variables(dashboard).map(variableSql).filter(Boolean)];
+      const sqls = [...clickHousePanels(dashboard).flatMap((p) => queriesOf(p).map((q) => q.rawSql)), ...variables(dashboard).map(variableSql).filter(Boolean)];
       for (const sql of sqls) {
         const { query } = expandGrafanaSql(sql, { ...ctx, variables: values });
         expect(query, file).not.toContain('$');

@@ -1,0 +1,47 @@
+/**
+ * Temporal's Runtime (installed once per process, before any connection): its log lines go to
+ * the platform's JSON logger, and its own metrics (workflow/activity task latencies, schedule-to-
+ * start, slots, polls, sticky cache; the Rust core's meter) are served by its Prometheus exporter
+ * on TEMPORAL_METRICS_PORT, with `_total` on counters, units in names and seconds for durations
+ * so they follow the same naming as the platform's metrics.
+ */
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import type { JsonLogger } from '../../activities/observability/json-logger.js';
+import type { PlatformConfig } from '../../schemas/config.js';
+import { portIsFree } from './metrics-server.js';
+
+const levels: Record<PlatformConfig['LOG_LEVEL'], LogLevel> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+
+/** What {@link installRuntime} did. */
+export interface RuntimeInstallation {
+  /** Address the SDK's Prometheus exporter listens on, or null when off or the port was taken. */
+  temporalMetricsAddress: string | null;
+}
+
+/**
+ * Installs the Runtime with the JSON logger and (when TEMPORAL_METRICS_PORT is not 0 and the
+ * port is free) the Prometheus exporter. A taken port is logged as a warning, not a crash: a
+ * second worker on the same machine runs without its own SDK metrics endpoint.
+ */
+export async function installRuntime(config: PlatformConfig, log: JsonLogger): Promise<RuntimeInstallation> {
+  const sdkLog = log.child('temporal-sdk');
+  const logger = new DefaultLogger(levels[config.LOG_LEVEL], (entry) => {
+    const meta = { ...(entry.meta ?? {}), sdkLevel: entry.level };
+    if (entry.level === 'ERROR') sdkLog.error(entry.message, meta);
+    else if (entry.level === 'WARN') sdkLog.warn(entry.message, meta);
+    else if (entry.level === 'INFO') sdkLog.info(entry.message, meta);
+    else sdkLog.debug(entry.message, meta);
+  });
+  let address: string | null = null;
+  if (config.TEMPORAL_METRICS_PORT !== 0) {
+    if (await portIsFree(config.METRICS_HOST, config.TEMPORAL_METRICS_PORT)) address = `${config.METRICS_HOST}:${config.TEMPORAL_METRICS_PORT}`;
+    else log.warn('TEMPORAL_METRICS_PORT is taken: the Temporal SDK metrics are not served by this worker', { port: config.TEMPORAL_METRICS_PORT });
+  }
+  Runtime.install({
+    logger,
+    ...(address
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: address, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } }
+      : {}),
+  });
+  return { temporalMetricsAddress: address };
+}
