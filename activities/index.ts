@@ -14,6 +14,7 @@ import { createIngestActivities, type KafkaResources } from './ingest/ingest.js'
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
+import { createRolloutActivities } from './rollouts/rollout-activities.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRollupActivities(deps),
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
+    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

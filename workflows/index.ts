@@ -3,3 +3,6 @@ export * from './alerting/alert.js';
 export * from './alerting/alert-group.js';
 export * from './ingest/pipeline.js';
 export * from './ingest/partition-consumer.js';
+// Only the workflow functions: the rollout's update/query constants share wire names with others.
+export { canaryRollout } from './rollouts/canary-rollout.js';
+export { rolloutLock } from './rollouts/rollout-lock.js';
