@@ -8,6 +8,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { alertsDashboard } from './alerts.js';
+import { canaryRolloutsDashboard } from './canary-rollouts.js';
 
 import type { DashboardFile } from './panels.js';
 import { pipelineHealthDashboard } from './pipeline-health.js';
@@ -22,6 +23,7 @@ export function buildDashboards(): DashboardFile[] {
     { file: 'pipeline-health.json', dashboard: pipelineHealthDashboard() },
     { file: 'service-telemetry.json', dashboard: serviceTelemetryDashboard() },
     { file: 'alerts.json', dashboard: alertsDashboard() },
+    { file: 'canary-rollouts.json', dashboard: canaryRolloutsDashboard() },
 
   ];
 }

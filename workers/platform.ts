@@ -20,6 +20,7 @@ register('status', () => import('./cli/status.js'));
 register('pipeline', () => import('./cli/pipeline.js'));
 register('schemas', () => import('./cli/schemas.js'));
 register('alerts', () => import('./cli/alerts.js'));
+register('rollouts', () => import('./cli/rollouts.js'));
 
 async function help(topic?: string): Promise<number> {
   if (topic && loaders[topic]) {

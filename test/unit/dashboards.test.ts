@@ -37,7 +37,7 @@ afterAll(async () => {
 
 describe('dashboards', () => {
   it('builds the three dashboards with distinct files, uids and titles', () => {
-    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'pipeline-health.json', 'service-telemetry.json']);
+    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'canary-rollouts.json', 'pipeline-health.json', 'service-telemetry.json']);
     const uids = dashboards.map((d) => d.dashboard.uid);
     expect(new Set(uids).size).toBe(uids.length);
     for (const { file, dashboard } of dashboards) {

@@ -53,8 +53,8 @@ describe('judge', () => {
 
   it('fails on a mostly-zero failure rate that the rank shift cannot see', () => {
     // Per-batch reject counts: almost all zero on both sides; the canary adds failures.
-    const baselinePerBatch = Array.from({ length: 100 }, (_, i) => (i % 50 === 0 ? 1 : 0));
-    const canaryPerBatch = Array.from({ length: 100 }, (_, i) => (i % 7 === 0 ? 2 : 0));
+    const baselinePerBatch: number[] = Array.from({ length: 100 }, (_, i) => (i % 50 === 0 ? 1 : 0));
+    const canaryPerBatch: number[] = Array.from({ length: 100 }, (_, i) => (i % 7 === 0 ? 2 : 0));
     expect(hodgesLehmann(baselinePerBatch, canaryPerBatch).shift).toBe(0);
     const events = 100 * 50;
     const report = judge(analysis, samples({
