@@ -45,7 +45,15 @@ export async function createRolloutHarness(): Promise<RolloutHarness> {
   const config = testConfig();
   const endpoints = stackEndpoints();
   const launcher = await ensureTemporalTestServer(config.PLATFORM_STATE_DIR);
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+  // The SDK gives the Java server 5 s to come up; on a loaded machine that can be short: try again.
+  let env: TestWorkflowEnvironment | undefined;
+  for (let attempt = 1; !env; attempt++) {
+    try {
+      env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
   const types = proto.temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
