@@ -201,6 +201,8 @@ describe('canary rollout step machine (time-skipping, one test server)', () => {
           expect(await settle(s)).toMatchObject({ status: 'promoted', judgements: [{ outcome: 'pass' }, { outcome: 'pass' }] });
           return;
         }
+        // The rest of the timed step, then the analysis and the pause() step, in skipped time.
+        await h.env.sleep(30 * minute);
         const waiting = await until(s, 'the pause() step', (st) => st.step === 4 && st.status === 'paused');
         expect(waiting.judgements.map((j) => j.outcome)).toEqual(['pass', 'pass']);
         await s.handle.executeUpdate(resumeUpdate, { args: [{ by: 'dan', reason: 'ship it' }] });
