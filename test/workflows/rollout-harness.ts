@@ -51,7 +51,8 @@ export async function createRolloutHarness(): Promise<RolloutHarness> {
     try {
       env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
     } catch (err) {
-      if (attempt >= 3) throw err;
+      if (attempt >= 6) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
     }
   }
   const types = proto.temporal.api.enums.v1.IndexedValueType;

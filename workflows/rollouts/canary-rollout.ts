@@ -389,6 +389,8 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   /** Runs the entry actions of the current step once. */
   function enter(step: RolloutStep): void {
     s.stepEntered = true;
+    // The step starts when its entry actions run (a timed step's duration counts from here).
+    s.stepStartedAt = iso(now());
     if ('shadow' in step) {
       route('shadow', 0, 'rollout', `step ${s.step + 1}: shadow for ${formatDuration(step.shadow)}`);
       s.stepEndsAt = iso(now() + step.shadow);
