@@ -21,6 +21,7 @@ import { createAggregationActivities } from './analytics/aggregate.js';
 import { createDetectionActivities } from './analytics/detect.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import type { LandingObserver } from './observability/landing-observer.js';
+import { createRolloutActivities } from './rollouts/rollout-activities.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -77,6 +78,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),
+    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { alertsDashboard } from './alerts.js';
 import { operationsDashboard } from './operations.js';
+import { canaryRolloutsDashboard } from './canary-rollouts.js';
 
 import type { DashboardFile } from './panels.js';
 import { pipelineHealthDashboard } from './pipeline-health.js';
@@ -24,6 +25,7 @@ export function buildDashboards(): DashboardFile[] {
     { file: 'service-telemetry.json', dashboard: serviceTelemetryDashboard() },
     { file: 'alerts.json', dashboard: alertsDashboard() },
     { file: 'operations.json', dashboard: operationsDashboard() },
+    { file: 'canary-rollouts.json', dashboard: canaryRolloutsDashboard() },
 
   ];
 }

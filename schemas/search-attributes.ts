@@ -19,6 +19,10 @@ export const searchAttributes = {
   AlertAcknowledgedBy: 'Keyword',
   /** Current escalation level (0-based). */
   AlertLevel: 'Int',
+  /** Canary rollout status: progressing, paused, promoted, rolled_back, aborted, refused. */
+  RolloutStatus: 'Keyword',
+  /** Pipeline a canary rollout changes (one running rollout per pipeline). */
+  RolloutPipeline: 'Keyword',
 } as const;
 
 /** A search attribute name. */

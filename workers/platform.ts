@@ -37,6 +37,7 @@ register('alerts', () => import('./cli/alerts.js'));
 register('processors', () => import('./cli/processors.js'));
 register('detectors', () => import('./cli/detectors.js'));
 register('lineage', () => import('./cli/lineage.js'));
+register('rollouts', () => import('./cli/rollouts.js'));
 
 async function help(topic?: string): Promise<number> {
   if (topic && loaders[topic]) {

@@ -4,3 +4,6 @@ export * from './alerting/alert-group.js';
 export * from './ingest/pipeline.js';
 export * from './ingest/partition-consumer.js';
 export * from './analytics/aggregator.js';
+// Only the workflow functions: the rollout's update/query constants share wire names with others.
+export { canaryRollout } from './rollouts/canary-rollout.js';
+export { rolloutLock } from './rollouts/rollout-lock.js';

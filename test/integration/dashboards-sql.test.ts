@@ -12,6 +12,9 @@ import { buildDashboards } from '../../dashboards/build.js';
 import { allPanels, clickHousePanels, type ClickHouseQuery } from '../../dashboards/panels.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { createWarehouse } from '../../workers/connections.js';
+import { judge } from '../../activities/rollouts/judge.js';
+import { judgementRows } from '../../activities/rollouts/rollout-activities.js';
+import { analysisSchema } from '../../schemas/rollouts/rollout.js';
 import { expandGrafanaSql, type GrafanaQueryContext } from '../support/grafana-sql.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
@@ -29,7 +32,7 @@ const ctx = (overrides: Partial<GrafanaQueryContext> = {}): GrafanaQueryContext 
   from: new Date(base - 5 * 60_000),
   to: new Date(base + 30 * 60_000),
   intervalSeconds: 60,
-  variables: { pipeline: ['orders'], service: ['checkout', 'search'], severity: ['page', 'critical', 'warning', 'info'] },
+  variables: { pipeline: ['orders'], service: ['checkout', 'search'], severity: ['page', 'critical', 'warning', 'info'], rollout_pipeline: ['orders'] },
   ...overrides,
 });
 
@@ -312,6 +315,35 @@ async function seedAlerts(): Promise<void> {
   await client.insert({ table: 'alert_events', format: 'JSONEachRow', values: [i1Webhook, event('I4', 3, 31_000, 'continued_as_new', 'resolved')] });
 }
 
+/** Two judgements of one rollout (a pass, then a fail on reject_rate) by the real judge, and its audit trail. */
+async function seedRollouts(): Promise<void> {
+  const analysis = analysisSchema.parse({ minSamples: 20 });
+  const times = (shift: number) => Array.from({ length: 40 }, (_, i) => 4 + shift + ((i * 37) % 11) / 10);
+  const samples = (canaryRejects: number) =>
+    new Map([
+      ['reject_rate', { baseline: { values: [], events: 2000, hits: 2 }, canary: { values: [], events: 2000, hits: canaryRejects } }],
+      ['processing_error_rate', { baseline: { values: [], events: 2000, hits: 0 }, canary: { values: [], events: 2000, hits: 0 } }],
+      ['processing_time_ms', { baseline: { values: times(0), events: 40, hits: 0 }, canary: { values: times(0), events: 40, hits: 0 } }],
+    ]);
+  const input = (step: number, epoch: number, from: number, to: number) => ({
+    rolloutId: 'rollout-orders-3', pipeline: 'orders', step, epoch, seq: step + 1, baselineVersion: '2', canaryVersion: '3', windowStart: at(from), windowEnd: at(to), analysis,
+  });
+  for (const [step, epoch, from, to, rejects] of [[0, 1, 0, 10, 3], [3, 2, 10, 20, 60]] as const) {
+    const s = samples(rejects);
+    const i = input(step, epoch, from, to);
+    await client.insert({ table: 'canary_judgements', format: 'JSONEachRow', values: judgementRows(i, `j${step}`, judge(analysis, s), s, i.windowEnd) });
+  }
+  const ev = (seq: number, minute: number, type: string, mode: string, weight: number, epoch: number, actor = 'rollout') => ({
+    rollout_id: 'rollout-orders-3', seq, pipeline: 'orders', baseline_version: '2', canary_version: '3', event_time: at(minute), event_type: type, step: 0,
+    status: type === 'rolled_back' ? 'rolled_back' : 'progressing', actor, reason: type, routing_mode: mode, routing_weight: weight, routing_epoch: epoch, workflow_id: 'rollout-orders-3', run_id: 'r1',
+  });
+  await client.insert({
+    table: 'rollout_events',
+    format: 'JSONEachRow',
+    values: [ev(1, 0, 'started', 'baseline', 0, 0, 'ann'), ev(2, 0, 'routing', 'shadow', 0, 1), ev(3, 10, 'routing', 'weight', 10, 2), ev(4, 20, 'routing', 'baseline', 0, 3), ev(5, 20, 'rolled_back', 'baseline', 0, 3, 'judge')],
+  });
+}
+
 beforeAll(async () => {
   const config = testConfig();
   const endpoints = stackEndpoints();
@@ -320,6 +352,7 @@ beforeAll(async () => {
   await migrate(client, database, { admin });
   await seed();
   await seedAlerts();
+  await seedRollouts();
 });
 
 afterAll(async () => {
@@ -508,6 +541,39 @@ describe('dashboard SQL on the real ClickHouse', () => {
       expect(table.map((r) => [r.channel, r.target, num(r.notifications), num(r.delivered_ok), num(r.failed), num(r.failure_rate), r.last_failure])).toEqual([
         ['email', 'email:oncall', 2, 1, 1, 0.5, 'SMTP 550 mailbox unavailable'],
         ['webhook', 'webhook:ops', 3, 3, 0, 0, ''],
+      ]);
+    });
+  });
+
+  describe('canary rollouts', () => {
+    const file = 'canary-rollouts.json';
+
+    it('shows each judgement per metric, and counts failed judgements once', async () => {
+      expect(num((await panel(file, 'Judgements failed'))[0]!.failed)).toBe(1);
+      expect(num((await panel(file, 'Judgements waiting for a person'))[0]!.waiting)).toBe(0);
+      const reports = await panel(file, 'Judgement reports');
+      expect(reports.map((r) => [num(r.step), r.outcome, r.metric, r.verdict])).toEqual([
+        [4, 'fail', 'processing_error_rate', 'pass'],
+        [4, 'fail', 'processing_time_ms', 'pass'],
+        [4, 'fail', 'reject_rate', 'fail'],
+        [1, 'pass', 'processing_error_rate', 'pass'],
+        [1, 'pass', 'processing_time_ms', 'pass'],
+        [1, 'pass', 'reject_rate', 'pass'],
+      ]);
+      expect(reports[2]).toMatchObject({ test: 'fisher-exact', baseline_n: expect.anything() });
+      expect(num(reports[2]!.p_value)).toBeLessThan(0.02);
+      const other = await panel(file, 'Judgement reports', ctx({ variables: { ...ctx().variables, rollout_pipeline: ['payments'] } }));
+      expect(other).toEqual([]);
+    });
+
+    it('lists the audit trail newest first with the routing each event left', async () => {
+      const events = await panel(file, 'Rollout events');
+      expect(events.map((e) => [num(e.seq), e.event_type, e.routing_mode, num(e.routing_epoch)])).toEqual([
+        [5, 'rolled_back', 'baseline', 3],
+        [4, 'routing', 'baseline', 3],
+        [3, 'routing', 'weight', 2],
+        [2, 'routing', 'shadow', 1],
+        [1, 'started', 'baseline', 0],
       ]);
     });
   });

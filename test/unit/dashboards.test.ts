@@ -36,8 +36,8 @@ afterAll(async () => {
 });
 
 describe('dashboards', () => {
-  it('builds the four dashboards with distinct files, uids and titles', () => {
-    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'operations.json', 'pipeline-health.json', 'service-telemetry.json']);
+  it('builds the five dashboards with distinct files, uids and titles', () => {
+    expect(dashboards.map((d) => d.file).sort()).toEqual(['alerts.json', 'canary-rollouts.json', 'operations.json', 'pipeline-health.json', 'service-telemetry.json']);
     const uids = dashboards.map((d) => d.dashboard.uid);
     expect(new Set(uids).size).toBe(uids.length);
     for (const { file, dashboard } of dashboards) {

@@ -1,0 +1,209 @@
+/**
+ * Activities of the `canaryRollout` workflow:
+ * - `judgeCanary` pools a window's observations from `canary_observations`, runs the judge and
+ *   stores the report in `canary_judgements` (idempotent per judgement id);
+ * - `recordRolloutEvents` appends the audit trail to `rollout_events`;
+ * - `fireRolloutAlert` opens (or repeats) an incident through the alert workflow (signal-with-start);
+ * - `rolloutLockHolder` and `isWorkflowRunning` serve the one-rollout-per-pipeline lock.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { fireAlert } from '../alerting/alert-firing.js';
+import { alertFiringSchema, type AlertFiring } from '../../schemas/alerting/alert.js';
+import { describeZodError } from '../../schemas/alerting/alert-incident.js';
+import { analysisSchema, rolloutLockWorkflowId, type AnalysisConfig } from '../../schemas/rollouts/rollout.js';
+import type { JudgementSummary, RolloutEvent, RolloutStatus, Routing } from '../../schemas/rollouts/rollout-state.js';
+import { judge, type JudgementReport, type MetricReport } from './judge.js';
+import { jsonFloat, loadObservations } from './observations.js';
+
+/** Dependencies of {@link createRolloutActivities}. */
+export interface RolloutActivityDeps {
+  /** Bound to the platform's database. */
+  warehouse: ClickHouseClient;
+  /** Temporal client (alerts, lock holder lookups). */
+  temporal: Client;
+  /** Task queue the alert workflows run on. */
+  taskQueue: string;
+}
+
+/** Input of `judgeCanary`. */
+export interface JudgeCanaryInput {
+  rolloutId: string;
+  pipeline: string;
+  step: number;
+  epoch: number;
+  /** Sequence number the workflow gives this judgement (a retried activity repeats it). */
+  seq: number;
+  baselineVersion: string;
+  canaryVersion: string;
+  /** ISO-8601 window [from, to) of the observations judged. */
+  windowStart: string;
+  windowEnd: string;
+  /** Parsed analysis configuration (re-validated here). */
+  analysis: AnalysisConfig;
+}
+
+/** Samples stored per side and metric in `canary_judgements` (sizes and summaries are always complete). */
+export const storedSamplesCap = 10_000;
+
+/** Query name of the rollout lock (the workflow id holding it). */
+export const lockHolderQueryName = 'holder';
+
+function metricLine(m: MetricReport): string {
+  const p = Number.isFinite(m.pValue) ? `p=${Number(m.pValue.toPrecision(3))}` : 'no test';
+  const effect = Number.isFinite(m.effect) ? `, effect ${m.effect >= 0 ? '+' : ''}${Number(m.effect.toPrecision(3))}` : '';
+  return `${m.metric} ${m.verdict} (${p}${effect})${m.critical ? ' [critical]' : ''}`;
+}
+
+/** Rows of `canary_judgements` for one report. */
+export function judgementRows(input: JudgeCanaryInput, judgementId: string, report: JudgementReport, samples: Map<string, { baseline: { values: number[] }; canary: { values: number[] } }>, judgedAt: string) {
+  return report.metrics.map((m) => ({
+    rollout_id: input.rolloutId,
+    judgement_id: judgementId,
+    pipeline: input.pipeline,
+    step: input.step,
+    epoch: input.epoch,
+    baseline_version: input.baselineVersion,
+    canary_version: input.canaryVersion,
+    window_start: input.windowStart,
+    window_end: input.windowEnd,
+    outcome: report.outcome,
+    score: report.score,
+    pass_score: input.analysis.passScore,
+    marginal_score: input.analysis.marginalScore,
+    confidence: input.analysis.confidence,
+    metric: m.metric,
+    kind: m.kind,
+    direction: m.direction,
+    weight: m.weight,
+    critical: m.critical ? 1 : 0,
+    test: m.test,
+    baseline_n: m.baselineN,
+    canary_n: m.canaryN,
+    baseline_hits: m.baselineHits,
+    canary_hits: m.canaryHits,
+    baseline_nan: m.baselineNaN,
+    canary_nan: m.canaryNaN,
+    baseline_center: jsonFloat(m.baselineCenter),
+    canary_center: jsonFloat(m.canaryCenter),
+    baseline_samples: (samples.get(m.metric)?.baseline.values ?? []).slice(0, storedSamplesCap).map(jsonFloat),
+    canary_samples: (samples.get(m.metric)?.canary.values ?? []).slice(0, storedSamplesCap).map(jsonFloat),
+    statistic: jsonFloat(m.statistic),
+    p_value: jsonFloat(m.pValue),
+    effect: jsonFloat(m.effect),
+    tolerance: jsonFloat(m.tolerance),
+    verdict: m.verdict,
+    reason: m.reason,
+    judged_at: judgedAt,
+  }));
+}
+
+/** Builds the rollout activities. */
+export function createRolloutActivities(deps: RolloutActivityDeps) {
+  const { warehouse, temporal } = deps;
+  return {
+    /**
+     * Judges a window and stores the report. The judgement id is derived from rollout, step and
+     * epoch, so a retried activity writes the same rows once (dedup token) and returns the same
+     * outcome. Returns a summary small enough for workflow history.
+     */
+    async judgeCanary(input: JudgeCanaryInput): Promise<JudgementSummary & { reason: string }> {
+      const analysis = analysisSchema.safeParse(input.analysis);
+      if (!analysis.success) {
+        throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `judgeCanary: ${describeZodError(analysis.error, 'analysis')}` });
+      }
+      const judgementId = `${input.rolloutId}/step-${input.step}/epoch-${input.epoch}/j${input.seq}`;
+      const samples = await loadObservations(warehouse, { rolloutId: input.rolloutId, epoch: input.epoch, from: input.windowStart, to: input.windowEnd });
+      const report = judge(analysis.data, samples);
+      await warehouse.insert({
+        table: 'canary_judgements',
+        format: 'JSONEachRow',
+        values: judgementRows({ ...input, analysis: analysis.data }, judgementId, report, samples, input.windowEnd),
+        clickhouse_settings: { insert_deduplication_token: `judgement/${judgementId}`, date_time_input_format: 'best_effort' },
+      });
+      return {
+        judgementId,
+        step: input.step,
+        epoch: input.epoch,
+        outcome: report.outcome,
+        score: Math.round(report.score * 100) / 100,
+        metrics: report.metrics.map(metricLine),
+        at: input.windowEnd,
+        reason: report.reason,
+      };
+    },
+
+    /** Appends audit events to `rollout_events` (idempotent per batch of sequence numbers). */
+    async recordRolloutEvents(input: {
+      rolloutId: string;
+      pipeline: string;
+      baselineVersion: string;
+      canaryVersion: string;
+      workflowId: string;
+      runId: string;
+      events: (RolloutEvent & { status: RolloutStatus; routing: Routing })[];
+    }): Promise<void> {
+      if (input.events.length === 0) return;
+      await warehouse.insert({
+        table: 'rollout_events',
+        format: 'JSONEachRow',
+        values: input.events.map((e) => ({
+          rollout_id: input.rolloutId,
+          seq: e.seq,
+          pipeline: input.pipeline,
+          baseline_version: input.baselineVersion,
+          canary_version: input.canaryVersion,
+          event_time: e.at,
+          event_type: e.type,
+          step: e.step,
+          status: e.status,
+          actor: e.by,
+          reason: e.reason,
+          routing_mode: e.routing.mode,
+          routing_weight: e.routing.weightPercent,
+          routing_epoch: e.routing.epoch,
+          workflow_id: input.workflowId,
+          run_id: input.runId,
+        })),
+        clickhouse_settings: {
+          insert_deduplication_token: `rollout/${input.rolloutId}/e${input.events[0]!.seq}-e${input.events.at(-1)!.seq}`,
+          date_time_input_format: 'best_effort',
+        },
+      });
+    },
+
+    /** Opens or repeats an incident through the alert workflow; returns its workflow id. */
+    async fireRolloutAlert(firing: AlertFiring): Promise<string> {
+      const valid = alertFiringSchema.safeParse(firing);
+      if (!valid.success) {
+        throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `fireRolloutAlert: ${describeZodError(valid.error, 'firing')}` });
+      }
+      return (await fireAlert(temporal, deps.taskQueue, valid.data)).workflowId;
+    },
+
+    /** Workflow id of the rollout holding a pipeline's lock, or null when no lock is running. */
+    async rolloutLockHolder(pipeline: string): Promise<string | null> {
+      try {
+        return await temporal.workflow.getHandle(rolloutLockWorkflowId(pipeline)).query<string>(lockHolderQueryName);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      }
+    },
+
+    /** Whether the latest run of a workflow id is still running (the lock's liveness check). */
+    async isWorkflowRunning(workflowId: string): Promise<boolean> {
+      try {
+        return (await temporal.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+  };
+}
+
+/** The rollout activities, by name. */
+export type RolloutActivities = ReturnType<typeof createRolloutActivities>;

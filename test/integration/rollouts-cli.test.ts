@@ -1,0 +1,141 @@
+/**
+ * Canary rollouts on the shared Temporal dev server (real visibility, real search attributes) with
+ * a real worker, the real rollout and alert activities, ClickHouse and a local webhook receiver:
+ * `platform rollouts start` validates before starting and refuses a second rollout of a pipeline
+ * naming the running one; the rollout is found by `RolloutPipeline` / `RolloutStatus`; `abort`
+ * records who and why in `rollout_events` and opens an incident that notifies.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAlertAuditActivities } from '../../activities/alerting/alert-audit.js';
+import { createAlertRoutingActivities } from '../../activities/alerting/alert-routing.js';
+import { createNotifyActivities } from '../../activities/alerting/notify.js';
+import { createRolloutActivities } from '../../activities/rollouts/rollout-activities.js';
+import { migrate } from '../../infra/clickhouse/migrate.js';
+import { alertingConfigSchema } from '../../schemas/alerting/alert-policy.js';
+import type { RolloutState } from '../../schemas/rollouts/rollout-state.js';
+import { abortUpdate, stateQuery } from '../../workflows/rollouts/canary-rollout.js';
+import { RolloutRefusedError, listQuery, startRollout } from '../../workers/cli/rollouts.js';
+import { createWarehouse } from '../../workers/connections.js';
+import { WebhookReceiver, waitFor } from '../workflows/alert-harness.js';
+import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+
+const config = testConfig();
+const id = uniqueId('t_rollcli');
+const taskQueue = `rollouts-${id}`;
+const pipeline = id.replace(/_/g, '-');
+let admin: ClickHouseClient;
+let warehouse: ClickHouseClient;
+let connection: Connection;
+let client: Client;
+let nativeConnection: NativeConnection;
+let worker: Worker;
+let workerRun: Promise<void>;
+const receiver = new WebhookReceiver();
+const started: string[] = [];
+
+beforeAll(async () => {
+  const endpoints = stackEndpoints();
+  admin = createWarehouse(config, endpoints, 'default');
+  warehouse = createWarehouse(config, endpoints, id);
+  await migrate(warehouse, id, { admin });
+  connection = await Connection.connect({ address: endpoints.temporalAddress });
+  client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  await receiver.start();
+  const alerting = alertingConfigSchema.parse({
+    version: 1,
+    receivers: { release: { targets: ['webhook:release'] } },
+    policies: { release: { levels: [{ receivers: ['release'], delay: '0s' }], repeatInterval: '12h' } },
+    route: { receiver: 'release', policy: 'release', groupBy: [], groupWait: '0s', groupInterval: '1m', repeatInterval: '12h' },
+  });
+  nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  worker = await Worker.create({
+    connection: nativeConnection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    activities: {
+      ...createAlertRoutingActivities({ alerting, client, taskQueue }),
+      ...createAlertAuditActivities({ warehouse }),
+      ...createNotifyActivities({
+        targets: { 'webhook:release': { type: 'webhook', url: `${receiver.url}/release`, timeoutMs: 5000 } },
+        signingSecret: 'test-signing-secret-0123456789',
+        publicUrl: 'http://ack.test:8787',
+        log: { info: () => undefined, warn: () => undefined },
+      }),
+      ...createRolloutActivities({ warehouse, temporal: client, taskQueue }),
+    },
+  });
+  workerRun = worker.run();
+}, 240_000);
+
+afterAll(async () => {
+  // Close what the tests opened on the shared server, so nothing of ours keeps running there.
+  for (const workflowId of [...started, ...new Set(receiver.received.flatMap((r) => r.body.alerts.map((a) => a.incidentId)))]) {
+    const handle = client.workflow.getHandle(workflowId);
+    const running = (await handle.describe().catch(() => undefined))?.status.name === 'RUNNING';
+    if (!running) continue;
+    const closed = workflowId.startsWith('alert-')
+      ? await handle.executeUpdate('resolve', { args: [{ by: 'test', note: 'cleanup' }] }).then(() => handle.result()).catch(() => undefined)
+      : await handle.executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'cleanup' }] }).then(() => handle.result()).catch(() => undefined);
+    if (closed === undefined) await handle.terminate('rollouts-cli test done').catch(() => undefined);
+  }
+  worker?.shutdown();
+  await workerRun?.catch(() => undefined);
+  await nativeConnection?.close();
+  await receiver.stop();
+  await connection?.close();
+  await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } });
+  await warehouse?.close();
+  await admin?.close();
+});
+
+describe('platform rollouts on the shared Temporal server', () => {
+  it('refuses bad input naming the field, before anything starts', async () => {
+    const err = await startRollout(client, taskQueue, { pipeline, version: '2', steps: [{ weight: 120 }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutRefusedError);
+    expect((err as Error).message).toBe('rollout input: input.steps.0.weight: expected 1..99 (100 % is promotion)');
+    expect(await client.workflow.getHandle(`rollout-${pipeline}-2`).describe().catch(() => 'not found')).toBe('not found');
+  });
+
+  it('starts, is found by its search attributes, refuses a second rollout of the pipeline, and abort opens an incident', async () => {
+    const workflowId = await startRollout(client, taskQueue, { pipeline, version: '3', steps: [{ weight: 10 }, 'pause'] }, 'ann');
+    started.push(workflowId);
+    expect(workflowId).toBe(`rollout-${pipeline}-3`);
+    const handle = client.workflow.getHandle(workflowId);
+    await waitFor('paused at the pause() step', async () => (await handle.query(stateQuery)).status === 'paused');
+    const query = listQuery({ pipeline, status: 'paused' });
+    expect(query).toBe(`WorkflowType = "canaryRollout" AND RolloutPipeline = "${pipeline}" AND RolloutStatus = "paused" AND ExecutionStatus = "Running"`);
+    const listed = await waitFor('visible by RolloutPipeline and RolloutStatus', async () => {
+      for await (const wf of client.workflow.list({ query })) if (wf.workflowId === workflowId) return wf;
+      return undefined;
+    });
+    expect(listed.searchAttributes).toMatchObject({ RolloutStatus: ['paused'], RolloutPipeline: [pipeline] });
+
+    const second = await startRollout(client, taskQueue, { pipeline, version: '4' }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(RolloutRefusedError);
+    expect((second as Error).message).toBe(`pipeline "${pipeline}" already has a running rollout: ${workflowId} (one rollout per pipeline at a time)`);
+
+    const aborted: RolloutState = await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob', reason: 'p99 doubled' }] });
+    expect(aborted).toMatchObject({ status: 'aborted', routing: { mode: 'baseline', weightPercent: 0 } });
+    const final = (await handle.result()) as RolloutState;
+    expect(final.incident).toMatch(/^alert-/);
+    await waitFor('incident notification', () => receiver.about(final.incident!).find((r) => r.body.alerts.some((a) => a.severity === 'critical')));
+    const audit = await (
+      await warehouse.query({
+        query: "SELECT event_type, actor, reason FROM rollout_events FINAL WHERE rollout_id = {id:String} AND event_type IN ('started', 'aborted') ORDER BY seq",
+        query_params: { id: workflowId },
+        format: 'JSONEachRow',
+      })
+    ).json<{ event_type: string; actor: string; reason: string }>();
+    expect(audit).toEqual([
+      { event_type: 'started', actor: 'ann', reason: 'current -> 3: weight 10 %; pause (until resumed)' },
+      { event_type: 'aborted', actor: 'bob', reason: 'p99 doubled' },
+    ]);
+    // The lock is released: the pipeline can have its next rollout.
+    await waitFor('lock released', async () => (await client.workflow.getHandle(`rollout-lock-${pipeline}`).describe()).status.name === 'COMPLETED');
+  });
+});
