@@ -5,9 +5,10 @@
  * log file. An error that needs attention also reaches the screen as exactly one line of its own:
  * the live line is ended first, so the two never share a line.
  */
-import { appendFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import type { Logger } from '../activities/logger.js';
+import { createJsonLogger, type JsonLogger } from '../activities/observability/json-logger.js';
 
 /** The first non-empty line of a message, at most 200 characters: what an error shows on the screen. */
 export function oneLine(message: string): string {
@@ -57,33 +58,40 @@ export function createScreen(options: { write?: (text: string) => void; tty?: bo
   };
 }
 
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v));
-  } catch {
-    return '(unserialisable)';
-  }
+/**
+ * The JSON log (pino, one object per line, secrets masked) that `npm start` appends to `path`.
+ * Open it once and hand it to {@link fileLogger} and {@link sdkFileLogger}.
+ */
+export function startLog(path: string, options: { level: 'debug' | 'info' | 'warn' | 'error'; secretValues: readonly string[] }): JsonLogger {
+  return createJsonLogger({ level: options.level, component: 'worker', secretValues: options.secretValues, destination: pino.destination({ dest: path, append: true, sync: true, mkdir: true }) });
 }
 
-/** The worker's logger: every line to the file; ERROR lines also to `onProblem` (one line). */
-export function fileLogger(path: string, onProblem: (line: string) => void): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    appendFileSync(path, `${new Date().toISOString()} ${level} ${message}${meta && Object.keys(meta).length > 0 ? ` ${safeJson(meta)}` : ''}\n`);
-    if (level === 'ERROR') onProblem(`${message}${typeof meta?.error === 'string' ? `: ${meta.error}` : ''}`);
+/** The worker's logger: every line to the JSON log; ERROR lines also to `onProblem` (one line). */
+export function fileLogger(json: JsonLogger, onProblem: (line: string) => void): Logger {
+  return {
+    debug: (message, meta) => json.debug(message, meta),
+    info: (message, meta) => json.info(message, meta),
+    warn: (message, meta) => json.warn(message, meta),
+    error: (message, meta) => {
+      json.error(message, meta);
+      onProblem(`${message}${typeof meta?.error === 'string' ? `: ${meta.error}` : ''}`);
+    },
   };
-  return { debug: () => undefined, info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
 }
 
 /**
  * The Temporal SDK's logger for `Runtime.install({ logger })` (install it before anything creates
- * the runtime): Core and worker entries at INFO and above into the file, ERROR entries also to
- * `onProblem` as `temporal: <first line>`.
+ * the runtime): Core and worker entries at INFO and above into the JSON log (component `temporal`,
+ * `sdkLevel`), ERROR entries also to `onProblem` as `temporal: <first line>`.
  */
-export function sdkFileLogger(path: string, onProblem: (line: string) => void): DefaultLogger {
+export function sdkFileLogger(json: JsonLogger, onProblem: (line: string) => void): DefaultLogger {
+  const sdk = json.child('temporal');
   return new DefaultLogger('INFO', (entry: LogEntry) => {
-    const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-    const meta = entry.meta && Object.keys(entry.meta).length > 0 ? ` ${safeJson(entry.meta)}` : '';
-    appendFileSync(path, `${time} ${entry.level} [temporal] ${entry.message}${meta}\n`);
-    if (entry.level === 'ERROR') onProblem(`temporal: ${entry.message}`);
+    const meta = { ...(entry.meta ?? {}), sdkLevel: entry.level };
+    if (entry.level === 'ERROR') {
+      sdk.error(entry.message, meta);
+      onProblem(`temporal: ${entry.message}`);
+    } else if (entry.level === 'WARN') sdk.warn(entry.message, meta);
+    else sdk.info(entry.message, meta);
   });
 }

@@ -32,14 +32,14 @@ import { produceEvents } from './generator.js';
 import { startPipeline } from './pipelines.js';
 import { ackEndpointSettings, startAckEndpoint } from './ack-endpoint.js';
 import { tryCommands } from './start-commands.js';
-import { createScreen, fileLogger, sdkFileLogger } from './start-screen.js';
+import { createScreen, fileLogger, sdkFileLogger, startLog } from './start-screen.js';
 import { readFile } from 'node:fs/promises';
 import { createProcessorRegistry } from '../activities/processing/registry.js';
 import { seedServiceCatalog } from '../activities/processing/service-catalog.js';
 import { processors } from '../schemas/processors/index.js';
 import { processorLockFile } from './cli/processors.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
-import { loadAlerting, startWorker } from './worker.js';
+import { configSecretValues, loadAlerting, startWorker } from './worker.js';
 
 const demo = { pipelineId: 'demo', topic: 'requests', partitions: 3, incidentService: 'checkout' } as const;
 
@@ -83,8 +83,9 @@ async function main(): Promise<number> {
   const logPath = join(state, 'worker.log');
   const problem = (line: string): void => screen.problem(line);
   // Before anything creates the SDK runtime: every SDK log line goes to the file, none to the screen.
-  Runtime.install({ logger: sdkFileLogger(logPath, problem) });
-  const log = fileLogger(logPath, problem);
+  const json = startLog(logPath, { level: config.LOG_LEVEL, secretValues: configSecretValues(config) });
+  Runtime.install({ logger: sdkFileLogger(json, problem) });
+  const log = fileLogger(json, problem);
 
   say('streamwarden: starting the local stack (first run installs the Temporal CLI, Kafka and ClickHouse; about a minute)');
   const endpoints = await ensureStack(config, { log: (line) => say(`  ${line}`) });

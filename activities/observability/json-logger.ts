@@ -106,13 +106,29 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): JsonLogger {
   return wrap(base, scrub?.text ?? ((message) => message));
 }
 
+/**
+ * Errors anywhere at the top of `meta` (the SDK passes `error`, `failure`, …) become
+ * `{ type, message, stack }`: JSON.stringify would write an Error as `{}` and lose the cause.
+ */
+function withErrors(meta: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!meta) return {};
+  let out: Record<string, unknown> | null = null;
+  for (const [key, value] of Object.entries(meta)) {
+    if (value instanceof Error) {
+      out ??= { ...meta };
+      out[key] = { type: value.name, message: value.message, stack: value.stack };
+    }
+  }
+  return out ?? meta;
+}
+
 function wrap(instance: PinoLogger, scrubMessage: (message: string) => string): JsonLogger {
   return {
     pino: instance,
-    debug: (message, meta) => instance.debug(meta ?? {}, scrubMessage(message)),
-    info: (message, meta) => instance.info(meta ?? {}, scrubMessage(message)),
-    warn: (message, meta) => instance.warn(meta ?? {}, scrubMessage(message)),
-    error: (message, meta) => instance.error(meta ?? {}, scrubMessage(message)),
+    debug: (message, meta) => instance.debug(withErrors(meta), scrubMessage(message)),
+    info: (message, meta) => instance.info(withErrors(meta), scrubMessage(message)),
+    warn: (message, meta) => instance.warn(withErrors(meta), scrubMessage(message)),
+    error: (message, meta) => instance.error(withErrors(meta), scrubMessage(message)),
     child: (component) => wrap(instance.child({ component }), scrubMessage),
   };
 }

@@ -86,7 +86,7 @@ beforeAll(async () => {
       TEMPORAL_TASK_QUEUE: taskQueue,
       METRICS_PORT: String(mp),
       TEMPORAL_METRICS_PORT: String(tp),
-      PLATFORM_HTTP_PORT: String(await freePort()),
+      LOCAL_ACK_PORT: String(await freePort()),
       LOG_LEVEL: 'debug',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     },

@@ -59,7 +59,7 @@ async function spawnWorker(name: string, extraEnv: Record<string, string> = {}):
       PROCESSOR_VERSION: `test-${name}`,
       LOG_LEVEL: 'warn',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      PLATFORM_HTTP_PORT: String(httpPort),
+      LOCAL_ACK_PORT: String(httpPort),
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

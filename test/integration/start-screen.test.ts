@@ -42,7 +42,9 @@ describe('npm start screen', () => {
     expect(result.stderr).not.toContain('Activity failed');
     // The file has all of it, stack traces included.
     const log = readFileSync(logPath, 'utf8');
-    expect(log).toMatch(/WARN \[temporal\] Activity failed/);
+    // One JSON object per line (pino), the SDK's entries under component "temporal".
+    const entries = log.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.some((e) => e.component === 'temporal' && e.level === 'warn' && e.msg === 'Activity failed')).toBe(true);
     expect(log).toContain('boom: the sink refused the batch');
     expect(log).toContain('stack line 2');
   });

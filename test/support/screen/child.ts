@@ -7,11 +7,11 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createScreen, sdkFileLogger } from '../../../workers/start-screen.js';
+import { createScreen, sdkFileLogger, startLog } from '../../../workers/start-screen.js';
 
 const [logPath, taskQueue, address] = process.argv.slice(2) as [string, string, string];
 const screen = createScreen({ tty: true });
-Runtime.install({ logger: sdkFileLogger(logPath, (line) => screen.problem(line)) });
+Runtime.install({ logger: sdkFileLogger(startLog(logPath, { level: 'info', secretValues: [] }), (line) => screen.problem(line)) });
 screen.live('[+00:01] landed 1 | open alerts 0');
 
 const connection = await NativeConnection.connect({ address });
