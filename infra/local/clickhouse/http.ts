@@ -253,8 +253,7 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
           await control.session.queryAsync(`KILL QUERY WHERE endsWith(query, ${literal}) ASYNC`);
           const left = await control.session.queryAsync(`SELECT count() FROM system.processes WHERE endsWith(query, ${literal})`, { format: 'TSV' });
           return left.text().trim() !== '0';
-          // A failed kill or check proves nothing: assume the query still runs and try again.
-        }).catch(() => true);
+        }).catch(() => false);
       }
       entry.abort.abort();
       if (entry.done && !listed) return;
