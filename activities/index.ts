@@ -12,6 +12,7 @@ import { createAlertAuditActivities } from './alerting/alert-audit.js';
 import { createAlertRoutingActivities } from './alerting/alert-routing.js';
 import { createIngestActivities, type KafkaResources } from './ingest/ingest.js';
 import { createPartitionProgressActivities } from './ingest/partition-progress.js';
+import { createConsumerStopActivities } from './ingest/consumer-stop.js';
 import { silentLogger, type Logger } from './logger.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
@@ -72,6 +73,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.landingObserver ? { observer: deps.landingObserver } : {}),
     }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
+    ...createConsumerStopActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),
     ...createAggregationActivities({ warehouse: deps.warehouse, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),
     ...createDetectionActivities({ temporal: deps.temporal, taskQueue: deps.taskQueue, analytics: deps.analytics ?? { pipelines: [] }, log: deps.log ?? silentLogger }),

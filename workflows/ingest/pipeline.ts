@@ -89,6 +89,12 @@ function sumOf(rows: PartitionSummary[], key: 'landed' | 'rejected' | 'lag'): nu
   return known.length === 0 ? null : known.reduce((a, b) => a + b, 0);
 }
 
+// Stopping the children must not be lost: retried until the server has accepted every cancel.
+const { cancelWorkflows } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+});
+
 const { openProcessorBreakerAlert, prepareProcessor } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
@@ -349,10 +355,14 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   } catch (err) {
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled([
-        ...partitions.map((p) => getExternalWorkflowHandle(partitionWorkflowId(pipelineId, topic, p)).cancel()),
-        getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId)).cancel(),
-      ]);
+      const children = [...partitions.map((p) => partitionWorkflowId(pipelineId, topic, p)), aggregatorWorkflowId(pipelineId)];
+      // Commands issued in the same task as the completion could be dropped (see consumer-stop.ts):
+      // the activity confirms each cancel with the server before the supervisor completes.
+      if (patched('pipeline-confirmed-stop')) {
+        await cancelWorkflows({ workflowIds: children });
+        return;
+      }
+      await Promise.allSettled(children.map((id) => getExternalWorkflowHandle(id).cancel()));
     });
     throw err;
   }
