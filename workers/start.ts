@@ -18,7 +18,6 @@ import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Runtime } from '@temporalio/worker';
 import { alertFingerprint, alertWorkflowId } from '../schemas/alerting/alert.js';
 import { defaultConsumerGroup } from '../schemas/ingest/pipeline.js';
 import { createSchemaRegistry, registerCatalogue } from '../activities/contracts/registry.js';
@@ -40,6 +39,9 @@ import { processors } from '../schemas/processors/index.js';
 import { processorLockFile } from './cli/processors.js';
 import { pipelineSnapshot, type PipelineSnapshot } from './progress.js';
 import { configSecretValues, loadAlerting, startWorker } from './worker.js';
+import { installRuntime } from './observability/runtime.js';
+import { startObservability } from './observability/setup.js';
+import { processorVersion } from './processor-version.js';
 
 const demo = { pipelineId: 'demo', topic: 'requests', partitions: 3, incidentService: 'checkout' } as const;
 
@@ -84,7 +86,8 @@ async function main(): Promise<number> {
   const problem = (line: string): void => screen.problem(line);
   // Before anything creates the SDK runtime: every SDK log line goes to the file, none to the screen.
   const json = startLog(logPath, { level: config.LOG_LEVEL, secretValues: configSecretValues(config) });
-  Runtime.install({ logger: sdkFileLogger(json, problem) });
+  // The SDK's metrics are served on TEMPORAL_METRICS_PORT, as by `npm run worker`.
+  const runtime = await installRuntime(config, json, sdkFileLogger(json, problem));
   const log = fileLogger(json, problem);
 
   say('streamwarden: starting the local stack (first run installs the Temporal CLI, Kafka and ClickHouse; about a minute)');
@@ -98,7 +101,9 @@ async function main(): Promise<number> {
   say(`streamwarden: starting a worker on task queue "${config.TEMPORAL_TASK_QUEUE}"`);
   say(`  worker log (JSON lines): ${logPath} (the demo alert's notifications and ack links appear there through the log:alerts channel;`);
   say('  Slack, PagerDuty and email targets stay disabled until their variables are set, see README "Notification channels")');
-  const worker = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack) });
+  const observed = await startObservability(config, endpoints, processorVersion(config), log);
+  say(`  metrics: ${observed.metricsUrl ?? 'not served (see the worker log)'}${runtime.temporalMetricsAddress ? `, Temporal SDK metrics: http://${runtime.temporalMetricsAddress}/metrics` : ''}`);
+  const worker = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: observed.observability });
   const temporal = await connectTemporal(config, endpoints);
   const kafka = createKafka(config, endpoints, '-start');
   const admin = kafka.admin();
@@ -207,7 +212,7 @@ async function main(): Promise<number> {
     say('streamwarden: stopping (the pipeline workflow keeps its cursor; the next npm start resumes it)');
     abort.abort();
     await stream;
-    await Promise.allSettled([worker.shutdown(), http?.close(), admin.disconnect(), warehouse.close(), temporal.connection.close()]);
+    await Promise.allSettled([worker.shutdown(), http?.close(), observed.close(), admin.disconnect(), warehouse.close(), temporal.connection.close()]);
     if (primary) rmSync(pidPath, { force: true });
   };
   await new Promise<void>((resolveDone) => {

@@ -32,11 +32,10 @@ import { setWasmSipHash } from '../schemas/processing/pseudonymise/stage.js';
 import { observabilityInterceptor, type LandingLineageSink } from '../activities/observability/interceptor.js';
 import { createJsonLogger } from '../activities/observability/json-logger.js';
 import { metricsLandingObserver } from '../activities/observability/landing-observer.js';
-import { createPlatformMetrics, type PlatformMetrics } from '../activities/observability/metrics.js';
-import { startMetricsServer } from './observability/metrics-server.js';
-import { lineageFromConfig } from './observability/lineage.js';
+import type { PlatformMetrics } from '../activities/observability/metrics.js';
+import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
-import { tracingFromConfig, tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
+import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -238,18 +237,10 @@ async function main(): Promise<void> {
   // The SDK's own log lines (and workflow `log` lines) go to the same JSON log; its metrics to TEMPORAL_METRICS_PORT.
   // Installed before any connection exists.
   const runtime = await installRuntime(config, log);
-  const metrics = createPlatformMetrics();
-  const metricsServer =
-    config.METRICS_PORT === 0
-      ? null
-      : await startMetricsServer({ registry: metrics.registry, port: config.METRICS_PORT, host: config.METRICS_HOST }).catch((err: unknown) => {
-          log.warn('METRICS_PORT cannot be bound: this worker serves no /metrics', { port: config.METRICS_PORT, error: err instanceof Error ? err.message : String(err) });
-          return null;
-        });
-  const tracing = tracingFromConfig(config);
-  const lineage = lineageFromConfig(config, endpoints, processorVersion(config), metrics, log);
+  const started = await startObservability(config, endpoints, processorVersion(config), log);
+  const { tracing, lineage } = started.observability;
   log.info('observability', {
-    metrics: metricsServer?.url ?? null,
+    metrics: started.metricsUrl,
     temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null,
     tracing: tracing !== null,
     openLineage: lineage !== null,
@@ -257,13 +248,13 @@ async function main(): Promise<void> {
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: { metrics, tracing, ...(lineage ? { lineage } : {}) } });
+  const running = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: started.observability });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
   const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {
     await running.done;
   } finally {
-    await Promise.allSettled([http?.close(), metricsServer?.close(), tracing?.shutdown(), lineage?.close()]);
+    await Promise.allSettled([http?.close(), started.close()]);
   }
 }
 

@@ -82,7 +82,9 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): JsonLogger {
   const base = pino(
     {
       level: options.level ?? 'info',
-      base: { component: options.component ?? 'worker' },
+      // `component` is a binding of each wrapper, never in `base`: pino does not merge bindings, so
+      // a child binding the same key again would write it twice ({"component":"worker","component":"http"}).
+      base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
       redact: { paths, censor },
@@ -103,7 +105,9 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): JsonLogger {
     },
     options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
-  return wrap(base, scrub?.text ?? ((message) => message));
+  const scrubText = scrub?.text ?? ((message: string) => message);
+  const make = (component: string): JsonLogger => wrap(base.child({ component }), scrubText, make);
+  return make(options.component ?? 'worker');
 }
 
 /**
@@ -122,13 +126,14 @@ function withErrors(meta: Record<string, unknown> | undefined): Record<string, u
   return out ?? meta;
 }
 
-function wrap(instance: PinoLogger, scrubMessage: (message: string) => string): JsonLogger {
+function wrap(instance: PinoLogger, scrubMessage: (message: string) => string, make: (component: string) => JsonLogger): JsonLogger {
   return {
     pino: instance,
     debug: (message, meta) => instance.debug(withErrors(meta), scrubMessage(message)),
     info: (message, meta) => instance.info(withErrors(meta), scrubMessage(message)),
     warn: (message, meta) => instance.warn(withErrors(meta), scrubMessage(message)),
     error: (message, meta) => instance.error(withErrors(meta), scrubMessage(message)),
-    child: (component) => wrap(instance.child({ component }), scrubMessage),
+    // A sibling of the root logger with another component (same destination and settings).
+    child: (component) => make(component),
   };
 }

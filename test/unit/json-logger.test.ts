@@ -35,6 +35,17 @@ describe('JSON logger', () => {
     expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'warn', msg: 'careful' });
   });
 
+  it('a child logger writes its component once (JSON.parse keeps the last duplicate key, so the raw line is checked)', () => {
+    const out = capture();
+    const log = createJsonLogger({ destination: out.stream, component: 'worker' });
+    log.child('http').info('served');
+    log.child('temporal-sdk').child('http').warn('nested');
+    log.info('root');
+    const lines = out.lines();
+    expect(lines.map((l) => l.match(/"component":/g)?.length)).toEqual([1, 1, 1]);
+    expect(lines.map((l) => (JSON.parse(l) as { component: string }).component)).toEqual(['http', 'http', 'worker']);
+  });
+
   it('drops entries below the level', () => {
     const out = capture();
     const log = createJsonLogger({ destination: out.stream, level: 'warn' });

@@ -5,7 +5,7 @@
  * on TEMPORAL_METRICS_PORT, with `_total` on counters, units in names and seconds for durations
  * so they follow the same naming as the platform's metrics.
  */
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogLevel, type Logger as SdkLogger } from '@temporalio/worker';
 import type { JsonLogger } from '../../activities/observability/json-logger.js';
 import type { PlatformConfig } from '../../schemas/config.js';
 import { portIsFree } from './metrics-server.js';
@@ -19,13 +19,14 @@ export interface RuntimeInstallation {
 }
 
 /**
- * Installs the Runtime with the JSON logger and (when TEMPORAL_METRICS_PORT is not 0 and the
+ * Installs the Runtime with the JSON logger (or `sdkLogger` when given) and (when TEMPORAL_METRICS_PORT is not 0 and the
  * port is free) the Prometheus exporter. A taken port is logged as a warning, not a crash: a
  * second worker on the same machine runs without its own SDK metrics endpoint.
  */
-export async function installRuntime(config: PlatformConfig, log: JsonLogger): Promise<RuntimeInstallation> {
+export async function installRuntime(config: PlatformConfig, log: JsonLogger, sdkLogger?: SdkLogger): Promise<RuntimeInstallation> {
   const sdkLog = log.child('temporal-sdk');
-  const logger = new DefaultLogger(levels[config.LOG_LEVEL], (entry) => {
+  // `npm start` passes its own (the file log, with ERROR lines also on the screen).
+  const logger = sdkLogger ?? new DefaultLogger(levels[config.LOG_LEVEL], (entry) => {
     const meta = { ...(entry.meta ?? {}), sdkLevel: entry.level };
     if (entry.level === 'ERROR') sdkLog.error(entry.message, meta);
     else if (entry.level === 'WARN') sdkLog.warn(entry.message, meta);
