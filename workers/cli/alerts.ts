@@ -27,8 +27,9 @@ const usage = `Usage: platform alerts <subcommand> [options]
   ack ID [--by NAME] [--note TEXT]    Acknowledge (stops escalation). Refused when already resolved.
   resolve ID [--by NAME] [--note TEXT]
                                       Close the incident.
-  snooze ID --until ISO [--by NAME] [--note TEXT]
-                                      No notifications until ISO time; then escalation resumes, unacknowledged.
+  snooze ID --until ISO|+DURATION [--by NAME] [--note TEXT]
+                                      No notifications until the ISO time, or for +30m, +2h, +1d from now;
+                                      then escalation resumes, unacknowledged.
   escalate ID [--by NAME] [--note TEXT]
                                       Notify the next escalation level now.
   silence --matcher k=v [--matcher k!=v ...] --duration 1h [--by NAME] [--comment TEXT] [--starts ISO]
@@ -218,7 +219,7 @@ const command: Command = {
       case 'snooze': {
         const id = workflowIdOf(need(positionals[0], 'an incident ID (alert-<fingerprint>)'));
         const note = stringOption(values, 'note');
-        const input = { until: need(values.until, '--until ISO-8601 time'), by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
+        const input = { until: snoozeUntil(need(values.until, '--until ISO-8601 time or +DURATION (+30m, +2h, +1d)')), by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
         return withClient(async (client) => {
           const state = await update(() => client.workflow.getHandle(id).executeUpdate(snoozeUpdate, { args: [input] }));
           console.log(describeState(state));
@@ -292,3 +293,14 @@ const command: Command = {
 };
 
 export default command;
+
+/**
+ * `--until` of `alerts snooze`: an ISO-8601 time passes through unchanged (the update validates
+ * it); `+N` with `m`, `h` or `d` is that long from now, as an ISO time.
+ */
+export function snoozeUntil(value: string, now: number = Date.now()): string {
+  const relative = /^\+(\d+)(m|h|d)$/.exec(value.trim());
+  if (!relative) return value;
+  const unitMs = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
+  return new Date(now + Number(relative[1]) * unitMs).toISOString();
+}
