@@ -5,4 +5,4 @@
 export * from './check.js';
 export { toShape, describeShape, type JsonSchema, type Shape, type Literal, type PropertyShape, type AdditionalKeys } from './shape.js';
 export { compareShapes, joinPath, accepts, type Finding, type FindingKind } from './subset.js';
-export { canonicalJson, contractJsonSchema } from './json-schema.js';
+export { canonicalJson, contractJsonSchema, portableJsonSchema } from './json-schema.js';

@@ -29,3 +29,26 @@ export function canonicalJson(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/** The `format` values JSON Schema 2020-12 defines (Validation, section 7.3). */
+const standardFormats = new Set([
+  'date-time', 'date', 'time', 'duration', 'email', 'idn-email', 'hostname', 'idn-hostname', 'ipv4', 'ipv6',
+  'uri', 'uri-reference', 'iri', 'iri-reference', 'uuid', 'uri-template', 'json-pointer', 'relative-json-pointer', 'regex',
+]);
+
+/**
+ * A copy of `schema` that any JSON Schema 2020-12 validator takes in strict mode: zod writes
+ * `format` values of its own (`starts_with`, `ends_with`, `includes`, `cuid`, ...) next to the
+ * `pattern` that carries the rule; those formats are dropped, the pattern stays. Used for the
+ * files exported to producers, not for the registry's fingerprints (which stay as registered).
+ */
+export function portableJsonSchema<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map((item: unknown) => portableJsonSchema(item)) as T;
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    if (key === 'format' && typeof value === 'string' && !standardFormats.has(value)) continue;
+    out[key] = portableJsonSchema(value);
+  }
+  return out as T;
+}

@@ -17,7 +17,7 @@ import {
   type SchemaRegistry,
 } from '../../activities/contracts/registry.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
-import { CompatibilityMode, compatibilityModes, contractJsonSchema, type BreakingChange, type JsonSchema } from '../../schemas/compat/index.js';
+import { CompatibilityMode, compatibilityModes, contractJsonSchema, portableJsonSchema, type BreakingChange, type JsonSchema } from '../../schemas/compat/index.js';
 import { defineSubject, subjects as treeSubjects, type SubjectDefinition } from '../../schemas/contracts/index.js';
 import { envelopeSchema } from '../../schemas/contracts/envelope.js';
 import { loadConfig } from '../../schemas/config.js';
@@ -388,12 +388,13 @@ async function exportSchemas(options: Options, registry: SchemaRegistry | null):
   for (const item of items) {
     const base = join(dir, item.subject);
     const dataFile = join(base, `v${item.version}.data.schema.json`);
-    const { $schema, ...rest } = item.schema as Record<string, unknown>;
+    // Producers' validators run in strict mode: zod's own format names are dropped (the pattern stays).
+    const { $schema, ...rest } = portableJsonSchema(item.schema) as Record<string, unknown>;
     await write(dataFile, { $schema, $id: `${item.subject}/v${item.version}.data`, title: `${item.subject} v${item.version} data`, ...rest });
     let eventFile: string | null = null;
     if (item.zod) {
       eventFile = join(base, `v${item.version}.event.schema.json`);
-      const { $schema: s2, ...event } = eventJsonSchema(item.subject, item.version, item.zod) as Record<string, unknown>;
+      const { $schema: s2, ...event } = portableJsonSchema(eventJsonSchema(item.subject, item.version, item.zod)) as Record<string, unknown>;
       await write(eventFile, { $schema: s2, $id: `${item.subject}/v${item.version}.event`, title: `${item.subject} v${item.version} event`, ...event });
     }
     index.push({ subject: item.subject, version: item.version, fingerprint: fingerprint(item.schema), data: dataFile, event: eventFile });
