@@ -14,6 +14,8 @@ import { describeInputError } from '../../schemas/ingest/pipeline.js';
 import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
 import { defaultDuplicateIdWindowMinutes } from '../../schemas/ingest/pipeline.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import type { SubjectDefinition } from '../../schemas/contracts/define.js';
+import { createReplayActivities } from './replay.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import type { ValidEvent } from '../../schemas/contracts/envelope.js';
@@ -42,6 +44,8 @@ export interface IngestDeps {
   fetchTimeoutMs?: number;
   /** Told about rows as they are validated and become queryable (freshness metrics). @default none */
   observer?: LandingObserver;
+  /** The contract catalogue events are validated against. @default the working tree's subjects */
+  catalogue?: readonly SubjectDefinition[];
 }
 
 /** Input of planBatch. */
@@ -105,6 +109,8 @@ export interface LandBatchResult {
   chunks: number;
   /** Records of the range already present (an earlier landing of the same offsets), not inserted again. */
   alreadyLanded: number;
+  /** Rows this landing inserted into `events` (valid events not present before; a replay's newly landed events). */
+  insertedEvents: number;
   /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
   durationMs: number;
   /** What the plan's processor did (null without one): the breaker judges `failures / processed`. */
@@ -190,6 +196,8 @@ export interface LandingProgress {
   valid: number;
   rejected: number;
   alreadyLanded: number;
+  /** Rows inserted into `events` (absent in heartbeats of older workers). */
+  insertedEvents?: number;
   bytes: number;
   versions: string[];
   codes: Record<string, number>;
@@ -257,6 +265,8 @@ export interface RowContext {
   batchId: string;
   processorVersion: string;
   maxEventBytes: number;
+  /** @default the working tree's subjects */
+  catalogue?: readonly SubjectDefinition[];
 }
 
 /**
@@ -287,7 +297,7 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       reject(tombstoneReason());
       continue;
     }
-    const result = validateEvent(record.value, { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null });
+    const result = validateEvent(record.value, { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null, ...(ctx.catalogue ? { catalogue: ctx.catalogue } : {}) });
     if (!result.ok) {
       const details = result.reason.details;
       reject(result.reason, details.subject ?? '', details.version ?? 0);
@@ -478,6 +488,7 @@ export function createIngestActivities(deps: IngestDeps) {
   }
 
   return {
+    ...createReplayActivities({ warehouse: deps.warehouse, admin, log }),
     /** Creates the topic when missing (with `max.message.bytes` sized for `maxEventBytes`); returns its partition numbers. */
     async ensureTopic(input: EnsureTopicInput): Promise<{ partitions: number[]; created: boolean }> {
       const a = await admin();
@@ -665,7 +676,7 @@ export function createIngestActivities(deps: IngestDeps) {
           () => fetchStep(plan, step, ctx.cancellationSignal),
         );
         const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
-          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes }),
+          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.catalogue ? { catalogue: deps.catalogue } : {}) }),
         );
         // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
         const rows = windowMs > 0 ? markEarlierLandings(built, records, await landedIds(plan, built.events, windowMs), windowMs) : built;
@@ -724,6 +735,7 @@ export function createIngestActivities(deps: IngestDeps) {
         for (const d of rows.deadLetters) progress.codes[d.reason_code] = (progress.codes[d.reason_code] ?? 0) + 1;
         progress.valid += rows.events.length;
         progress.rejected += rows.deadLetters.length;
+        progress.insertedEvents = (progress.insertedEvents ?? 0) + events.length;
         progress.alreadyLanded += rows.events.length - events.length + rows.deadLetters.length - deadLetters.length;
         progress.bytes += bytes;
         progress.stepsDone = i + 1;
@@ -798,6 +810,7 @@ export function createIngestActivities(deps: IngestDeps) {
         bytes: progress.bytes,
         chunks: plan.steps.length,
         alreadyLanded: progress.alreadyLanded,
+        insertedEvents: progress.insertedEvents ?? 0,
         durationMs: Date.now() - began,
         processing: processing
           ? { processed: progress.processed ?? 0, emitted: progress.emitted ?? 0, dropped: progress.dropped ?? 0, failures: progress.processingFailures ?? 0, deadLetters: progress.processingDeadLetters ?? 0 }
