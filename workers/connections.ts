@@ -19,8 +19,11 @@ export async function connectTemporal(config: PlatformConfig, endpoints: StackEn
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 }
 
-/** Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects). */
-export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = ''): Kafka {
+/**
+ * Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects).
+ * `options.retries` (@default 8) and `options.quiet` (no KafkaJS log lines; for probes) tune it.
+ */
+export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = '', options: { retries?: number; quiet?: boolean } = {}): Kafka {
   // Batches compressed with snappy, lz4 or zstd are readable (KafkaJS itself has only gzip).
   registerKafkaCodecs();
   let sasl: SASLOptions | undefined;
@@ -36,8 +39,8 @@ export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, c
     brokers: endpoints.kafkaBrokers,
     ssl: config.KAFKA_SSL,
     ...(sasl ? { sasl } : {}),
-    logLevel: logLevel.WARN,
-    retry: { retries: 8, initialRetryTime: 200 },
+    logLevel: options.quiet ? logLevel.NOTHING : logLevel.WARN,
+    retry: { retries: options.retries ?? 8, initialRetryTime: 200 },
   });
 }
 
