@@ -303,12 +303,14 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       reject(result.reason, details.subject ?? '', details.version ?? 0);
       continue;
     }
-    const first = seen.get(result.event.id);
+    // UUIDs compare case-insensitively (the events column is a UUID: both spellings are one value).
+    const idKey = result.event.id.toLowerCase();
+    const first = seen.get(idKey);
     if (first !== undefined) {
       reject(duplicateIdReason(result.event.id, { topic: ctx.topic, partition: ctx.partition, offset: String(first) }), result.subject, result.version);
       continue;
     }
-    seen.set(result.event.id, record.offset);
+    seen.set(idKey, record.offset);
     valid.push(result.event);
     events.push({
       ...common,
