@@ -1,22 +1,23 @@
 /**
- * A worker started while ClickHouse and Temporal are down (issue 7, point 7) waits for them with
+ * A worker started while ClickHouse, Kafka and Temporal are down (issue 7, point 7) waits for them with
  * capped backoff instead of exiting, logs one `dependency down` line per dependency when it starts
  * waiting and one `dependency up` line (with how long it was down) when it answers, then serves
- * workflows: same PID throughout. Runs on a ClickHouse endpoint and a Temporal dev server this test
- * starts itself on free ports (never the shared ones), Kafka is the shared broker (up).
+ * workflows: same PID throughout. Runs on a ClickHouse endpoint, a Kafka broker and a Temporal dev
+ * server this test starts itself on free ports (never the shared ones).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clickhouseServerMain } from '../../infra/local/clickhouse/component.js';
+import { ensureKafkaJars, kafkaComponent, libsDir } from '../../infra/local/kafka.js';
 import { portOpen } from '../../infra/local/process.js';
 import { temporalBinary, temporalComponent } from '../../infra/local/temporal.js';
 import { freePort } from '../support/observability.js';
-import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+import { testConfig, uniqueId } from '../support/stack.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const config = testConfig();
@@ -64,7 +65,8 @@ afterAll(async () => {
 describe('a worker started while its dependencies are down', () => {
   it('waits, logs one line per state change, and serves once they are up (same PID)', { timeout: 240_000 }, async () => {
     await temporalComponent.install(config, () => undefined);
-    const [chPort, temporalPort, uiPort, ackPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    await ensureKafkaJars(config, () => undefined);
+    const [chPort, temporalPort, uiPort, ackPort, kafkaPort, controllerPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const taskQueue = `recovery-${id}`;
     const lines: LogLine[] = [];
     const other: string[] = [];
@@ -73,7 +75,7 @@ describe('a worker started while its dependencies are down', () => {
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-        KAFKA_BROKERS: stackEndpoints().kafkaBrokers.join(','),
+        KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`,
         CLICKHOUSE_URL: `http://127.0.0.1:${chPort}`,
         CLICKHOUSE_DATABASE: id,
         TEMPORAL_TASK_QUEUE: taskQueue,
@@ -105,17 +107,27 @@ describe('a worker started while its dependencies are down', () => {
     const pid = worker.pid;
     const find = (msg: string, dependency?: string) => lines.filter((l) => l.msg === msg && (dependency === undefined || l.dependency === dependency));
 
-    await waitFor('clickhouse and temporal down lines', () => (find('dependency down; waiting for it', 'clickhouse').length > 0 && find('dependency down; waiting for it', 'temporal').length > 0 ? true : undefined));
+    const deps = ['clickhouse', 'kafka', 'temporal'];
+    await waitFor('a down line for each dependency', () => (deps.every((d) => find('dependency down; waiting for it', d).length > 0) ? true : undefined));
     // Several probes fail meanwhile (backoff 250 ms doubling to 2 s): still one line each.
     await new Promise((r) => setTimeout(r, 4000));
     expect(worker.exitCode).toBeNull();
-    expect(find('dependency down; waiting for it', 'kafka')).toHaveLength(0);
 
     const chDir = mkdtempSync(join(tmpdir(), 'sw-recovery-ch-'));
     dirs.push(chDir);
     children.push(spawn(process.execPath, ['--import', 'tsx', clickhouseServerMain, '--host', '127.0.0.1', '--port', String(chPort), '--path', chDir], { cwd: root, stdio: 'ignore' }));
     const chOpen = await waitFor('clickhouse port', async () => ((await portOpen('127.0.0.1', chPort, 300)) ? Date.now() : undefined));
     const chUp = await waitFor('clickhouse up line', () => find('dependency up', 'clickhouse')[0]);
+
+    // Kafka: the pinned jars (shared, cached) with this test's own state folder, ports and data.
+    const kafkaState = mkdtempSync(join(tmpdir(), 'sw-recovery-kafka-'));
+    dirs.push(kafkaState);
+    const kafkaConfig = { ...config, PLATFORM_STATE_DIR: kafkaState, LOCAL_KAFKA_PORT: kafkaPort, LOCAL_KAFKA_CONTROLLER_PORT: controllerPort, KAFKA_BROKERS: undefined };
+    mkdirSync(join(kafkaState, 'kafka'), { recursive: true });
+    symlinkSync(libsDir(config), libsDir(kafkaConfig));
+    children.push(await kafkaComponent.start(kafkaConfig, () => undefined));
+    const kafkaOpen = await waitFor('kafka port', async () => ((await portOpen('127.0.0.1', kafkaPort, 300)) ? Date.now() : undefined), 120_000);
+    const kafkaUp = await waitFor('kafka up line', () => find('dependency up', 'kafka')[0], 120_000);
 
     const temporalEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TEMPORAL_')));
     children.push(
@@ -144,13 +156,13 @@ describe('a worker started while its dependencies are down', () => {
 
     expect(worker.exitCode).toBeNull();
     expect(worker.pid).toBe(pid);
-    for (const dependency of ['clickhouse', 'temporal']) {
+    for (const dependency of deps) {
       expect(find('dependency down; waiting for it', dependency), dependency).toHaveLength(1);
       expect(find('dependency up', dependency), dependency).toHaveLength(1);
     }
     expect(chUp.failedProbes).toBeGreaterThan(3);
     // Recovery figures for the note: from the port answering to the worker noticing (backoff capped at 2 s).
-    console.log(`recovery: clickhouse up line ${chUp.at - chOpen} ms after its port opened (down ${chUp.downForMs} ms, ${chUp.failedProbes} failed probes); temporal ${temporalUp.at - temporalOpen} ms (down ${temporalUp.downForMs} ms, ${temporalUp.failedProbes} failed probes)`);
+    console.log(`recovery: clickhouse up line ${chUp.at - chOpen} ms after its port opened (down ${chUp.downForMs} ms, ${chUp.failedProbes} failed probes); kafka ${kafkaUp.at - kafkaOpen} ms (down ${kafkaUp.downForMs} ms, ${kafkaUp.failedProbes} failed probes); temporal ${temporalUp.at - temporalOpen} ms (down ${temporalUp.downForMs} ms, ${temporalUp.failedProbes} failed probes)`);
     expect(chUp.at - chOpen).toBeLessThan(15_000);
   });
 });
