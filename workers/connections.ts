@@ -9,10 +9,14 @@ import { registerKafkaCodecs } from '../activities/ingest/kafka-codecs.js';
 import type { StackEndpoints } from '../infra/local/endpoints.js';
 import type { PlatformConfig } from '../schemas/config.js';
 
-/** Opens a Temporal client connection. Close it with `connection.close()`. */
-export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints): Promise<Client> {
+/**
+ * Opens a Temporal client connection. Close it with `connection.close()`. `options.connectTimeoutMs`
+ * bounds one connection attempt (@default the SDK's, 10 s).
+ */
+export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints, options: { connectTimeoutMs?: number } = {}): Promise<Client> {
   const connection = await Connection.connect({
     address: endpoints.temporalAddress,
+    ...(options.connectTimeoutMs ? { connectTimeout: options.connectTimeoutMs } : {}),
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
   });

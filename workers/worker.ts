@@ -185,7 +185,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         },
         wait,
       ),
-      untilUp('temporal', () => connectTemporal(config, endpoints), wait),
+      // Short attempts, so a server that comes back is noticed within the backoff cap.
+      untilUp('temporal', () => connectTemporal(config, endpoints, { connectTimeoutMs: 2000 }), wait),
     ]);
   }
   if (!options.skipMigrations) {
