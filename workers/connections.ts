@@ -9,18 +9,25 @@ import { registerKafkaCodecs } from '../activities/ingest/kafka-codecs.js';
 import type { StackEndpoints } from '../infra/local/endpoints.js';
 import type { PlatformConfig } from '../schemas/config.js';
 
-/** Opens a Temporal client connection. Close it with `connection.close()`. */
-export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints): Promise<Client> {
+/**
+ * Opens a Temporal client connection. Close it with `connection.close()`. `options.connectTimeoutMs`
+ * bounds one connection attempt (@default the SDK's, 10 s).
+ */
+export async function connectTemporal(config: PlatformConfig, endpoints: StackEndpoints, options: { connectTimeoutMs?: number } = {}): Promise<Client> {
   const connection = await Connection.connect({
     address: endpoints.temporalAddress,
+    ...(options.connectTimeoutMs ? { connectTimeout: options.connectTimeoutMs } : {}),
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
   });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 }
 
-/** Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects). */
-export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = ''): Kafka {
+/**
+ * Creates a KafkaJS instance (no connection is opened until a producer/consumer/admin connects).
+ * `options.retries` (@default 8) and `options.quiet` (no KafkaJS log lines; for probes) tune it.
+ */
+export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, clientIdSuffix = '', options: { retries?: number; quiet?: boolean } = {}): Kafka {
   // Batches compressed with snappy, lz4 or zstd are readable (KafkaJS itself has only gzip).
   registerKafkaCodecs();
   let sasl: SASLOptions | undefined;
@@ -36,8 +43,8 @@ export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, c
     brokers: endpoints.kafkaBrokers,
     ssl: config.KAFKA_SSL,
     ...(sasl ? { sasl } : {}),
-    logLevel: logLevel.WARN,
-    retry: { retries: 8, initialRetryTime: 200 },
+    logLevel: options.quiet ? logLevel.NOTHING : logLevel.WARN,
+    retry: { retries: options.retries ?? 8, initialRetryTime: 200 },
   });
 }
 

@@ -38,6 +38,7 @@ register('processors', () => import('./cli/processors.js'));
 register('detectors', () => import('./cli/detectors.js'));
 register('lineage', () => import('./cli/lineage.js'));
 register('rollouts', () => import('./cli/rollouts.js'));
+register('replay', () => import('./cli/replay.js'));
 
 async function help(topic?: string): Promise<number> {
   if (topic && loaders[topic]) {

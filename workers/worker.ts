@@ -7,6 +7,7 @@
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
+import { untilUp } from './dependencies.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -78,6 +79,11 @@ export interface StartWorkerOptions {
   analytics?: AnalyticsFile;
   /** Metrics, traces and lineage of this worker. @default none (nothing recorded) */
   observability?: WorkerObservability;
+  /**
+   * Wait for ClickHouse, Temporal and Kafka with capped backoff (one log line per state change)
+   * instead of failing when one is down at start (see workers/dependencies.ts). @default false
+   */
+  waitForDependencies?: boolean;
 }
 
 /** What a worker reports to: each part optional, all off by default. */
@@ -151,6 +157,37 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const version = processorVersion(config);
 
   const warehouse = createWarehouse(config, endpoints, database);
+  const wait = options.waitForDependencies ? { log } : null;
+  // All three are waited for at once, so each one's down/up lines appear as its state changes.
+  let waitedTemporal: Client | null = null;
+  if (wait) {
+    const probe = createKafka(config, endpoints, '-probe', { retries: 0, quiet: true });
+    [, , waitedTemporal] = await Promise.all([
+      untilUp(
+        'clickhouse',
+        async () => {
+          const ping = await warehouse.ping();
+          if (!ping.success) throw ping.error;
+        },
+        wait,
+      ),
+      untilUp(
+        'kafka',
+        async () => {
+          const a = probe.admin();
+          try {
+            await a.connect();
+            await a.listTopics();
+          } finally {
+            await a.disconnect().catch(() => undefined);
+          }
+        },
+        wait,
+      ),
+      // Short attempts, so a server that comes back is noticed within the backoff cap.
+      untilUp('temporal', () => connectTemporal(config, endpoints, { connectTimeoutMs: 2000 }), wait),
+    ]);
+  }
   if (!options.skipMigrations) {
     const admin = createWarehouse(config, endpoints, 'default');
     try {
@@ -160,7 +197,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await admin.close();
     }
   }
-  const temporal = await connectTemporal(config, endpoints);
+  const temporal = waitedTemporal ?? (await connectTemporal(config, endpoints));
   const kafka = createKafka(config, endpoints, '-worker');
   const resources = new KafkaResources(kafka, log);
   const alerting = options.alerting ?? (await loadAlerting(config));
@@ -248,7 +285,7 @@ async function main(): Promise<void> {
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: started.observability });
+  const running = await startWorker({ config, endpoints, log, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
   const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {

@@ -7,3 +7,4 @@ export * from './analytics/aggregator.js';
 // Only the workflow functions: the rollout's update/query constants share wire names with others.
 export { canaryRollout } from './rollouts/canary-rollout.js';
 export { rolloutLock } from './rollouts/rollout-lock.js';
+export { replay } from './ingest/replay.js';

@@ -11,8 +11,11 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
 import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSteps, type BatchStep } from '../../schemas/ingest/batch-plan.js';
 import { describeInputError } from '../../schemas/ingest/pipeline.js';
-import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason } from '../../schemas/contracts/validate.js';
+import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
+import { defaultDuplicateIdWindowMinutes } from '../../schemas/ingest/pipeline.js';
 import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import type { SubjectDefinition } from '../../schemas/contracts/define.js';
+import { createReplayActivities } from './replay.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import type { ValidEvent } from '../../schemas/contracts/envelope.js';
@@ -41,6 +44,8 @@ export interface IngestDeps {
   fetchTimeoutMs?: number;
   /** Told about rows as they are validated and become queryable (freshness metrics). @default none */
   observer?: LandingObserver;
+  /** The contract catalogue events are validated against. @default the working tree's subjects */
+  catalogue?: readonly SubjectDefinition[];
 }
 
 /** Input of planBatch. */
@@ -82,6 +87,14 @@ export interface LandBatchInput {
    * `processor_switches` with this batch's id and first offset.
    */
   change?: ProcessorChange | null;
+  /**
+   * Duplicate-id window, minutes of event time: an event whose id already landed for the
+   * pipeline at another offset, with an event time at most this far from its own, becomes a
+   * `duplicate_id` dead letter pointing at that offset. 0 turns the cross-batch check off (ids
+   * are still unique within a step). From the workflow input, so recorded in history.
+   * @default 1440 (24 h)
+   */
+  duplicateIdWindowMinutes?: number;
 }
 
 /** Result of landBatch: counts only. */
@@ -96,6 +109,8 @@ export interface LandBatchResult {
   chunks: number;
   /** Records of the range already present (an earlier landing of the same offsets), not inserted again. */
   alreadyLanded: number;
+  /** Rows this landing inserted into `events` (valid events not present before; a replay's newly landed events). */
+  insertedEvents: number;
   /** Wall time of this attempt, ms (the workflow adapts its batch size to it). */
   durationMs: number;
   /** What the plan's processor did (null without one): the breaker judges `failures / processed`. */
@@ -181,6 +196,8 @@ export interface LandingProgress {
   valid: number;
   rejected: number;
   alreadyLanded: number;
+  /** Rows inserted into `events` (absent in heartbeats of older workers). */
+  insertedEvents?: number;
   bytes: number;
   versions: string[];
   codes: Record<string, number>;
@@ -248,6 +265,8 @@ export interface RowContext {
   batchId: string;
   processorVersion: string;
   maxEventBytes: number;
+  /** @default the working tree's subjects */
+  catalogue?: readonly SubjectDefinition[];
 }
 
 /**
@@ -272,34 +291,26 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
       kafka_timestamp: kafkaTime,
     };
     const reject = (reason: DeadLetterReason, subject = '', version = 0): void => {
-      deadLetters.push({
-        ...common,
-        reason_code: reason.code,
-        reason_message: reason.message,
-        reason_detail: JSON.stringify(reason.details),
-        subject,
-        contract_version: version,
-        message_key: record.key ? record.key.toString('utf8') : '',
-        ...rawText(record.value),
-        raw_bytes: record.value?.byteLength ?? 0,
-      });
+      deadLetters.push(deadLetterRow(record, common, reason, subject, version));
     };
     if (record.value === null) {
       reject(tombstoneReason());
       continue;
     }
-    const result = validateEvent(record.value, { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null });
+    const result = validateEvent(record.value, { maxBytes: ctx.maxEventBytes, headers: record.headers ?? null, ...(ctx.catalogue ? { catalogue: ctx.catalogue } : {}) });
     if (!result.ok) {
       const details = result.reason.details;
       reject(result.reason, details.subject ?? '', details.version ?? 0);
       continue;
     }
-    const first = seen.get(result.event.id);
+    // UUIDs compare case-insensitively (the events column is a UUID: both spellings are one value).
+    const idKey = result.event.id.toLowerCase();
+    const first = seen.get(idKey);
     if (first !== undefined) {
-      reject(duplicateIdReason(result.event.id, String(first)), result.subject, result.version);
+      reject(duplicateIdReason(result.event.id, { topic: ctx.topic, partition: ctx.partition, offset: String(first) }), result.subject, result.version);
       continue;
     }
-    seen.set(result.event.id, record.offset);
+    seen.set(idKey, record.offset);
     valid.push(result.event);
     events.push({
       ...common,
@@ -312,6 +323,103 @@ export function buildRows(records: readonly FetchedRecord[], ctx: RowContext): {
     });
   }
   return { events, deadLetters, valid };
+}
+
+/** A row of `events` holding an id that a step is about to land (see {@link markEarlierLandings}). */
+export interface LandedId extends FirstLanding {
+  /** The event id, lowercase. */
+  id: string;
+  batchId: string;
+  /** Event time of the landed row, ClickHouse DateTime64 text (UTC). */
+  eventTime: string;
+}
+
+/** Milliseconds since the epoch of ClickHouse DateTime64 text in UTC (`2026-01-01 12:00:00.000`). */
+function clickHouseTimeMs(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`);
+}
+
+/**
+ * Moves the step's events whose id already landed for the pipeline (`landed`, rows of `events`
+ * found by id) to the dead letters as `duplicate_id`, pointing at the row that holds the id. A
+ * landed row counts when it sits at another source position (the same offset landed again by a
+ * retry, a re-plan or a replay is not a duplicate of itself) and its event time is within
+ * `windowMs` of the event's. When several qualify, the first in `landed`'s order (the caller
+ * orders by landing time, then position) is named. In-step duplicates of an id that turns out to
+ * be a repeat are re-pointed at the same landed row. Pure: the same rows and `landed` give the
+ * same result, so a retried step inserts the same blocks.
+ */
+export function markEarlierLandings(
+  rows: { events: EventRow[]; deadLetters: DeadLetterRow[]; valid: ValidEvent[] },
+  records: readonly FetchedRecord[],
+  landed: readonly LandedId[],
+  windowMs: number,
+): { events: EventRow[]; deadLetters: DeadLetterRow[]; valid: ValidEvent[]; repeats: number } {
+  if (landed.length === 0) return { ...rows, repeats: 0 };
+  const byId = new Map<string, LandedId[]>();
+  for (const l of landed) {
+    const list = byId.get(l.id);
+    if (list) list.push(l);
+    else byId.set(l.id, [l]);
+  }
+  const byOffset = new Map(records.map((r) => [r.offset, r]));
+  const events: EventRow[] = [];
+  const valid: ValidEvent[] = [];
+  const repeated: DeadLetterRow[] = [];
+  const firstOf = new Map<string, LandedId>();
+  rows.events.forEach((e, k) => {
+    const id = e.event_id.toLowerCase();
+    const time = clickHouseTimeMs(e.event_time);
+    const first = byId
+      .get(id)
+      ?.find((l) => !(l.topic === e.topic && l.partition === e.partition && Number(l.offset) === e.offset) && Math.abs(clickHouseTimeMs(l.eventTime) - time) <= windowMs);
+    const record = byOffset.get(e.offset);
+    if (!first || !record) {
+      events.push(e);
+      valid.push(rows.valid[k]!);
+      return;
+    }
+    firstOf.set(id, first);
+    repeated.push(deadLetterRow(record, e, duplicateIdReason(e.event_id, first, 'pipeline'), e.subject, e.contract_version));
+  });
+  if (repeated.length === 0) return { ...rows, repeats: 0 };
+  const deadLetters = rows.deadLetters.map((d) => {
+    if (d.reason_code !== 'duplicate_id') return d;
+    const id = String((JSON.parse(d.reason_detail) as { id?: unknown }).id ?? '').toLowerCase();
+    const first = firstOf.get(id);
+    const record = byOffset.get(d.offset);
+    return first && record ? deadLetterRow(record, d, duplicateIdReason(id, first, 'pipeline'), d.subject, d.contract_version) : d;
+  });
+  deadLetters.push(...repeated);
+  deadLetters.sort((a, b) => a.offset - b.offset);
+  return { events, deadLetters, valid, repeats: repeated.length };
+}
+
+/** The dead-letter row of `record` with `reason`, stamped like `common` (a row of the same step). */
+function deadLetterRow(
+  record: FetchedRecord,
+  common: Pick<EventRow, 'pipeline' | 'batch_id' | 'topic' | 'partition' | 'offset' | 'processor_version' | 'kafka_timestamp'>,
+  reason: DeadLetterReason,
+  subject: string,
+  version: number,
+): DeadLetterRow {
+  return {
+    pipeline: common.pipeline,
+    batch_id: common.batch_id,
+    topic: common.topic,
+    partition: common.partition,
+    offset: common.offset,
+    processor_version: common.processor_version,
+    kafka_timestamp: common.kafka_timestamp,
+    reason_code: reason.code,
+    reason_message: reason.message,
+    reason_detail: JSON.stringify(reason.details),
+    subject,
+    contract_version: version,
+    message_key: record.key ? record.key.toString('utf8') : '',
+    ...rawText(record.value),
+    raw_bytes: record.value?.byteLength ?? 0,
+  };
 }
 
 /**
@@ -382,6 +490,7 @@ export function createIngestActivities(deps: IngestDeps) {
   }
 
   return {
+    ...createReplayActivities({ warehouse: deps.warehouse, admin, log }),
     /** Creates the topic when missing (with `max.message.bytes` sized for `maxEventBytes`); returns its partition numbers. */
     async ensureTopic(input: EnsureTopicInput): Promise<{ partitions: number[]; created: boolean }> {
       const a = await admin();
@@ -478,6 +587,34 @@ export function createIngestActivities(deps: IngestDeps) {
     return { events, deadLetters };
   }
 
+  /**
+   * Rows of `events` for the pipeline holding one of `rows`' ids, with an event time within
+   * `windowMs` of the step's event times: one parameterised query per step (the `event_id` bloom
+   * filter index of migration 030 keeps it from reading every granule of the pipeline). Ordered by
+   * landing time, then position, so the first landing comes first.
+   */
+  async function landedIds(plan: BatchPlanSteps, rows: readonly EventRow[], windowMs: number): Promise<LandedId[]> {
+    if (rows.length === 0) return [];
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const r of rows) {
+      const t = Date.parse(`${r.event_time.replace(' ', 'T')}Z`);
+      if (t < lo) lo = t;
+      if (t > hi) hi = t;
+    }
+    const ids = [...new Set(rows.map((r) => r.event_id.toLowerCase()))];
+    const result = await deps.warehouse.query({
+      query: `SELECT lower(toString(event_id)) AS id, topic, partition, toString(offset) AS offset, batch_id AS batchId, toString(event_time) AS eventTime
+              FROM events
+              WHERE pipeline = {p:String} AND event_id IN {ids:Array(UUID)}
+                AND event_time >= {lo:DateTime64(3, 'UTC')} AND event_time <= {hi:DateTime64(3, 'UTC')}
+              ORDER BY ingested_at, topic, partition, offset`,
+      query_params: { p: plan.pipelineId, ids, lo: toClickHouseTime(lo - windowMs), hi: toClickHouseTime(hi + windowMs) },
+      format: 'JSONEachRow',
+    });
+    return (await result.json<LandedId>()).map((l) => ({ ...l, partition: Number(l.partition) }));
+  }
+
   /** Reads every record of the step (several byte-capped fetches when needed). */
   async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number }> {
     const records: FetchedRecord[] = [];
@@ -501,6 +638,10 @@ export function createIngestActivities(deps: IngestDeps) {
     const ctx = Context.current();
     const began = Date.now();
     const id = plan.batchId;
+    const windowMs = (input.duplicateIdWindowMinutes ?? defaultDuplicateIdWindowMinutes) * 60_000;
+    if (!(Number.isInteger(windowMs) && windowMs >= 0)) {
+      throw new InvalidInputError(`landBatch duplicateIdWindowMinutes: expected a whole number of minutes >= 0, got ${JSON.stringify(input.duplicateIdWindowMinutes)}`);
+    }
     const resumed = ctx.info.heartbeatDetails as Partial<LandingProgress> | undefined;
     const progress: LandingProgress =
       resumed?.batchId === id && typeof resumed.stepsDone === 'number' && resumed.stepsDone >= 0 && resumed.stepsDone <= plan.steps.length
@@ -536,9 +677,11 @@ export function createIngestActivities(deps: IngestDeps) {
           { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': step.from, 'streamwarden.to_offset': step.to },
           () => fetchStep(plan, step, ctx.cancellationSignal),
         );
-        const rows = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
-          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes }),
+        const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
+          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.catalogue ? { catalogue: deps.catalogue } : {}) }),
         );
+        // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
+        const rows = windowMs > 0 ? markEarlierLandings(built, records, await landedIds(plan, built.events, windowMs), windowMs) : built;
         deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
         const present = await presentOffsets(plan, step);
         const events = rows.events.filter((r) => !present.events.has(r.offset));
@@ -594,6 +737,7 @@ export function createIngestActivities(deps: IngestDeps) {
         for (const d of rows.deadLetters) progress.codes[d.reason_code] = (progress.codes[d.reason_code] ?? 0) + 1;
         progress.valid += rows.events.length;
         progress.rejected += rows.deadLetters.length;
+        progress.insertedEvents = (progress.insertedEvents ?? 0) + events.length;
         progress.alreadyLanded += rows.events.length - events.length + rows.deadLetters.length - deadLetters.length;
         progress.bytes += bytes;
         progress.stepsDone = i + 1;
@@ -668,6 +812,7 @@ export function createIngestActivities(deps: IngestDeps) {
         bytes: progress.bytes,
         chunks: plan.steps.length,
         alreadyLanded: progress.alreadyLanded,
+        insertedEvents: progress.insertedEvents ?? 0,
         durationMs: Date.now() - began,
         processing: processing
           ? { processed: progress.processed ?? 0, emitted: progress.emitted ?? 0, dropped: progress.dropped ?? 0, failures: progress.processingFailures ?? 0, deadLetters: progress.processingDeadLetters ?? 0 }

@@ -235,11 +235,37 @@ function withHeaderFields(envelope: Record<string, unknown>, headers: RecordHead
   return out;
 }
 
-/** The reason for an event whose id was already seen earlier in the same batch. */
-export function duplicateIdReason(id: string, firstOffset: string): DeadLetterReason {
+/** Where an event id first landed: the source position of the row in `events`. */
+export interface FirstLanding {
+  topic: string;
+  partition: number;
+  /** Kafka offset, as a decimal string (UInt64 in ClickHouse). */
+  offset: string;
+  /** Batch id of the landing (empty when the row was seen earlier in the same step). */
+  batchId?: string;
+  /** Event time of the first landing, ClickHouse DateTime64 text (UTC). */
+  eventTime?: string;
+}
+
+/**
+ * The reason for an event whose id already landed: earlier in the same step (`scope: "batch"`,
+ * found in memory) or in an earlier batch of the same pipeline within its duplicate-id window
+ * (`scope: "pipeline"`, found in `events`). `details.firstOffset` / `firstPartition` /
+ * `firstTopic` point at the row that holds the id.
+ */
+export function duplicateIdReason(id: string, first: FirstLanding, scope: 'batch' | 'pipeline' = 'batch'): DeadLetterReason {
+  const where = `${first.topic}[${first.partition}] offset ${first.offset}`;
   return {
     code: 'duplicate_id',
-    message: `event id ${id} already seen at offset ${firstOffset} in the same batch`,
-    details: { firstOffset, id },
+    message: scope === 'batch' ? `event id ${id} already seen at ${where} in the same batch` : `event id ${id} already landed at ${where}${first.batchId ? ` (batch ${first.batchId})` : ''}`,
+    details: {
+      id,
+      firstTopic: first.topic,
+      firstPartition: first.partition,
+      firstOffset: first.offset,
+      ...(first.batchId ? { firstBatchId: first.batchId } : {}),
+      ...(first.eventTime ? { firstEventTime: first.eventTime } : {}),
+      scope,
+    },
   };
 }

@@ -26,6 +26,9 @@ const counters = z.object({
   batches: z.number().int().min(0).default(0),
 });
 
+/** Default duplicate-id window: 24 hours of event time, in minutes. */
+export const defaultDuplicateIdWindowMinutes = 24 * 60;
+
 /** Consumption settings shared by the supervisor and its partition workflows. */
 const consumptionFields = {
   /** Kafka consumer group the progress is committed to (for lag tooling). @default "streamwarden-<pipelineId>" */
@@ -38,6 +41,18 @@ const consumptionFields = {
   maxEventBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(1024 * 1024),
   /** Wait between polls when a partition has no new data, in ms. @default 1000 */
   pollIntervalMs: z.number({ message: 'expected a number of milliseconds' }).int().min(50).max(3_600_000).default(1000),
+  /**
+   * Duplicate-id window, minutes of event time. An event whose id already landed for the pipeline
+   * (any partition, any earlier batch) with an event time at most this far from its own becomes a
+   * `duplicate_id` dead letter pointing at the offset where the id first landed. 0 turns the
+   * cross-batch check off (ids stay unique within one landing step). @default 1440 (24 h)
+   */
+  duplicateIdWindowMinutes: z
+    .number({ message: 'expected a number of minutes (0 turns the check off), e.g. 1440' })
+    .int('expected a whole number of minutes, e.g. 1440')
+    .min(0, 'expected minutes >= 0 (0 turns the check off)')
+    .max(30 * 24 * 60, 'expected at most 43200 minutes (30 days)')
+    .default(defaultDuplicateIdWindowMinutes),
 };
 
 /** Rollup loop settings. */

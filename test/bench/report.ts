@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
 import { formatStages, type StageBench } from './stages.js';
+import { formatDuplicateIdBench, type DuplicateIdBench } from './duplicate-ids.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -46,6 +47,8 @@ export interface BenchReport {
   platformProcessor?: { events: number; seconds: number; perSecond: number; exactlyOnce: boolean };
   /** (s) the stage bench: TypeScript vs WebAssembly (see stages.ts). */
   stages?: StageBench;
+  /** (u) landing with the cross-batch duplicate-id check off vs on (see duplicate-ids.ts). */
+  duplicateIds?: DuplicateIdBench;
   /** (d): the platform again with every instrumentation on. */
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
@@ -140,6 +143,7 @@ export function formatReport(r: BenchReport): string {
     out.push('', `(a') platform with processor request-enriched v1: ${int(p.events)} events in ${fixed(p.seconds)} s = ${int(p.perSecond)}/s, exactly once: ${p.exactlyOnce ? 'yes' : 'NO'}; a'/a ${fixed(p.perSecond / r.platform.perSecond, 3)}`);
   }
   if (r.stages) out.push('', formatStages(r.stages));
+  if (r.duplicateIds) out.push('', formatDuplicateIdBench(r.duplicateIds));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

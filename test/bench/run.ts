@@ -25,6 +25,7 @@ import { measurePlatform } from './platform.js';
 import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
 import { measureStages } from './stages.js';
+import { measureDuplicateIdCheck, formatDuplicateIdBench } from './duplicate-ids.js';
 import { seedServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
 import { dropDatabase, landedCounts } from './warehouse-util.js';
@@ -114,6 +115,21 @@ async function bench(options: BenchOptions): Promise<number> {
       log('(s) stages: TypeScript vs WebAssembly, CPU only');
       report.stages = await measureStages();
       log(`(s) pseudonymise WebAssembly/TypeScript ${report.stages.ratios.stageWasmOverTs.toFixed(2)}, processor v2/v1 ${report.stages.ratios.processorV2OverV1.toFixed(2)}`);
+    }
+
+    if (!options.skip.has('duplicates')) {
+      const offDb = `bench_${id}_dup_off`;
+      const onDb = `bench_${id}_dup_on`;
+      const off = createWarehouse(config, endpoints, offDb);
+      const on = createWarehouse(config, endpoints, onDb);
+      cleanups.push({ what: `database ${offDb}`, run: () => dropDatabase(chAdmin, offDb) });
+      cleanups.push({ what: `database ${onDb}`, run: () => dropDatabase(chAdmin, onDb) });
+      cleanups.push({ what: 'duplicate-id bench clients', run: () => Promise.all([off.close(), on.close()]) });
+      await migrate(off, offDb, { admin: chAdmin });
+      await migrate(on, onDb, { admin: chAdmin });
+      log('(u) landBatch with the duplicate-id check off vs on');
+      report.duplicateIds = await measureDuplicateIdCheck(kafka, off, on, names.topic, extent, deadline);
+      log(formatDuplicateIdBench(report.duplicateIds));
     }
 
     if (!options.skip.has('raw')) {

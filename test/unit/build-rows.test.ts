@@ -4,7 +4,7 @@
  * bytes kept exactly (text when UTF-8, base64 otherwise); a repeated event id is a duplicate.
  */
 import { describe, expect, it } from 'vitest';
-import { buildRows, toClickHouseTime } from '../../activities/ingest/ingest.js';
+import { buildRows, markEarlierLandings, toClickHouseTime, type LandedId } from '../../activities/ingest/ingest.js';
 import type { FetchedRecord } from '../../activities/ingest/kafka-range.js';
 import { parseDurationSeconds } from '../../workers/cli/generate.js';
 
@@ -84,5 +84,46 @@ describe('generate CLI durations', () => {
     expect(parseDurationSeconds('--x', '500ms')).toBe(0.5);
     expect(parseDurationSeconds('--x', '15')).toBe(15);
     expect(() => parseDurationSeconds('--incident-at', 'soon')).toThrow('--incident-at: expected a duration like 20s');
+  });
+});
+
+describe('markEarlierLandings (duplicate ids across batches)', () => {
+  const idB = '9f0e4a52-1c3d-4e5f-8a7b-0c1d2e3f4a5b';
+  // Event time of every generated event: 2026-03-01 09:00:00.123 UTC.
+  const landed = (over: Partial<LandedId>): LandedId => ({ id: idA, topic: 't', partition: 0, offset: '3', batchId: 'p/t/0/0-5', eventTime: '2026-03-01 08:00:00.123', ...over });
+  const records = [record(10, Buffer.from(event(idA))), record(11, Buffer.from(event(idB))), record(12, Buffer.from(event(idA.toUpperCase())))];
+  const built = () => buildRows(records, ctx);
+  const hour = 3_600_000;
+
+  it('moves an id landed earlier within the window to the dead letters, pointing at it; in-step repeats follow', () => {
+    const out = markEarlierLandings(built(), records, [landed({})], 2 * hour);
+    expect(out.events.map((e) => e.offset)).toEqual([11]);
+    expect(out.valid.map((v) => v.id)).toEqual([idB]);
+    expect(out.repeats).toBe(1);
+    expect(out.deadLetters.map((d) => [d.offset, d.reason_code, JSON.parse(d.reason_detail)])).toEqual([
+      [10, 'duplicate_id', { id: idA, firstTopic: 't', firstPartition: 0, firstOffset: '3', firstBatchId: 'p/t/0/0-5', firstEventTime: '2026-03-01 08:00:00.123', scope: 'pipeline' }],
+      // Offset 12 repeats offset 10 in the step, but 10 did not land: it points where A landed.
+      [12, 'duplicate_id', { id: idA, firstTopic: 't', firstPartition: 0, firstOffset: '3', firstBatchId: 'p/t/0/0-5', firstEventTime: '2026-03-01 08:00:00.123', scope: 'pipeline' }],
+    ]);
+    // The raw record is kept exactly.
+    expect(out.deadLetters[0]).toMatchObject({ raw: event(idA), raw_encoding: 'utf8', subject: 'request-telemetry', batch_id: 'p/t/2/10-16' });
+  });
+
+  it('ignores landings outside the window (either side) and the same source position landed before', () => {
+    for (const l of [landed({ eventTime: '2026-03-01 06:59:59.122' }), landed({ eventTime: '2026-03-01 11:00:00.124' }), landed({ topic: 't', partition: 2, offset: '10' })]) {
+      const out = markEarlierLandings(built(), records, [l], 2 * hour);
+      expect(out.events.map((e) => e.offset), JSON.stringify(l)).toEqual([10, 11]);
+      expect(out.repeats).toBe(0);
+    }
+    // Exactly at the window's edge it counts.
+    expect(markEarlierLandings(built(), records, [landed({ eventTime: '2026-03-01 07:00:00.123' })], 2 * hour).repeats).toBe(1);
+  });
+
+  it('names the first landing in the order given, and is pure', () => {
+    const list = [landed({ partition: 1, offset: '40' }), landed({ partition: 0, offset: '3' })];
+    const a = markEarlierLandings(built(), records, list, hour * 24);
+    const b = markEarlierLandings(built(), records, list, hour * 24);
+    expect(a).toEqual(b);
+    expect(JSON.parse(a.deadLetters[0]!.reason_detail)).toMatchObject({ firstPartition: 1, firstOffset: '40' });
   });
 });

@@ -32,6 +32,21 @@ describe('pipeline input', () => {
     expect(message).toContain('"extra"');
   });
 
+  it('declares the duplicate-id window (24 h by default) and names the field when it is wrong', () => {
+    expect(pipelineInputSchema.parse({ pipelineId: 'demo', topic: 'requests' }).duplicateIdWindowMinutes).toBe(1440);
+    expect(pipelineInputSchema.parse({ pipelineId: 'demo', topic: 'requests', duplicateIdWindowMinutes: 0 }).duplicateIdWindowMinutes).toBe(0);
+    for (const [value, text] of [
+      ['1d', 'duplicateIdWindowMinutes: expected a number of minutes (0 turns the check off), e.g. 1440, got "1d"'],
+      [-1, 'duplicateIdWindowMinutes: expected minutes >= 0 (0 turns the check off), got -1'],
+      [1.5, 'duplicateIdWindowMinutes: expected a whole number of minutes, e.g. 1440, got 1.5'],
+      [50_000, 'duplicateIdWindowMinutes: expected at most 43200 minutes (30 days), got 50000'],
+    ] as const) {
+      const bad = { pipelineId: 'demo', topic: 'requests', duplicateIdWindowMinutes: value };
+      const parsed = pipelineInputSchema.safeParse(bad);
+      expect(describeInputError('pipeline input', parsed.error!, bad)).toBe(`pipeline input: ${text}`);
+    }
+  });
+
   it('partition consumer input needs a partition', () => {
     const parsed = partitionConsumerInputSchema.safeParse({ pipelineId: 'demo', topic: 'requests' });
     expect(parsed.success).toBe(false);

@@ -160,7 +160,9 @@ describe('validateEvent: every dead-letter reason with its details', () => {
   });
 
   it('duplicate_id names the first offset', () => {
-    const reason = duplicateIdReason('6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10', '17');
-    expect(reason).toMatchObject({ code: 'duplicate_id', details: { firstOffset: '17', id: '6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10' } });
+    const reason = duplicateIdReason('6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10', { topic: 'orders', partition: 2, offset: '17' });
+    expect(reason).toMatchObject({ code: 'duplicate_id', details: { firstOffset: '17', firstPartition: 2, firstTopic: 'orders', id: '6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10', scope: 'batch' } });
+    const earlier = duplicateIdReason('6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10', { topic: 'orders', partition: 0, offset: '3', batchId: 'p/orders/0/0-10' }, 'pipeline');
+    expect(earlier.message).toBe('event id 6f1c1f4e-8a39-4b8e-9d55-3f1b2c7a9e10 already landed at orders[0] offset 3 (batch p/orders/0/0-10)');
   });
 });

@@ -198,7 +198,7 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     landingScope = scope;
     let landed: LandBatchResult;
     try {
-      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change }));
+      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change, duplicateIdWindowMinutes: input.duplicateIdWindowMinutes }));
     } catch (err) {
       if (isCancellation(err) && paused && !CancellationScope.current().consideredCancelled) {
         pendingPlan = plan;

@@ -273,6 +273,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
         batchMaxEvents: input.batchMaxEvents,
         maxEventBytes: input.maxEventBytes,
         pollIntervalMs: input.pollIntervalMs,
+        duplicateIdWindowMinutes: input.duplicateIdWindowMinutes,
         ...(status.processor ? { processor: status.processor } : {}),
       };
       try {
