@@ -21,6 +21,7 @@ import { createAggregationActivities } from './analytics/aggregate.js';
 import { createDetectionActivities } from './analytics/detect.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import type { LandingObserver } from './observability/landing-observer.js';
+import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { createRolloutActivities } from './rollouts/rollout-activities.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
@@ -61,6 +62,8 @@ export interface ActivityDeps {
   analytics?: AnalyticsFile;
   /** Told about landed rows (freshness metrics). @default none */
   landingObserver?: LandingObserver;
+  /** Processor versions the landing activities can run. @default the working tree's catalogue */
+  processorCatalogue?: readonly ProcessorFamily[];
 }
 
 /** Builds every activity of the platform. */
@@ -70,6 +73,7 @@ export function createActivities(deps: ActivityDeps) {
       ...deps,
       processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
       ...(deps.landingObserver ? { observer: deps.landingObserver } : {}),
+      ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}),
     }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createRollupActivities(deps),

@@ -7,6 +7,7 @@
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
+import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -79,6 +80,8 @@ export interface StartWorkerOptions {
   analytics?: AnalyticsFile;
   /** Metrics, traces and lineage of this worker. @default none (nothing recorded) */
   observability?: WorkerObservability;
+  /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
+  processorCatalogue?: readonly ProcessorFamily[];
 }
 
 /** What a worker reports to: each part optional, all off by default. */
@@ -187,6 +190,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     processingSecrets,
     analytics,
     ...(obs.metrics ? { landingObserver: metricsLandingObserver(obs.metrics) } : {}),
+    ...(options.processorCatalogue ? { processorCatalogue: options.processorCatalogue } : {}),
   });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,
