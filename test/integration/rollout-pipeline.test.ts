@@ -5,6 +5,8 @@
  *   promoted: the pipeline then runs v2 for every key (handed over with setProcessor);
  * - a regressed version (v3 fails the requests of one route, ~3 %) is caught by the judgement of
  *   the shadow step and rolled back, without a single v3 row or dead letter in the live outputs;
+ * - a version that only shifts one output field (v4: `duration_ms` 25 % larger; no failure, same
+ *   counts) is caught by the Mann–Whitney judgement of that field, not by counts, and rolled back;
  * - in both, the live outputs hold every processed event exactly once (no duplicate, no gap), and
  *   each row's processor version is exactly the one the batch plan's routing gives its key.
  */
@@ -65,13 +67,17 @@ async function startPipeline(input: PipelineInputRaw): Promise<void> {
   started.push(workflowId);
 }
 
-/** The judgement used by both rollouts: the default proportions, and processing time with room for timer noise. */
+/**
+ * The judgement of every rollout here: the default proportions, processing time with room for
+ * timer noise, and the distribution of the output field `duration_ms` (critical, 5 % tolerance).
+ */
 const analysis: RolloutInputJson['analysis'] = {
   minSamples: 20,
   metrics: [
     { name: 'reject_rate', kind: 'proportion', critical: true, tolerance: 0.001 },
     { name: 'processing_error_rate', kind: 'proportion', critical: true, tolerance: 0.001 },
     { name: 'processing_time_ms', kind: 'continuous', direction: 'increase', tolerance: 0.05, relativeTolerance: 2 },
+    { name: 'field:duration_ms', kind: 'continuous', direction: 'either', relativeTolerance: 0.05, critical: true },
   ],
 };
 
@@ -281,5 +287,33 @@ describe('canary rollouts through a running pipeline', () => {
       const last = batches.filter((b) => b.partition === partition).at(-1)!;
       expect([last.processor, last.routing_mode]).toEqual(['request-enriched@1', '']);
     }
+  });
+
+  it('a version that shifts one output field by a small effect is caught by the judgement of that field, not by counts', { timeout: 400_000 }, async () => {
+    const pipelineId = `shift-${suffix}`;
+    const { state } = await rolloutThroughPipeline(pipelineId, 303, {
+      version: '4',
+      baselineVersion: '1',
+      steps: [{ shadow: '12s' }, { weight: 25 }, { pause: '12s' }, 'analysis'],
+      analysis,
+      requestedBy: 'test',
+    });
+    expect(state.status).toBe('rolled_back');
+    expect(state.step).toBe(0);
+    const metrics = await rows<{ metric: string; verdict: string; test: string; p_value: number; effect: number; baseline_center: number }>(
+      'SELECT metric, verdict, test, p_value, effect, baseline_center FROM canary_judgements FINAL WHERE pipeline = {p:String} ORDER BY metric',
+      { p: pipelineId },
+    );
+    const verdicts = Object.fromEntries(metrics.map((m) => [m.metric, m.verdict]));
+    expect(verdicts).toMatchObject({ reject_rate: 'pass', processing_error_rate: 'pass', 'field:duration_ms': 'fail' });
+    const field = metrics.find((m) => m.metric === 'field:duration_ms')!;
+    expect(field.test).toBe('mann-whitney-asymptotic');
+    expect(Number(field.p_value)).toBeLessThan(0.02);
+    expect(Number(field.effect)).toBeGreaterThan(0.05 * Number(field.baseline_center));
+    const batches = await checkLiveOutputs(pipelineId);
+    expect(await count('SELECT count() AS n FROM request_enriched_requests WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(0);
+    // The shadow rows are v4's: exactly one per event of the shadow batches (nothing failed).
+    const shadowEvents = batches.filter((b) => b.routing_mode === 'shadow').reduce((n, b) => n + Number(b.canary_events), 0);
+    expect(await count('SELECT count() AS n FROM request_enriched_requests_shadow WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(shadowEvents);
   });
 });
