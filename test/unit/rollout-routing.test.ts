@@ -85,7 +85,7 @@ describe('routing for a batch', () => {
     const warnings: string[] = [];
     const log = { ...silentLogger, warn: (m: string, meta?: Record<string, unknown>) => void warnings.push(`${m} ${JSON.stringify(meta)}`) };
     expect(routingForBatch(row({ canary_version: '9' }), baseline, regressed, log)).toBeNull();
-    expect(warnings.join()).toContain('has versions 1, 2, 3, not 9');
+    expect(warnings.join()).toContain('has versions 1, 2, 3, 4, not 9');
   });
 
   it('drops field names that are not column names (the plan would refuse them)', () => {
