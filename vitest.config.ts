@@ -41,7 +41,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts', 'test/workflows/**/*.test.ts'],
           // The canary rollout step machine in skipped time is slow (a Java test server per incident
           // test): `npm run test:rollouts` (vitest.rollouts.config.ts).
-          exclude: ['test/workflows/rollout.test.ts'],
+          exclude: ['test/workflows/rollout.test.ts', 'test/integration/rollout-pipeline.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 180_000,

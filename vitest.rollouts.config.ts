@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
-    include: ['test/workflows/rollout.test.ts'],
+    include: ['test/workflows/rollout.test.ts', 'test/integration/rollout-pipeline.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     fileParallelism: false,
     testTimeout: 180_000,

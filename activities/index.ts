@@ -22,6 +22,7 @@ import { createAggregationActivities } from './analytics/aggregate.js';
 import { createDetectionActivities } from './analytics/detect.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import type { LandingObserver } from './observability/landing-observer.js';
+import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { createRolloutActivities } from './rollouts/rollout-activities.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
@@ -62,6 +63,8 @@ export interface ActivityDeps {
   analytics?: AnalyticsFile;
   /** Told about landed rows (freshness metrics). @default none */
   landingObserver?: LandingObserver;
+  /** Processor versions the landing activities can run. @default the working tree's catalogue */
+  processorCatalogue?: readonly ProcessorFamily[];
 }
 
 /** Builds every activity of the platform. */
@@ -71,6 +74,7 @@ export function createActivities(deps: ActivityDeps) {
       ...deps,
       processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
       ...(deps.landingObserver ? { observer: deps.landingObserver } : {}),
+      ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}),
     }),
     ...createPartitionProgressActivities({ temporal: deps.temporal }),
     ...createConsumerStopActivities({ temporal: deps.temporal }),

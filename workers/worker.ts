@@ -8,6 +8,7 @@
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
 import { untilUp } from './dependencies.js';
+import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -84,6 +85,8 @@ export interface StartWorkerOptions {
    * instead of failing when one is down at start (see workers/dependencies.ts). @default false
    */
   waitForDependencies?: boolean;
+  /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
+  processorCatalogue?: readonly ProcessorFamily[];
 }
 
 /** What a worker reports to: each part optional, all off by default. */
@@ -223,6 +226,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     processingSecrets,
     analytics,
     ...(obs.metrics ? { landingObserver: metricsLandingObserver(obs.metrics) } : {}),
+    ...(options.processorCatalogue ? { processorCatalogue: options.processorCatalogue } : {}),
   });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,

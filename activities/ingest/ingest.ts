@@ -19,8 +19,13 @@ import { createReplayActivities } from './replay.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { GroupOffsetCommitter } from './kafka-offsets.js';
 import type { ValidEvent } from '../../schemas/contracts/envelope.js';
-import { resolveSelection, type ProcessorChange } from '../../schemas/processing/selection.js';
-import { createProcessingRuntime, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
+import { resolveSelection, type ProcessorChange, type ProcessorSelection } from '../../schemas/processing/selection.js';
+import { createProcessingRuntime, shadowProcessor, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
+import type { ProcessorFamily } from '../../schemas/processing/define.js';
+import { processors as treeProcessors } from '../../schemas/processors/index.js';
+import { onCanary } from '../../schemas/rollouts/routing.js';
+import { latestRouting, routingForBatch, stepObservations, type RoleStep } from '../rollouts/routing.js';
+import { recordObservations } from '../rollouts/observations.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { LandingObserver } from '../observability/landing-observer.js';
@@ -45,7 +50,9 @@ export interface IngestDeps {
   /** Told about rows as they are validated and become queryable (freshness metrics). @default none */
   observer?: LandingObserver;
   /** The contract catalogue events are validated against. @default the working tree's subjects */
-  catalogue?: readonly SubjectDefinition[];
+  contracts?: readonly SubjectDefinition[];
+  /** Processor versions this worker can run (batch plans name them). @default the working tree's catalogue */
+  catalogue?: readonly ProcessorFamily[];
 }
 
 /** Input of planBatch. */
@@ -63,6 +70,11 @@ export interface PlanBatchInput {
    * steps. @default 1024
    */
   recordBytes?: number | null;
+  /**
+   * The processor the partition runs (the baseline of a rollout). When set, the planner reads the
+   * pipeline's canary routing (`rollout_routing`) and records it in the plan. @default none (no routing)
+   */
+  processor?: ProcessorSelection | null;
 }
 
 /**
@@ -210,6 +222,8 @@ export interface LandingProgress {
   dropped?: number;
   processingFailures?: number;
   processingDeadLetters?: number;
+  /** Events the canary of a routed batch processed (absent in heartbeats of older workers). */
+  canaryEvents?: number;
 }
 
 /** ClickHouse DateTime64 text in UTC: `2026-01-01 12:00:00.000`. */
@@ -481,6 +495,7 @@ export function createIngestActivities(deps: IngestDeps) {
   const admin = () => resources.admin();
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 60_000;
+  const catalogue = deps.catalogue ?? treeProcessors;
 
   async function watermarks(topic: string, partition: number): Promise<{ low: number; high: number }> {
     const offsets = await (await admin()).fetchTopicOffsets(topic);
@@ -536,6 +551,8 @@ export function createIngestActivities(deps: IngestDeps) {
         to = from;
       }
       const generation = 0;
+      // A rollout's routing applies only to batches with events and a processor (its baseline).
+      const routing = to > from && input.processor ? routingForBatch(await latestRouting(deps.warehouse, input.pipelineId), input.processor, catalogue, log) : null;
       return {
         pipelineId: input.pipelineId,
         topic: input.topic,
@@ -548,6 +565,7 @@ export function createIngestActivities(deps: IngestDeps) {
         highWatermark: high,
         lowWatermark: low,
         source,
+        ...(routing ? { routing } : {}),
       };
     },
 
@@ -653,7 +671,7 @@ export function createIngestActivities(deps: IngestDeps) {
     if (plan.processor) {
       let resolved;
       try {
-        resolved = resolveSelection(plan.processor);
+        resolved = resolveSelection(plan.processor, catalogue);
       } catch (err) {
         // Another worker (a newer deployment) may know the version: retry, visibly.
         throw new PlatformError('processor_unavailable', `batch ${id}: ${(err as Error).message}`, true);
@@ -663,6 +681,25 @@ export function createIngestActivities(deps: IngestDeps) {
         scope: { pipelineId, topic, partition, batchId: id, processor: resolved.processor, flags: resolved.flags },
         ref: `${plan.processor.name}@${plan.processor.version}`,
         flagsJson: JSON.stringify(resolved.flags),
+      };
+    }
+    // The canary of a routed batch, as planned: live tables in weight mode, shadow tables in shadow mode.
+    let canary: { scope: Omit<ProcessingScope, 'batchFrom'>; ref: string; mode: 'shadow' | 'weight'; percent: number } | null = null;
+    if (processing && plan.routing) {
+      const routing = plan.routing;
+      let resolved;
+      try {
+        resolved = resolveSelection(routing.canary, catalogue);
+      } catch (err) {
+        throw new PlatformError('processor_unavailable', `batch ${id}: canary of ${routing.rolloutId}: ${(err as Error).message}`, true);
+      }
+      const definition = routing.mode === 'shadow' ? shadowProcessor(resolved.processor) : resolved.processor;
+      await processingRuntime.ensureTables(definition);
+      canary = {
+        scope: { pipelineId, topic, partition, batchId: id, processor: definition, flags: resolved.flags },
+        ref: `${routing.canary.name}@${routing.canary.version}`,
+        mode: routing.mode,
+        percent: routing.percent,
       };
     }
     // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
@@ -678,7 +715,7 @@ export function createIngestActivities(deps: IngestDeps) {
           () => fetchStep(plan, step, ctx.cancellationSignal),
         );
         const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
-          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.catalogue ? { catalogue: deps.catalogue } : {}) }),
+          buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.contracts ? { catalogue: deps.contracts } : {}) }),
         );
         // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
         const rows = windowMs > 0 ? markEarlierLandings(built, records, await landedIds(plan, built.events, windowMs), windowMs) : built;
@@ -705,28 +742,60 @@ export function createIngestActivities(deps: IngestDeps) {
         if (processing) {
           const scope = { ...processing.scope, batchFrom: from };
           const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));
-          const processed = await inSpan('process', { 'streamwarden.processor': processing.ref, 'streamwarden.records': sources.length }, () => processingRuntime.process(scope, sources));
-          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'processor_outputs', 'streamwarden.rows': processed.emitted }, () =>
-            processingRuntime.write(scope, processed, step.token, { from: step.from, to: step.to }),
-          );
           const byOffset = new Map(records.map((r) => [r.offset, r]));
-          const processingDeadLetters = processed.failures
-            .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
-            .filter((d) => !present.deadLetters.has(d.offset));
-          if (processingDeadLetters.length > 0) {
-            await deps.warehouse.insert({
-              table: 'dead_letters',
-              values: processingDeadLetters,
-              format: 'JSONEachRow',
-              clickhouse_settings: dedup(`${rowsToken(step.token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
-            });
+          const range = { from: step.from, to: step.to };
+          const timed = canary !== null;
+          // Weight: a stable hash of the event key picks the version, so a key stays on one version.
+          const weight = canary?.mode === 'weight' ? canary.percent : null;
+          const canaryKeys = weight === null ? null : new Set(rows.events.filter((e) => onCanary(e.event_key, weight)).map((e) => e.offset));
+          const roles: RoleStep[] = [];
+          /** Processes `group` with one version into the live outputs (rows, dead letters, counters). */
+          const runLive = async (runScope: ProcessingScope, ref: string, group: SourceEvent[], token: string, role: RoleStep['role']): Promise<void> => {
+            const processed = await inSpan('process', { 'streamwarden.processor': ref, 'streamwarden.records': group.length }, () => processingRuntime.process(runScope, group, { timed }));
+            await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'processor_outputs', 'streamwarden.rows': processed.emitted }, () =>
+              processingRuntime.write(runScope, processed, token, range),
+            );
+            const processingDeadLetters = processed.failures
+              .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
+              .filter((d) => !present.deadLetters.has(d.offset));
+            if (processingDeadLetters.length > 0) {
+              await deps.warehouse.insert({
+                table: 'dead_letters',
+                values: processingDeadLetters,
+                format: 'JSONEachRow',
+                clickhouse_settings: dedup(`${rowsToken(token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
+              });
+            }
+            for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
+            progress.processed = (progress.processed ?? 0) + processed.processed;
+            progress.emitted = (progress.emitted ?? 0) + processed.emitted;
+            progress.dropped = (progress.dropped ?? 0) + processed.dropped;
+            progress.processingFailures = (progress.processingFailures ?? 0) + processed.breakerFailures;
+            progress.processingDeadLetters = (progress.processingDeadLetters ?? 0) + processed.failures.length;
+            roles.push({ role, processorVersion: ref, events: group.length, processed });
+          };
+          await runLive(scope, processing.ref, canaryKeys ? sources.filter((e) => !canaryKeys.has(e.offset)) : sources, step.token, 'baseline');
+          if (canary && plan.routing) {
+            const canaryScope = { ...canary.scope, batchFrom: from };
+            if (canaryKeys) {
+              const group = sources.filter((e) => canaryKeys.has(e.offset));
+              await runLive(canaryScope, canary.ref, group, `${step.token}/canary`, 'canary');
+              progress.canaryEvents = (progress.canaryEvents ?? 0) + group.length;
+            } else {
+              // Shadow: the same events into the shadow tables; nothing reaches the live outputs,
+              // dead letters or dedupe state (the judge sees its failures in the observations).
+              const shadowed = await inSpan('process', { 'streamwarden.processor': `${canary.ref} (shadow)`, 'streamwarden.records': sources.length }, () =>
+                processingRuntime.process(canaryScope, sources, { timed: true }),
+              );
+              await processingRuntime.write(canaryScope, shadowed, `${step.token}/shadow`, range, { recordDedupe: false });
+              roles.push({ role: 'canary', processorVersion: canary.ref, events: sources.length, processed: shadowed });
+              progress.canaryEvents = (progress.canaryEvents ?? 0) + sources.length;
+            }
+            await recordObservations(
+              deps.warehouse,
+              stepObservations({ routing: plan.routing, pipeline: pipelineId, topic, partition, stepId: step.token, from: step.from, to: step.to, observedAt: new Date().toISOString() }, roles),
+            );
           }
-          for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
-          progress.processed = (progress.processed ?? 0) + processed.processed;
-          progress.emitted = (progress.emitted ?? 0) + processed.emitted;
-          progress.dropped = (progress.dropped ?? 0) + processed.dropped;
-          progress.processingFailures = (progress.processingFailures ?? 0) + processed.breakerFailures;
-          progress.processingDeadLetters = (progress.processingDeadLetters ?? 0) + processed.failures.length;
         }
         for (const e of rows.events) {
           const version = `${e.subject}@${e.contract_version}`;
@@ -793,6 +862,12 @@ export function createIngestActivities(deps: IngestDeps) {
             processed_count: progress.emitted ?? 0,
             dropped_count: progress.dropped ?? 0,
             processing_failures: progress.processingFailures ?? 0,
+            rollout_id: plan.routing?.rolloutId ?? '',
+            routing_epoch: plan.routing?.epoch ?? 0,
+            routing_mode: plan.routing?.mode ?? '',
+            routing_percent: plan.routing?.percent ?? 0,
+            canary_processor: plan.routing ? `${plan.routing.canary.name}@${plan.routing.canary.version}` : '',
+            canary_events: progress.canaryEvents ?? 0,
             workflow_id: ctx.info.workflowExecution?.workflowId ?? '',
             run_id: ctx.info.workflowExecution?.runId ?? '',
             activity_attempt: ctx.info.attempt,

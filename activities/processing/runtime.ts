@@ -21,6 +21,7 @@ import type { ReferenceRow, StageContext } from '../../schemas/processing/stage.
 import { createDedupeStore, type DedupeStore } from './dedupe-store.js';
 import { createReferenceCache, type ReferenceCache } from './reference-cache.js';
 import { applyOutputTables } from './tables.js';
+import { shadowTableSuffix } from '../../schemas/rollouts/routing.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /** One validated event of a landing step, with its source position. */
@@ -68,6 +69,26 @@ export interface ProcessedStep {
   readonly processed: number;
   /** Dedupe keys to record after the rows are written. */
   readonly dedupeKeys: readonly { stage: string; keys: { key: string; time: number; offset: number }[] }[];
+  /** Per-event processing time in stages, ms, one per processed event (empty unless `timed`). */
+  readonly eventTimesMs: readonly number[];
+}
+
+/** Options of one `process` call. */
+export interface ProcessOptions {
+  /** Measure each event's time in stages (canary observations). @default false */
+  readonly timed?: boolean;
+}
+
+/**
+ * The same processor version writing to shadow tables: every output table gets
+ * {@link shadowTableSuffix} (`request_enriched_requests_shadow`), nothing else changes. Shadow
+ * steps of a canary rollout run the canary this way, so its rows never reach the live outputs.
+ */
+export function shadowProcessor(processor: ProcessorDefinition): ProcessorDefinition {
+  return {
+    ...processor,
+    outputs: Object.fromEntries(Object.entries(processor.outputs).map(([name, o]) => [name, { ...o, table: `${o.table}${shadowTableSuffix}` }])),
+  };
 }
 
 /** Dependencies of {@link createProcessingRuntime}. */
@@ -95,7 +116,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
   const secrets = deps.secrets ?? {};
   const tablesReady = new Map<string, Promise<void>>();
 
-  async function process(scope: ProcessingScope, events: readonly SourceEvent[]): Promise<ProcessedStep> {
+  async function process(scope: ProcessingScope, events: readonly SourceEvent[], options: ProcessOptions = {}): Promise<ProcessedStep> {
     const { processor } = scope;
     const failures: ProcessingFailure[] = [];
     const accepted: SourceEvent[] = [];
@@ -116,6 +137,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
     const seenBefore = new Map<string, ReadonlySet<string>>();
     const ctx: StageContext = { flags: flagsParsed.data as Record<string, unknown>, lookups, seenBefore, secrets };
     const dedupeEntered = new Map<string, { indices: readonly number[]; keys: { key: string; time: number }[] }>();
+    const timings = options.timed ? { clock: () => performance.now(), perEvent: new Array<number>(accepted.length).fill(0) } : undefined;
     const fates: EventFate[] = await runStages(
       processor.stages,
       accepted.map((e) => e.event),
@@ -130,6 +152,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
           seenBefore.set(stage.name, await dedupe.seenBefore(scopeKey, scope.batchFrom, keys, spec.windowMs));
         }
       },
+      timings,
     );
     const outputNames = Object.keys(processor.outputs);
     const rows = new Map<string, Record<string, unknown>[]>(Object.values(processor.outputs).map((o) => [o.table, []]));
@@ -204,7 +227,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
         })
         .map(({ index, key, time }) => ({ key, time, offset: accepted[index]!.offset })),
     }));
-    return { rows, failures, dropped, emitted, breakerFailures, processed: accepted.length, dedupeKeys };
+    return { rows, failures, dropped, emitted, breakerFailures, processed: accepted.length, dedupeKeys, eventTimesMs: timings?.perEvent ?? [] };
   }
 
   return {
@@ -212,7 +235,8 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
 
     /** Creates/evolves the output tables of a version once per process (ADD COLUMN only). */
     async ensureTables(processor: ProcessorDefinition): Promise<void> {
-      const id = `${processor.name}@${processor.version}`;
+      // Keyed by the tables too: a version's live and shadow tables are created separately.
+      const id = `${processor.name}@${processor.version}:${Object.values(processor.outputs).map((o) => o.table).join(',')}`;
       let ready = tablesReady.get(id);
       if (!ready) {
         ready = applyOutputTables(deps.warehouse, processor).then(() => undefined);
@@ -227,9 +251,11 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
      * (`<token>/dedupe/<stage>`). Offsets of the step already in a table (an earlier landing of the
      * same offsets, e.g. under other steps) are left out, so `count()` stays exact; the insert token
      * is `<token>/<table>` when nothing was left out, else derived from exactly the offsets inserted
-     * (never the step token for another row set). Safe to repeat for a retried step.
+     * (never the step token for another row set). Safe to repeat for a retried step. With
+     * `recordDedupe: false` (shadow runs) the dedupe keys are not recorded: the live dedupe state
+     * belongs to the baseline.
      */
-    async write(scope: ProcessingScope, step: ProcessedStep, token: string, range?: { from: number; to: number }): Promise<void> {
+    async write(scope: ProcessingScope, step: ProcessedStep, token: string, range?: { from: number; to: number }, options: { recordDedupe?: boolean } = {}): Promise<void> {
       for (const [table, all] of step.rows) {
         if (all.length === 0) continue;
         let values = all;
@@ -251,7 +277,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
           clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: tableToken, async_insert: 0, max_partitions_per_insert_block: '0' },
         });
       }
-      for (const { stage, keys } of step.dedupeKeys) {
+      for (const { stage, keys } of options.recordDedupe === false ? [] : step.dedupeKeys) {
         await dedupe.record({ pipelineId: scope.pipelineId, stage, topic: scope.topic, partition: scope.partition }, keys, `${token}/dedupe/${stage}`);
       }
       log.debug('processed step written', { batchId: scope.batchId, emitted: step.emitted, failures: step.failures.length });

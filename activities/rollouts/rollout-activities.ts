@@ -8,7 +8,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { fireAlert } from '../alerting/alert-firing.js';
 import { alertFiringSchema, type AlertFiring } from '../../schemas/alerting/alert.js';
@@ -17,6 +17,35 @@ import { analysisSchema, rolloutLockWorkflowId, type AnalysisConfig } from '../.
 import type { JudgementSummary, RolloutEvent, RolloutStatus, Routing } from '../../schemas/rollouts/rollout-state.js';
 import { judge, type JudgementReport, type MetricReport } from './judge.js';
 import { jsonFloat, loadObservations } from './observations.js';
+import { pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
+import { canaryProcessorName } from '../../schemas/rollouts/routing.js';
+
+/** Input of `publishRouting`: one routing change of a rollout, as the pipeline's planner reads it. */
+export interface PublishRoutingInput {
+  pipeline: string;
+  rolloutId: string;
+  routing: Routing;
+  step: number;
+  status: RolloutStatus;
+  /** Whether the rollout has ended (its routing no longer applies). */
+  final: boolean;
+  /** Canary flags (JSON object). */
+  flags: Record<string, unknown>;
+  /** Numeric output columns to observe (`field:<column>` metrics). */
+  fields: string[];
+  /** ISO-8601 workflow time of the change. */
+  publishedAt: string;
+}
+
+/** Input of `handOverProcessor`: promote the canary to be the pipeline's own processor. */
+export interface HandOverInput {
+  pipeline: string;
+  rolloutId: string;
+  canaryVersion: string;
+  flags: Record<string, unknown>;
+  by: string;
+  reason: string;
+}
 
 /** Dependencies of {@link createRolloutActivities}. */
 export interface RolloutActivityDeps {
@@ -172,6 +201,66 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           date_time_input_format: 'best_effort',
         },
       });
+    },
+
+    /**
+     * Publishes a routing change to the pipeline: one row of `rollout_routing` (idempotent per
+     * rollout and epoch). The pipeline's planner reads the latest row of the pipeline at each batch
+     * boundary and records it in the batch plan.
+     */
+    async publishRouting(input: PublishRoutingInput): Promise<void> {
+      await warehouse.insert({
+        table: 'rollout_routing',
+        format: 'JSONEachRow',
+        values: [
+          {
+            pipeline: input.pipeline,
+            rollout_id: input.rolloutId,
+            epoch: input.routing.epoch,
+            step: input.step,
+            mode: input.routing.mode,
+            percent: input.routing.weightPercent,
+            baseline_version: input.routing.baselineVersion,
+            canary_version: input.routing.canaryVersion,
+            canary_flags: JSON.stringify(input.flags),
+            fields: input.fields,
+            final: input.final ? 1 : 0,
+            status: input.status,
+            published_at: input.publishedAt,
+          },
+        ],
+        clickhouse_settings: { insert_deduplication_token: `routing/${input.rolloutId}/${input.routing.epoch}`, date_time_input_format: 'best_effort' },
+      });
+    },
+
+    /**
+     * Makes a promoted canary the pipeline's own processor through the pipeline's `setProcessor`
+     * update (validated, audited in `processor_switches`, effective at each partition's next batch
+     * boundary). Returns what happened in words; never throws for a pipeline that is not running
+     * or refuses the version (the rollout records the words instead of failing).
+     */
+    async handOverProcessor(input: HandOverInput): Promise<string> {
+      const handle = temporal.workflow.getHandle(pipelineWorkflowId(input.pipeline));
+      let current: { processor: { name: string; version: number } | null };
+      try {
+        current = await handle.query<{ processor: { name: string; version: number } | null }>('processor');
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return `pipeline ${input.pipeline} is not running: its processor was not switched`;
+        throw err;
+      }
+      if (!current.processor) return `pipeline ${input.pipeline} runs no processor: nothing to switch`;
+      const target = canaryProcessorName(input.canaryVersion, current.processor.name);
+      if (!target) return `version ${JSON.stringify(input.canaryVersion)} names no processor version (expected 3, v3 or name@3)`;
+      if (target.name === current.processor.name && target.version === current.processor.version) return `pipeline ${input.pipeline} already runs ${target.name}@${target.version}`;
+      try {
+        await handle.executeUpdate('setProcessor', { args: [{ name: target.name, version: target.version, flags: input.flags, requestedBy: input.by, reason: input.reason.slice(0, 500) }] });
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return `pipeline ${input.pipeline} is not running: its processor was not switched`;
+        // A validator refusal (e.g. the version is unknown to the pipeline's workers) is final.
+        if (err instanceof WorkflowUpdateFailedError) return `setProcessor refused: ${err.cause?.message ?? err.message}`;
+        throw err;
+      }
+      return `pipeline ${input.pipeline} switched to ${target.name}@${target.version} (setProcessor)`;
     },
 
     /** Opens or repeats an incident through the alert workflow; returns its workflow id. */

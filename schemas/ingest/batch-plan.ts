@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { batchId } from './pipeline.js';
 import { processorSelectionSchema } from '../processing/selection.js';
+import { plannedRoutingSchema } from '../rollouts/routing.js';
 
 const offset = z.number({ message: 'expected an offset (integer >= 0)' }).int().min(0);
 
@@ -46,6 +47,11 @@ export const batchPlanSchema = z
     steps: z.array(batchStepSchema),
     /** The processor and flags of the batch (the partition workflow sets it from its state). */
     processor: plannedProcessorSchema.optional(),
+    /**
+     * The canary routing of the batch while a rollout runs on the pipeline (absent otherwise, and
+     * in plans recorded before rollouts existed): `processor` is then the baseline.
+     */
+    routing: plannedRoutingSchema.optional(),
     /** High watermark at planning time (informational). */
     highWatermark: offset.optional(),
     /** Log start offset at planning time (informational). */
@@ -61,6 +67,7 @@ export const batchPlanSchema = z
       next = step.to;
     });
     if (next !== plan.to) ctx.addIssue({ code: 'custom', path: ['steps'], message: `expected steps to tile [${plan.from}, ${plan.to}), they end at ${next}` });
+    if (plan.routing && !plan.processor) ctx.addIssue({ code: 'custom', path: ['routing'], message: 'expected a processor (the baseline) when a batch is routed to a canary' });
   });
 
 /** A batch plan (see {@link batchPlanSchema}). */

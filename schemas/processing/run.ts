@@ -50,17 +50,49 @@ export function runStage(stage: AnyStage, values: readonly unknown[], ctx: Stage
 }
 
 /**
- * Runs `stages` over `events` with `ctx`; returns one fate per input event, in input order.
- * `beforeStage` runs before each stage with the values entering it and their input indices.
+ * Per-event processing time: pass a monotonic `clock` (ms, e.g. `performance.now`); `perEvent[i]`
+ * receives the time event `i` spent in stages (a batch stage's time is shared evenly among the
+ * events entering it). The time of `beforeStage` (loading reference data or dedupe state) is not
+ * counted: it is I/O of the micro-batch, not processing of an event.
  */
-export async function runStages(stages: readonly AnyStage[], events: readonly unknown[], ctx: StageContext, beforeStage?: BeforeStage): Promise<EventFate[]> {
+export interface StageTimings {
+  readonly clock: () => number;
+  readonly perEvent: number[];
+}
+
+/** Runs one stage, timing each event into `timings` when given. */
+function runStageTimed(stage: AnyStage, values: readonly unknown[], ctx: StageContext, timings: StageTimings, indices: readonly number[]): (StageOutcome<unknown> | { kind: 'thrown'; message: string })[] {
+  const { clock, perEvent } = timings;
+  if (stage.applyBatch) {
+    const began = clock();
+    const outcomes = runStage(stage, values, ctx);
+    const share = (clock() - began) / Math.max(1, values.length);
+    for (const i of indices) perEvent[i] = (perEvent[i] ?? 0) + share;
+    return outcomes;
+  }
+  return values.map((v, k) => {
+    const began = clock();
+    const outcome = applyOne(stage, v, ctx);
+    const i = indices[k]!;
+    perEvent[i] = (perEvent[i] ?? 0) + (clock() - began);
+    return outcome;
+  });
+}
+
+/**
+ * Runs `stages` over `events` with `ctx`; returns one fate per input event, in input order.
+ * `beforeStage` runs before each stage with the values entering it and their input indices;
+ * `timings`, when given, collects per-event processing time (see {@link StageTimings}).
+ */
+export async function runStages(stages: readonly AnyStage[], events: readonly unknown[], ctx: StageContext, beforeStage?: BeforeStage, timings?: StageTimings): Promise<EventFate[]> {
   const fates: EventFate[] = new Array<EventFate>(events.length);
   let live: Live[] = events.map((value, index) => ({ index, value, outputs: null }));
   for (const stage of stages) {
     if (live.length === 0) break;
     const values = live.map((l) => l.value);
-    if (beforeStage) await beforeStage(stage, values, live.map((l) => l.index));
-    const outcomes = runStage(stage, values, ctx);
+    const indices = live.map((l) => l.index);
+    if (beforeStage) await beforeStage(stage, values, indices);
+    const outcomes = timings ? runStageTimed(stage, values, ctx, timings, indices) : runStage(stage, values, ctx);
     const next: Live[] = [];
     live.forEach((l, i) => {
       const o = outcomes[i]!;

@@ -92,6 +92,10 @@ export interface RolloutState {
   finishedAt?: string;
   /** The last line of the current details, in words. */
   details: string;
+  /** Routing epoch last published to the pipeline (`rollout_routing`). @default 0 (none) */
+  publishedEpoch?: number;
+  /** What the promotion hand-over to the pipeline's `setProcessor` did, in words. */
+  handover?: string;
 }
 
 /** Events kept in workflow state (older ones are only in ClickHouse). */

@@ -90,7 +90,7 @@ afterAll(async () => {
 
 describe('processors in a running pipeline', () => {
   it('switches v1 -> v2 mid-stream at a batch boundary of every partition, exactly once, audited', { timeout: 300_000 }, async () => {
-    const pipelineId = 'switch';
+    const pipelineId = `switch-${id.slice(-6)}`;
     const topic = `switch-${id}`;
     const first = await produceEvents(kafka, { topic, partitions: 2, count: 800, rate: 1000, seed: 11, startTime: recentStart() });
     await startPipeline({ pipelineId, topic, partitions: 2, batchMaxEvents: 100, pollIntervalMs: 200, detector: { enabled: false }, processor: { name: 'request-enriched', version: 1 } });
@@ -164,7 +164,7 @@ describe('processors in a running pipeline', () => {
   });
 
   it('setFlags changes flags at a batch boundary (audited, every batch records its flags); the validators refuse bad input naming the field', { timeout: 240_000 }, async () => {
-    const pipelineId = 'flags';
+    const pipelineId = `flags-${id.slice(-6)}`;
     const topic = `flags-${id}`;
     await produceEvents(kafka, { topic, partitions: 1, count: 300, rate: 1000, seed: 41, startTime: recentStart() });
     await startPipeline({ pipelineId, topic, partitions: 1, batchMaxEvents: 100, pollIntervalMs: 200, detector: { enabled: false }, processor: { name: 'request-enriched', version: 2 } });
@@ -202,7 +202,7 @@ describe('processors in a running pipeline', () => {
   it('a throwing stage dead-letters its events with the stage name and the partition flows on, once the enrichment sees the new catalogue', { timeout: 240_000 }, async () => {
     await setCatalog((s) => (s === 'auth' ? '' : demoServiceCatalog.find((r) => r.service === s)!.team));
     await new Promise((resolve) => setTimeout(resolve, refreshMs + 1000));
-    const pipelineId = 'throwing';
+    const pipelineId = `throwing-${id.slice(-6)}`;
     const topic = `throwing-${id}`;
     const produced = await produceEvents(kafka, { topic, partitions: 1, count: 400, rate: 1000, seed: 21, startTime: recentStart() });
     await startPipeline({ pipelineId, topic, partitions: 1, batchMaxEvents: 100, pollIntervalMs: 200, detector: { enabled: false }, processor: { name: 'request-enriched', version: 2 } });
@@ -224,7 +224,7 @@ describe('processors in a running pipeline', () => {
   it('a processor failing every event trips the breaker: the pipeline pauses, says why, and opens an alert', { timeout: 240_000 }, async () => {
     await setCatalog(() => '');
     await new Promise((resolve) => setTimeout(resolve, refreshMs + 1000));
-    const pipelineId = 'breaker';
+    const pipelineId = `breaker-${id.slice(-6)}`;
     const topic = `breaker-${id}`;
     const produced = await produceEvents(kafka, { topic, partitions: 1, count: 1000, rate: 1000, seed: 31, startTime: recentStart() });
     await startPipeline({ pipelineId, topic, partitions: 1, batchMaxEvents: 50, pollIntervalMs: 200, detector: { enabled: false }, processor: { name: 'request-enriched', version: 2 } });

@@ -102,7 +102,7 @@ beforeAll(async () => {
   }
   resources = new KafkaResources(kafka);
   // The first landing, by a worker with the buggy contract: the real landing activity.
-  const old = createIngestActivities({ kafka, warehouse, processorVersion: 'old', resources, catalogue: buggy });
+  const old = createIngestActivities({ kafka, warehouse, processorVersion: 'old', resources, contracts: buggy });
   await run(old.ensureTopic, { topic, partitions: 1 });
   producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();

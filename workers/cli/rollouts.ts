@@ -148,6 +148,8 @@ export function describeRollout(s: RolloutState): string {
     `  ${s.details}`,
     `  routing ${s.routing.mode}${s.routing.mode === 'weight' ? ` ${s.routing.weightPercent} %` : ''} (epoch ${s.routing.epoch}); started ${s.startedAt}${s.finishedAt ? `, finished ${s.finishedAt}` : ''}`,
   ];
+  if (s.publishedEpoch !== undefined) lines.push(`  published to the pipeline up to epoch ${s.publishedEpoch} (table rollout_routing; lineage_batches.routing_* per batch)`);
+  if (s.handover) lines.push(`  hand-over: ${s.handover}`);
   if (s.pause) lines.push(`  paused by ${s.pause.by} at ${s.pause.at}: ${s.pause.reason}`);
   if (s.incident) lines.push(`  incident ${s.incident} (platform alerts show ${s.incident})`);
   lines.push('', renderRows(['seq', 'at', 'event', 'step', 'by', 'reason'], s.events.map((e) => [String(e.seq), e.at, e.type, String(e.step + 1), e.by, e.reason])));

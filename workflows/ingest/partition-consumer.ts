@@ -174,10 +174,17 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
       plan = pendingPlan;
       change = planChange;
     } else {
-      plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes });
+      // The planner also records a running rollout's canary routing in the plan (processor = baseline).
+      plan = await planBatch({ pipelineId, topic, partition, cursor, maxEvents: batchSize, consumerGroup, startFrom: input.startFrom, recordBytes, processor });
       // The batch boundary: the processor and flags of this batch are fixed here, in the plan that
       // history records for every landing attempt.
       if (plan.to > plan.from && processor) plan = { ...plan, processor };
+      else if (plan.routing) {
+        // The processor was switched off while planning: no baseline, so no canary either.
+        const unrouted = { ...plan };
+        delete unrouted.routing;
+        plan = unrouted;
+      }
       change = plan.to > plan.from ? pendingChange : null;
       if (change) pendingChange = null;
     }

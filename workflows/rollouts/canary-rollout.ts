@@ -12,8 +12,10 @@
  * People: updates `promote`, `pause`, `resume`, `abort` (validated, who and why recorded), query
  * `state`, search attributes `RolloutStatus` / `RolloutPipeline`, current details in words.
  * One rollout per pipeline: a `rolloutLock` child holds `rollout-lock-<pipeline>`.
- * The routing is state of this workflow (query `state`, audit table `rollout_events`); the
- * pipeline applies it at batch boundaries.
+ * The routing is state of this workflow (query `state`, audit table `rollout_events`); every change
+ * is published to the pipeline (activity `publishRouting`, table `rollout_routing`), whose planner
+ * records it in each batch plan: it takes effect at batch boundaries. A promotion first makes the
+ * canary the pipeline's own processor (`setProcessor`), then publishes the final routing.
  */
 import {
   ApplicationFailure,
@@ -24,6 +26,7 @@ import {
   defineUpdate,
   getExternalWorkflowHandle,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -321,7 +324,41 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
     pendingAlert = { kind: 'waiting', summary: `rollout ${s.rolloutId} waits for a person: ${reason}` };
   }
 
+  /**
+   * Publishes the routing to the pipeline when it changed since the last publication. Only the
+   * holder of the pipeline's lock publishes (a refused rollout must not touch the running one's
+   * routing). Versioned with patched(): runs started before the pipeline obeyed rollouts replay
+   * without these activities.
+   */
+  async function publishRouting(): Promise<void> {
+    if (!s.lockHeld || s.status === 'refused' || s.routing.epoch <= (s.publishedEpoch ?? 0)) return;
+    if (!patched('rollout-publishes-routing')) return;
+    if (s.status === 'promoted' && s.routing.mode === 'canary') {
+      s.handover = await side.handOverProcessor({
+        pipeline: s.pipeline,
+        rolloutId: s.rolloutId,
+        canaryVersion: s.version,
+        flags: input.flags,
+        by: `rollout ${s.rolloutId}`,
+        reason: `promoted: ${s.events.at(-1)?.reason ?? 'all steps passed'}`,
+      });
+    }
+    await side.publishRouting({
+      pipeline: s.pipeline,
+      rolloutId: s.rolloutId,
+      routing: s.routing,
+      step: Math.min(s.step, steps.length - 1),
+      status: s.status,
+      final: isFinal(s.status),
+      flags: input.flags,
+      fields: input.analysis.metrics.filter((m) => m.name.startsWith('field:')).map((m) => m.name.slice('field:'.length)),
+      publishedAt: iso(now()),
+    });
+    s.publishedEpoch = s.routing.epoch;
+  }
+
   async function flush(): Promise<void> {
+    await publishRouting();
     if (pendingAudit.length > 0) {
       const events = pendingAudit.splice(0, pendingAudit.length);
       await side.recordRolloutEvents({
