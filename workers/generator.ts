@@ -243,15 +243,21 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
     const roll = rand();
     let status = 200;
     let errorCode: string | undefined;
-    const forced = shapes.length > 0 ? errorShare(shapes, service.name, elapsed) : 0;
-    const incidentError = (inIncident && roll < incidentErrorRate) || roll < forced;
+    let incidentError = inIncident && roll < incidentErrorRate;
     if (incidentError || (!inIncident && roll < 0.004)) {
       status = rand() < 0.8 ? 503 : 500;
-      errorCode = incidentError ? 'UPSTREAM_TIMEOUT' : pick(errorCodes, rand());
+      errorCode = inIncident ? 'UPSTREAM_TIMEOUT' : pick(errorCodes, rand());
     } else if (roll > 0.97) {
       status = pick(clientErrors, rand());
     } else if (route.method === 'POST' && rand() < 0.5) {
       status = 201;
+    }
+    // Error bursts draw from the shapes' stream, so the base sequence stays the same.
+    const forced = shapes.length > 0 ? errorShare(shapes, service.name, elapsed) : 0;
+    if (forced > 0 && status < 500 && shapeRand() < forced) {
+      status = shapeRand() < 0.8 ? 503 : 500;
+      errorCode = 'UPSTREAM_TIMEOUT';
+      incidentError = true;
     }
     const slow = (inIncident ? 8 : 1) * (shapes.length > 0 ? latencyFactor(shapes, service.name, elapsed) : 1);
     const data: RequestTelemetryV1 = {

@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
   keep: boolean;
   /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
-  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented'>;
+  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'latency'>;
 }
 
 /** Usage text printed by `--help` and on a bad command line. */
@@ -29,13 +29,16 @@ Produces N events to a fresh topic, then measures in one run:
                 processor's stages v1 (TypeScript) vs v2 (WebAssembly) on the same events
   (d) instrumented  (a) again with metrics, JSON logs, tracing (OTLP to a dead collector) and
                 OpenLineage (to a file) all on: the cost of the instrumentation is d/a
+  (l) latency   window final -> alert workflow signalled, p50/p99, with events paced at
+                5,000/s through the platform, beside the raw ClickHouse GROUP BY of a window
+                (npm run bench:latency runs it alone)
 
 Options:
   --events N            events to produce (default 200000)
   --partitions N        partitions of the fresh topic (default 3)
   --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
   --deadline-min M      stop the whole run after M minutes (default 15)
-  --skip NAME           skip raw | naive | platform | processor | stages | instrumented (repeatable)
+  --skip NAME           skip raw | naive | platform | processor | stages | instrumented | latency (repeatable)
   --keep                keep the topic, databases and groups (default: delete them)
   -h, --help            this text`;
 
@@ -83,10 +86,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
     throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
   }
-  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented'>();
+  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'latency'>();
   for (const name of values.skip ?? []) {
-    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented') {
-      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages or instrumented, got "${name}"`);
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented' && name !== 'latency') {
+      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages, instrumented or latency, got "${name}"`);
     }
     skip.add(name);
   }

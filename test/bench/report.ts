@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
 import { formatStages, type StageBench } from './stages.js';
+import { formatLatency, type LatencyResult } from './detection-latency.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -48,6 +49,8 @@ export interface BenchReport {
   stages?: StageBench;
   /** (d): the platform again with every instrumentation on. */
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
+  /** (l): detection latency, window final -> alert workflow signalled (see detection-latency.ts). */
+  latency?: LatencyResult;
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
@@ -140,6 +143,7 @@ export function formatReport(r: BenchReport): string {
     out.push('', `(a') platform with processor request-enriched v1: ${int(p.events)} events in ${fixed(p.seconds)} s = ${int(p.perSecond)}/s, exactly once: ${p.exactlyOnce ? 'yes' : 'NO'}; a'/a ${fixed(p.perSecond / r.platform.perSecond, 3)}`);
   }
   if (r.stages) out.push('', formatStages(r.stages));
+  if (r.latency) out.push('', formatLatency(r.latency));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');
