@@ -76,6 +76,8 @@ export interface LatencyResult {
   latency: Percentiles;
   /** The split of the same samples: final -> the iteration's first activity (poll wait and lag). */
   breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
+  /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, recompute, finalizedRead), from its result. */
+  aggregateStatements: Record<string, Percentiles>;
   /** Baseline: the raw ClickHouse GROUP BY of one window, timed from the bench. */
   baselineQuery: Percentiles;
   /** latency / baseline, at p50 and p99. */
@@ -218,7 +220,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     }
 
     // The aggregator's activities, per iteration, from its history (every run).
-    interface Act { name: string; scheduledMs: number; completedMs: number; windowEnds: number[] }
+    interface Act { name: string; scheduledMs: number; completedMs: number; windowEnds: number[]; timingsMs: Record<string, number> }
     const acts: Act[] = [];
     for await (const run of ctx.temporal.workflow.list({ query: `WorkflowId = '${aggregatorWorkflowId(pipeline)}'` })) {
       const history = await ctx.temporal.workflow.getHandle(aggregatorWorkflowId(pipeline), run.runId).fetchHistory();
@@ -231,14 +233,18 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
             const arg = defaultPayloadConverter.fromPayload<{ events: { transition: string; windowEndMs: number }[] }>(sch.input.payloads[0]);
             windowEnds = arg.events.filter((x) => x.transition !== 'resolve').map((x) => x.windowEndMs);
           }
-          const act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), completedMs: NaN, windowEnds };
+          const act: Act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), completedMs: NaN, windowEnds, timingsMs: {} };
           byId.set(String(e.eventId), act);
           acts.push(act);
         }
         const done = e.activityTaskCompletedEventAttributes;
         if (done) {
           const act = byId.get(String(done.scheduledEventId));
-          if (act) act.completedMs = tsMs(e.eventTime);
+          if (act) {
+            act.completedMs = tsMs(e.eventTime);
+            const result = done.result?.payloads?.[0];
+            if (act.name === 'aggregateStep' && result) act.timingsMs = defaultPayloadConverter.fromPayload<{ timingsMs?: Record<string, number> }>(result).timingsMs ?? {};
+          }
         }
       }
     }
@@ -250,6 +256,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     const agg: number[] = [];
     const finals: number[] = [];
     const signal: number[] = [];
+    const statements: Record<string, number[]> = {};
     let unmatched = 0;
     const sampledWindows = new Set<number>();
     for (const s of signals) {
@@ -271,7 +278,10 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
         wait.push(readAct.scheduledMs - f);
         read.push(readAct.completedMs - readAct.scheduledMs);
       }
-      if (aggAct) agg.push(aggAct.completedMs - aggAct.scheduledMs);
+      if (aggAct) {
+        agg.push(aggAct.completedMs - aggAct.scheduledMs);
+        for (const [k, v] of Object.entries(aggAct.timingsMs)) (statements[k] ??= []).push(v);
+      }
       if (finAct) finals.push(finAct.completedMs - finAct.scheduledMs);
       signal.push(s.atMs - sig.scheduledMs);
     }
@@ -301,6 +311,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       landed: Number(landedRow?.n ?? 0),
       latency: lat,
       breakdown: { waitForIteration: percentiles(wait), readBatches: percentiles(read), aggregateStep: percentiles(agg), readFinalWindows: percentiles(finals), signal: percentiles(signal) },
+      aggregateStatements: Object.fromEntries(Object.entries(statements).map(([k, v]) => [k, percentiles(v)])),
       baselineQuery: base,
       ratios: {
         p50: lat.p50 !== null && base.p50 ? lat.p50 / base.p50 : null,
@@ -338,6 +349,7 @@ export function formatLatency(r: LatencyResult): string {
     row('  of which: final -> aggregator iteration starts', r.breakdown.waitForIteration),
     row('            readLandedBatches (lineage_batches)', r.breakdown.readBatches),
     row('            aggregateStep (late side output + windows)', r.breakdown.aggregateStep),
+    ...Object.entries(r.aggregateStatements).map(([k, p]) => row(`              ${k}`, p)),
     row('            readFinalWindows', r.breakdown.readFinalWindows),
     row('            signalDetections scheduled -> signal', r.breakdown.signal),
     row('baseline: raw ClickHouse GROUP BY of one window', r.baselineQuery),
