@@ -75,7 +75,7 @@ export interface AggregateStepResult {
   late: Record<string, number>;
   /** Windows that became final in this step, per aggregation (window starts, ms). */
   finalized: Record<string, number[]>;
-  /** Group keys present in the new ranges, per aggregation (for absence detectors). */
+  /** Group keys present in the new ranges, per aggregation read by an absence detector (only those). */
   seen: Record<string, { key: string; keys: Record<string, string> }[]>;
   /**
    * Milliseconds spent per kind of statement in this step, summed over the aggregations:
@@ -184,8 +184,11 @@ export function createAggregationActivities(deps: AggregationDeps) {
           }));
           const [after] = await lateCount();
           late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
-          const keys = seenKeysQuery(spec, step);
-          seen[a.name] = (await timed('seenKeys', () => rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params))).map((k) => ({ key: k.key_id, keys: k.keys }));
+          // Only absence detectors read the keys seen; without one on this aggregation, skip the query.
+          if (spec.detectors.some((d) => d.method.kind === 'absence' && d.aggregation === a.name)) {
+            const keys = seenKeysQuery(spec, step);
+            seen[a.name] = (await timed('seenKeys', () => rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params))).map((k) => ({ key: k.key_id, keys: k.keys }));
+          }
         }
         const affectedQuery = affectedWindowsQuery(spec, step);
         const [found] = await timed('affected', () => rows<{ n: string; lo: string; hi: string; list: string[] }>(affectedQuery.query, affectedQuery.params));
