@@ -49,7 +49,10 @@ export interface GeneratorOptions {
  *   seconds (a drop: seasonal baseline; its requests go to api-gateway) (absence);
  * - `late`: a fraction of events carries an event time earlier than its send time, the delay drawn
  *   from the declared distribution (exponential with `meanMs`, or uniform up to `maxMs`):
- *   out-of-order within the watermark's bound, late beyond it.
+ *   out-of-order within the watermark's bound, late beyond it;
+ * - `errors`: a share `rate` (0..1) of a service's requests fail with 5xx from `at` for `duration`
+ *   seconds (an error burst: threshold detectors); with `every`, the burst repeats every `every`
+ *   seconds (a flapping series, one fire and one resolve per period).
  */
 export type IncidentShape =
   | { kind: 'step'; service: string; at: number; duration: number; factor: number }
@@ -57,7 +60,22 @@ export type IncidentShape =
   | { kind: 'spike'; service: string; at: number; duration: number; factor: number }
   | { kind: 'seasonality'; service: string; period: number; amplitude: number }
   | { kind: 'silence'; service: string; at: number; duration?: number; keep?: number }
-  | { kind: 'late'; fraction: number; distribution: { type: 'exponential'; meanMs: number } | { type: 'uniform'; maxMs: number } };
+  | { kind: 'late'; fraction: number; distribution: { type: 'exponential'; meanMs: number } | { type: 'uniform'; maxMs: number } }
+  | { kind: 'errors'; service: string; at: number; duration: number; rate: number; every?: number };
+
+/**
+ * Share of a service's requests forced to fail at `elapsed` seconds by `errors` shapes (0 when none
+ * applies; the largest share when several overlap).
+ */
+export function errorShare(shapes: readonly IncidentShape[], service: string, elapsed: number): number {
+  let share = 0;
+  for (const s of shapes) {
+    if (s.kind !== 'errors' || s.service !== service || elapsed < s.at) continue;
+    const since = s.every === undefined ? elapsed - s.at : (elapsed - s.at) % s.every;
+    if (since < s.duration) share = Math.max(share, s.rate);
+  }
+  return share;
+}
 
 /** Latency factor of a service at `elapsed` seconds under the shapes (1 when none applies). */
 export function latencyFactor(shapes: readonly IncidentShape[], service: string, elapsed: number): number {
@@ -225,7 +243,7 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
     const roll = rand();
     let status = 200;
     let errorCode: string | undefined;
-    const incidentError = inIncident && roll < incidentErrorRate;
+    let incidentError = inIncident && roll < incidentErrorRate;
     if (incidentError || (!inIncident && roll < 0.004)) {
       status = rand() < 0.8 ? 503 : 500;
       errorCode = inIncident ? 'UPSTREAM_TIMEOUT' : pick(errorCodes, rand());
@@ -233,6 +251,13 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
       status = pick(clientErrors, rand());
     } else if (route.method === 'POST' && rand() < 0.5) {
       status = 201;
+    }
+    // Error bursts draw from the shapes' stream, so the base sequence stays the same.
+    const forced = shapes.length > 0 ? errorShare(shapes, service.name, elapsed) : 0;
+    if (forced > 0 && status < 500 && shapeRand() < forced) {
+      status = shapeRand() < 0.8 ? 503 : 500;
+      errorCode = 'UPSTREAM_TIMEOUT';
+      incidentError = true;
     }
     const slow = (inIncident ? 8 : 1) * (shapes.length > 0 ? latencyFactor(shapes, service.name, elapsed) : 1);
     const data: RequestTelemetryV1 = {

@@ -28,6 +28,7 @@ import { ensureStack } from '../infra/local/stack.js';
 import { ConfigError, loadConfig } from '../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from './connections.js';
 import { produceEvents } from './generator.js';
+import { demoStreamOptions } from './demo-stream.js';
 import { startPipeline } from './pipelines.js';
 import { ackEndpointSettings, startAckEndpoint } from './ack-endpoint.js';
 import { tryCommands } from './start-commands.js';
@@ -139,22 +140,17 @@ async function main(): Promise<number> {
   let stream: Promise<unknown> = Promise.resolve();
   if (primary && !values['no-stream']) {
     // Event time follows the wall clock; the incident starts 45 s in and lasts two minutes, so at
-    // least one complete 1-minute window breaches the detector's threshold.
+    // least one complete 1-minute window breaches the detector's threshold; then a latency spike
+    // and a silent service (workers/demo-stream.ts has the timeline and which detectors fire).
     stream = produceEvents(kafka, {
+      ...demoStreamOptions(rate, started % 1_000_000),
       topic: demo.topic,
       partitions: demo.partitions,
       count: Number.MAX_SAFE_INTEGER,
-      rate,
       pace: true,
-      invalid: 0.02,
-      malformed: 0.01,
-      incidentAt: 45,
-      incidentDuration: 120,
-      incidentService: demo.incidentService,
-      seed: started % 1_000_000,
       signal: abort.signal,
     }).catch((err: unknown) => problem(`event stream stopped: ${err instanceof Error ? err.message : String(err)}`));
-    say(`streamwarden: producing ~${rate} events/s to topic "${demo.topic}" (2% contract violations, 1% malformed JSON); incident on "${demo.incidentService}" from +45 s`);
+    say(`streamwarden: producing ~${rate} events/s to topic "${demo.topic}" (2% contract violations, 1% malformed JSON); incident on "${demo.incidentService}" from +45 s, search latency spike at +4 min, recommendations silent +5 to +6:30 min`);
   }
 
   const alertId = alertWorkflowId(alertFingerprint(errorRateDetector, { pipeline: demo.pipelineId, service: demo.incidentService }));

@@ -194,29 +194,65 @@ WHERE ws + ${size} - 1 + ${lateness} <= ${wm}`;
   return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
 }
 
+/** The windows a step recomputes (their starts, ms): see {@link affectedWindowsQuery}. */
+export interface AffectedWindows {
+  /** How many. */
+  count: number;
+  /** First and last window start; meaningless when `count` is 0. */
+  lo: number;
+  hi: number;
+  /** Every start, ascending, or null when there are more than {@link affectedListLimit}. */
+  list: number[] | null;
+}
+
+/** Above this many affected windows the recomputation takes the span `[lo, hi]` instead of the list. */
+export const affectedListLimit = 1000;
+
+/**
+ * The windows one step must recompute: those touched by the new ranges and still open to revision,
+ * plus those that become final in this step (`end - 1` in (watermark before, after]). Read once,
+ * before the recomputation, which then takes them as a parameter (a CTE used several times in one
+ * statement is evaluated each time it is used).
+ */
+export function affectedWindowsQuery(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const a = input.aggregation;
+  if (a.window.type === 'session') throw new Error('affectedWindowsQuery: session windows are not aggregated in ClickHouse');
+  const size = p.add('Int64', a.window.size);
+  const wmBefore = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
+  const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
+  const lateness = p.add('Int64', input.allowedLatenessMs);
+  const touched = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 + ${lateness} > ${wmBefore}`;
+  const lo = p.add('Int64', (input.watermarkBeforeMs ?? noWatermark) + 1 - a.window.size);
+  const hi = p.add('Int64', (input.watermarkAfterMs ?? noWatermark) + 1);
+  const etime = p.add('Identifier', spec.source.eventTimeColumn);
+  const finalizing = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC')`)}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 > ${wmBefore} AND ws + ${size} - 1 <= ${wmAfter}`;
+  const limit = p.add('UInt32', affectedListLimit + 1);
+  return {
+    query: `SELECT count() AS n, min(ws) AS lo, max(ws) AS hi, arraySort(groupArray(${limit})(ws)) AS list FROM (${touched} UNION DISTINCT ${finalizing})`,
+    params: { ...p.values, pipeline: input.pipeline },
+  };
+}
+
 /**
  * INSERT … SELECT that recomputes, from the source, every window touched by the new ranges (and
  * not past its allowed lateness) plus every window that becomes final in this step. A recomputed
  * row replaces the previous one (ReplacingMergeTree(version)); `final` marks it past the
  * watermark; `revision` counts landed batches of the window ingested after it first became final.
  */
-export function recomputeWindows(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+export function recomputeWindows(spec: PipelineAnalytics, input: StepInput, affected: AffectedWindows): BuiltQuery {
   const p = new Params();
   const a = input.aggregation;
   if (a.window.type === 'session') throw new Error('recomputeWindows: session windows go through recomputeSessions');
   const size = p.add('Int64', a.window.size);
-  const wmBefore = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
   const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
-  const lateness = p.add('Int64', input.allowedLatenessMs);
   const step = p.add('UInt64', input.stepMs);
-  // Windows touched by the new ranges and still open to revision.
-  const touched = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 + ${lateness} > ${wmBefore}`;
-  // Windows that become final in this step: end - 1 in (before, after].
-  const lo = p.add('Int64', (input.watermarkBeforeMs ?? noWatermark) + 1 - a.window.size);
-  const hi = p.add('Int64', (input.watermarkAfterMs ?? noWatermark) + 1);
   const etime = p.add('Identifier', spec.source.eventTimeColumn);
-  const finalizing = `SELECT DISTINCT ws FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC')`)}) ${windowJoin(a, p)} WHERE ws + ${size} - 1 > ${wmBefore} AND ws + ${size} - 1 <= ${wmAfter}`;
-  // The event-time span to read: every affected window.
+  // The windows to recompute: the list, or every window in [lo, hi] when the list was too long
+  // (recomputing an unaffected window rewrites the same row, so that is only more work).
+  const inAffected = (col: string) => (affected.list ? `${col} IN ${p.add('Array(Int64)', affected.list)}` : `${col} >= ${p.add('Int64', affected.lo)} AND ${col} <= ${p.add('Int64', affected.hi)}`);
+  const lo = p.add('Int64', affected.lo);
+  const hi = p.add('Int64', affected.hi);
   const groupKeys = a.groupBy.map((g) => alias(g));
   const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
   const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
@@ -232,12 +268,10 @@ export function recomputeWindows(spec: PipelineAnalytics, input: StepInput): Bui
   const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String})`;
   const table = p.add('Identifier', input.table);
   const query = `INSERT INTO ${table} (pipeline, aggregation, window_start, window_end, key_id, keys, measures, events, final, revision, finalized_at_ms, version)
-WITH affected AS (${touched} UNION DISTINCT ${finalizing}),
-     bounds AS (SELECT min(ws) AS lo, max(ws) AS hi FROM affected),
-     previous AS (
+WITH previous AS (
        SELECT toUnixTimestamp64Milli(window_start) AS pws, key_id AS pkey, argMax(finalized_at_ms, version) AS pfin
        FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
-         AND toUnixTimestamp64Milli(window_start) IN (SELECT ws FROM affected)
+         AND ${inAffected('toUnixTimestamp64Milli(window_start)')}
        GROUP BY pws, pkey)
 SELECT {pipeline:String}, {aggregation:String}, fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
        k, any(kmap), map(${measureExprs.join(', ')}), count(),
@@ -248,9 +282,9 @@ FROM (
   SELECT r.*, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
   FROM (
     SELECT ${innerCols}, ws, ${keyId} AS k, ${keysMap} AS kmap
-    FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest((SELECT lo FROM bounds), -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest((SELECT hi FROM bounds) + ${size}, -2208988800000), 'UTC')`)})
+    FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi} + ${size}, -2208988800000), 'UTC')`)})
     ${windowJoin(a, p)}
-    WHERE ws IN (SELECT ws FROM affected) AND ${late}
+    WHERE ${inAffected('ws')} AND ${late}
   ) AS r
   LEFT JOIN previous AS pr ON pr.pws = r.ws AND pr.pkey = r.k
 )

@@ -19,7 +19,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { aggregationTableDdl, lateEventsInsert, recomputeWindows, seenKeysQuery, type OffsetRange } from './aggregate-sql.js';
+import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, lateEventsInsert, recomputeWindows, seenKeysQuery, type OffsetRange } from './aggregate-sql.js';
 
 /** Dependencies of {@link createAggregationActivities}. */
 export interface AggregationDeps {
@@ -75,8 +75,16 @@ export interface AggregateStepResult {
   late: Record<string, number>;
   /** Windows that became final in this step, per aggregation (window starts, ms). */
   finalized: Record<string, number[]>;
-  /** Group keys present in the new ranges, per aggregation (for absence detectors). */
+  /** Group keys present in the new ranges, per aggregation read by an absence detector (only those). */
   seen: Record<string, { key: string; keys: Record<string, string> }[]>;
+  /**
+   * Milliseconds spent per kind of statement in this step, summed over the aggregations:
+   * `lateInsert` (the side output), `lateCount` (counting it), `seenKeys`, `affected` (which
+   * windows to recompute), `recompute`,
+   * `finalizedRead`. A few numbers in the activity result, so the history shows where a slow step
+   * spent its time (the latency bench reads them).
+   */
+  timingsMs: Record<string, number>;
 }
 
 /** Finds a pipeline's declarations or fails non-retryably naming it. */
@@ -149,6 +157,15 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const late: Record<string, number> = {};
       const finalized: Record<string, number[]> = {};
       const seen: AggregateStepResult['seen'] = {};
+      const timingsMs: Record<string, number> = {};
+      const timed = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+        const t = performance.now();
+        try {
+          return await run();
+        } finally {
+          timingsMs[what] = Math.round((timingsMs[what] ?? 0) + performance.now() - t);
+        }
+      };
       const rangeKey = input.ranges.map((r) => `${r.partition}:${r.from}-${r.to}`).join(',');
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
@@ -158,28 +175,38 @@ export function createAggregationActivities(deps: AggregationDeps) {
         }
         if (input.ranges.length > 0) {
           const lateQuery = lateEventsInsert(spec, step);
-          const [before] = await rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name });
-          await deps.warehouse.command({
+          const lateCount = () => timed('lateCount', () => rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name }));
+          const [before] = await lateCount();
+          await timed('lateInsert', () => deps.warehouse.command({
             query: lateQuery.query,
             query_params: lateQuery.params,
             clickhouse_settings: { insert_deduplication_token: `late/${spec.pipeline}/${a.name}/${input.watermarkBeforeMs ?? 'none'}/${rangeKey}` },
-          });
-          const [after] = await rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name });
+          }));
+          const [after] = await lateCount();
           late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
-          const keys = seenKeysQuery(spec, step);
-          seen[a.name] = (await rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params)).map((k) => ({ key: k.key_id, keys: k.keys }));
+          // Only absence detectors read the keys seen; without one on this aggregation, skip the query.
+          if (spec.detectors.some((d) => d.method.kind === 'absence' && d.aggregation === a.name)) {
+            const keys = seenKeysQuery(spec, step);
+            seen[a.name] = (await timed('seenKeys', () => rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params))).map((k) => ({ key: k.key_id, keys: k.keys }));
+          }
         }
-        const recompute = recomputeWindows(spec, step);
-        await deps.warehouse.command({ query: recompute.query, query_params: recompute.params });
-        const done = await rows<{ ws: string }>(
+        const affectedQuery = affectedWindowsQuery(spec, step);
+        const [found] = await timed('affected', () => rows<{ n: string; lo: string; hi: string; list: string[] }>(affectedQuery.query, affectedQuery.params));
+        const count = Number(found?.n ?? 0);
+        if (count > 0) {
+          const affected = { count, lo: Number(found!.lo), hi: Number(found!.hi), list: count <= affectedListLimit ? found!.list.map(Number) : null };
+          const recompute = recomputeWindows(spec, step, affected);
+          await timed('recompute', () => deps.warehouse.command({ query: recompute.query, query_params: recompute.params }));
+        }
+        const done = await timed('finalizedRead', () => rows<{ ws: string }>(
           `SELECT DISTINCT toUnixTimestamp64Milli(window_start) AS ws FROM {table:Identifier} FINAL
            WHERE pipeline = {p:String} AND aggregation = {a:String} AND finalized_at_ms = {step:UInt64} ORDER BY ws`,
           { table, p: spec.pipeline, a: a.name, step: input.stepMs },
-        );
+        ));
         finalized[a.name] = done.map((d) => Number(d.ws));
       }
-      log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized });
-      return { late, finalized, seen };
+      log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized, timingsMs });
+      return { late, finalized, seen, timingsMs };
     },
 
     /**

@@ -62,58 +62,71 @@ export function reproductionQuery(pipeline: string, table: string, d: Detector, 
 export function createDetectionActivities(deps: DetectionDeps) {
   const log = deps.log ?? silentLogger;
   return {
-    /** Sends each transition to its alert workflow; returns the workflow ids signalled, in order. */
+    /**
+     * Sends each transition to its alert workflow; returns the workflow ids signalled, in the
+     * order of `events`. Transitions of different series (detector + keys, i.e. different
+     * incidents) are sent concurrently; those of one series in their order, so a fire and the
+     * resolve that follows it reach the incident in that order.
+     */
     async signalDetections(input: { pipeline: string; events: DetectionEvent[] }): Promise<{ workflowIds: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
-      const workflowIds: string[] = [];
-      for (const e of input.events) {
-        const d = spec.detectors.find((x) => x.name === e.detector);
-        if (!d) continue;
-        const labels = detectionLabels(spec.pipeline, e.keys);
-        const what = d.ratioOf ? `${d.measure}/${d.ratioOf}` : d.measure;
-        if (e.transition === 'resolve') {
-          const r = await clearAlert(deps.temporal, d.name, labels, {
-            detector: d.name,
-            note: `${d.method.kind} score ${e.score.toFixed(3)} below ${d.clear.below} for ${d.clear.windows} window(s)`,
-            clearedAt: new Date(e.observedAtMs).toISOString(),
-          });
-          workflowIds.push(r.workflowId);
-          continue;
-        }
-        const aggregation = spec.aggregations.find((a) => a.name === d.aggregation)!;
-        const table = aggregationTable(spec.pipeline, aggregation);
-        const from = e.recent[0]?.startMs ?? e.windowStartMs;
-        const repro = reproductionQuery(spec.pipeline, table, d, e.key, from, e.windowEndMs);
-        const level = e.level ?? 'warning';
-        const threshold = d.levels[level] ?? d.clear.below;
-        const firing: AlertFiring = {
-          detector: d.name,
-          labels,
-          severity: level,
-          summary: `${what} ${d.method.kind} score ${e.score.toFixed(2)} (value ${Number(e.value.toPrecision(6))}${e.baseline ? `, baseline ${Number(e.baseline.center.toPrecision(6))}` : ''}) reached ${level} on ${e.key || spec.pipeline}, window ${new Date(e.windowStartMs).toISOString().slice(11, 19)} UTC`,
-          value: e.score,
-          threshold,
-          windowStart: new Date(e.windowStartMs).toISOString(),
-          windowEnd: new Date(e.windowEndMs).toISOString(),
-          pipeline: spec.pipeline,
-          query: repro.query,
-          firedAt: new Date(e.observedAtMs).toISOString(),
-          context: {
-            method: d.method.kind,
-            score: e.score,
-            level,
-            baseline: e.baseline,
-            recent: e.recent.map((w) => ({ start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(), value: w.value })),
-            queryParams: repro.params,
-          },
-        };
-        const { workflowId } = await fireAlert(deps.temporal, deps.taskQueue, firing);
-        log.info('detector fired', { detector: d.name, transition: e.transition, level, workflowId });
-        workflowIds.push(workflowId);
-      }
-      return { workflowIds };
+      const workflowIds: (string | null)[] = input.events.map(() => null);
+      const series = new Map<string, number[]>();
+      input.events.forEach((e, i) => {
+        const k = JSON.stringify([e.detector, e.key]);
+        series.set(k, [...(series.get(k) ?? []), i]);
+      });
+      await Promise.all([...series.values()].map(async (indexes) => {
+        for (const i of indexes) workflowIds[i] = await send(spec, input.events[i]!);
+      }));
+      return { workflowIds: workflowIds.filter((w): w is string => w !== null) };
     },
   };
+
+  async function send(spec: ReturnType<typeof pipelineSpec>, e: DetectionEvent): Promise<string | null> {
+    const d = spec.detectors.find((x) => x.name === e.detector);
+    if (!d) return null;
+    const labels = detectionLabels(spec.pipeline, e.keys);
+    const what = d.ratioOf ? `${d.measure}/${d.ratioOf}` : d.measure;
+    if (e.transition === 'resolve') {
+      const r = await clearAlert(deps.temporal, d.name, labels, {
+        detector: d.name,
+        note: `${d.method.kind} score ${e.score.toFixed(3)} below ${d.clear.below} for ${d.clear.windows} window(s)`,
+        clearedAt: new Date(e.observedAtMs).toISOString(),
+      });
+      return r.workflowId;
+    }
+    const aggregation = spec.aggregations.find((a) => a.name === d.aggregation)!;
+    const table = aggregationTable(spec.pipeline, aggregation);
+    const from = e.recent[0]?.startMs ?? e.windowStartMs;
+    const repro = reproductionQuery(spec.pipeline, table, d, e.key, from, e.windowEndMs);
+    const level = e.level ?? 'warning';
+    const threshold = d.levels[level] ?? d.clear.below;
+    const firing: AlertFiring = {
+      detector: d.name,
+      labels,
+      severity: level,
+      summary: `${what} ${d.method.kind} score ${e.score.toFixed(2)} (value ${Number(e.value.toPrecision(6))}${e.baseline ? `, baseline ${Number(e.baseline.center.toPrecision(6))}` : ''}) reached ${level} on ${e.key || spec.pipeline}, window ${new Date(e.windowStartMs).toISOString().slice(11, 19)} UTC`,
+      value: e.score,
+      threshold,
+      windowStart: new Date(e.windowStartMs).toISOString(),
+      windowEnd: new Date(e.windowEndMs).toISOString(),
+      pipeline: spec.pipeline,
+      query: repro.query,
+      firedAt: new Date(e.observedAtMs).toISOString(),
+      context: {
+        method: d.method.kind,
+        score: e.score,
+        level,
+        baseline: e.baseline,
+        recent: e.recent.map((w) => ({ start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(), value: w.value })),
+        queryParams: repro.params,
+      },
+    };
+    const { workflowId } = await fireAlert(deps.temporal, deps.taskQueue, firing);
+    log.info('detector fired', { detector: d.name, transition: e.transition, level, workflowId });
+    return workflowId;
+  }
 }
 
 /** The detection activities. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
 import { formatStages, type StageBench } from './stages.js';
 import { formatDuplicateIdBench, type DuplicateIdBench } from './duplicate-ids.js';
+import { formatLatency, type LatencyResult } from './detection-latency.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -51,6 +52,8 @@ export interface BenchReport {
   duplicateIds?: DuplicateIdBench;
   /** (d): the platform again with every instrumentation on. */
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
+  /** (l): detection latency, window final -> alert workflow signalled (see detection-latency.ts). */
+  latency?: LatencyResult;
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
@@ -144,6 +147,7 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.stages) out.push('', formatStages(r.stages));
   if (r.duplicateIds) out.push('', formatDuplicateIdBench(r.duplicateIds));
+  if (r.latency) out.push('', formatLatency(r.latency));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

@@ -26,6 +26,7 @@ import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
 import { measureStages } from './stages.js';
 import { measureDuplicateIdCheck, formatDuplicateIdBench } from './duplicate-ids.js';
+import { measureDetectionLatency } from './detection-latency.js';
 import { seedServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
 import { dropDatabase, landedCounts } from './warehouse-util.js';
@@ -279,6 +280,15 @@ async function bench(options: BenchOptions): Promise<number> {
         report.instrumented = { ...instrumented, workerPeakRssMb: instrumented.workerPeakRss?.mb ?? null };
         log(`(d) ${Math.round(instrumented.perSecond)}/s; exactly once: ${instrumented.exactlyOnce ? 'yes' : 'NO'}`);
         if (!instrumented.exactlyOnce) exitCode = 1;
+      }
+      if (!options.skip.has('latency')) {
+        // (l): its own paced topic, pipeline, database and worker child (same workflow bundle).
+        log('(l) detection latency: window final -> alert workflow signalled, at 5,000 events/s');
+        report.latency = await measureDetectionLatency(
+          { temporal, kafka, chAdmin, createWarehouse: (db) => createWarehouse(config, endpoints, db), endpoints, workflowBundlePath, stateDir, deadline, log, keep: options.keep },
+          { rate: 5000, seconds: 60, pollMs: 250 },
+        );
+        log(`(l) p50 ${report.latency.latency.p50 ?? '-'} ms, p99 ${report.latency.latency.p99 ?? '-'} ms over ${report.latency.latency.count} firings`);
       }
     }
   } catch (err) {

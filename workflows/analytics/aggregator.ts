@@ -69,6 +69,13 @@ export interface AggregatorProgress {
 /** `progress` (query): watermarks per partition and combined, final windows judged, open detector levels. */
 export const aggregatorProgressQuery = defineQuery<AggregatorProgress>('progress');
 
+/**
+ * `detectors` (query): the full detector state, per detector and series key: recent final windows
+ * (the baseline), the EWMA mean and variance, the `for` and clear counters, the open level. This
+ * is what continue-as-new carries; the answer to "why did (or didn't) this rule fire".
+ */
+export const aggregatorDetectorsQuery = defineQuery<DetectorStates>('detectors');
+
 const acts = proxyActivities<AggregationActivities & DetectionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['invalid_input'] },
@@ -123,6 +130,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     },
     { description: 'Watermark per partition and combined, windows judged, open detector levels, last error.' },
   );
+
+  setHandler(aggregatorDetectorsQuery, () => detectors, { description: 'Detector state per detector and series: baseline windows, EWMA, for/clear counters, open level.' });
 
   for (let iteration = 0; ; iteration++) {
     if (iteration >= input.iterationsPerRun || workflowInfo().continueAsNewSuggested) {
