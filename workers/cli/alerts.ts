@@ -296,11 +296,15 @@ export default command;
 
 /**
  * `--until` of `alerts snooze`: an ISO-8601 time passes through unchanged (the update validates
- * it); `+N` with `m`, `h` or `d` is that long from now, as an ISO time.
+ * it); `+` and a duration of the alert policy's form (`+30m`, `+2h`, `+1d`, `+1h30m`; see
+ * `parseDuration`) is that long from now, as an ISO time.
  */
 export function snoozeUntil(value: string, now: number = Date.now()): string {
-  const relative = /^\+(\d+)(m|h|d)$/.exec(value.trim());
-  if (!relative) return value;
-  const unitMs = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
-  return new Date(now + Number(relative[1]) * unitMs).toISOString();
+  const text = value.trim();
+  if (!text.startsWith('+')) return value;
+  try {
+    return new Date(now + parseDuration(text.slice(1))).toISOString();
+  } catch {
+    return value;
+  }
 }
