@@ -743,6 +743,7 @@ export function createIngestActivities(deps: IngestDeps) {
           const scope = { ...processing.scope, batchFrom: from };
           const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));
           const byOffset = new Map(records.map((r) => [r.offset, r]));
+          const eventByOffset = new Map(rows.events.map((e) => [e.offset, e]));
           const range = { from: step.from, to: step.to };
           const timed = canary !== null;
           // Weight: a stable hash of the event key picks the version, so a key stays on one version.
@@ -756,7 +757,7 @@ export function createIngestActivities(deps: IngestDeps) {
               processingRuntime.write(runScope, processed, token, range),
             );
             const processingDeadLetters = processed.failures
-              .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, rows.events.find((e) => e.offset === f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
+              .map((f) => processingDeadLetter(byOffset.get(f.offset)!, f, eventByOffset.get(f.offset), { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion }))
               .filter((d) => !present.deadLetters.has(d.offset));
             if (processingDeadLetters.length > 0) {
               await deps.warehouse.insert({
