@@ -18,6 +18,9 @@
 import { createTransport, type SendMailOptions } from 'nodemailer';
 import { ChannelError } from './channel-error.js';
 
+/** How much longer than `timeoutMs` the socket may stay silent before it counts as idle, in ms. */
+export const SOCKET_IDLE_MARGIN_MS = 250;
+
 /** Connection settings for {@link sendMail}. */
 export interface SmtpOptions {
   host: string;
@@ -32,7 +35,10 @@ export interface SmtpOptions {
   allowInsecureAuth: boolean;
   /** Name sent in EHLO. */
   heloName: string;
-  /** Limit, in milliseconds, for connecting, for the greeting and for each command's reply. */
+  /**
+   * Limit, in milliseconds, for connecting and for the greeting; a command's reply may take this
+   * plus {@link SOCKET_IDLE_MARGIN_MS} of silence, so that a phase's own limit always fires first.
+   */
   timeoutMs: number;
   auth?: { user: string; pass: string };
   /** Cancels the send (activity cancellation). */
@@ -125,7 +131,11 @@ export async function sendMail(options: SmtpOptions, mail: OutgoingMail): Promis
     name: options.heloName,
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
-    socketTimeout: options.timeoutMs,
+    // The idle limit must be strictly longer than the phase limits: nodemailer arms the socket's
+    // idle timer just before the greeting timer, and when both have the same duration (a connect
+    // within the same millisecond) the idle timer fires first and the error says "CONN: Timeout"
+    // instead of naming the greeting (1 send in 10 with a 20 ms limit).
+    socketTimeout: options.timeoutMs + SOCKET_IDLE_MARGIN_MS,
     ...(options.auth ? { auth: { user: options.auth.user, pass: options.auth.pass } } : {}),
     // Never log: the transcript would hold credentials and recipients.
     logger: false,
