@@ -24,8 +24,28 @@ export interface StartedPipeline {
 }
 
 /**
+ * Thrown by {@link startPipeline} with `ifRunning: 'keep'` when the running pipeline is on another
+ * task queue: joining it would leave it unserved by this worker (an earlier run with another
+ * `TEMPORAL_TASK_QUEUE`), so it waits forever while the caller believes it is running.
+ */
+export class PipelineTaskQueueError extends PlatformError {
+  constructor(
+    message: string,
+    /** The running pipeline's task queue. */
+    readonly runningOn: string,
+  ) {
+    super('invalid_input', message, false);
+    this.name = 'PipelineTaskQueueError';
+  }
+}
+
+/**
  * Starts the `pipeline` workflow `pipeline-<id>` on `taskQueue`. With `ifRunning: 'keep'` (the
- * default) a running one is left as is and returned; with `'fail'` that is an error.
+ * default) a running one on the same task queue is left as is and returned; with `'fail'` a running
+ * one is an error (`WorkflowExecutionAlreadyStartedError`).
+ *
+ * @throws PipelineInputError when the input is invalid (names each field).
+ * @throws PipelineTaskQueueError with `keep`, when the running one is on another task queue.
  */
 export async function startPipeline(
   client: Client,
@@ -41,7 +61,16 @@ export async function startPipeline(
     return { workflowId, started: true, handle };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError && (options.ifRunning ?? 'keep') === 'keep') {
-      return { workflowId, started: false, handle: client.workflow.getHandle(workflowId) };
+      const handle = client.workflow.getHandle(workflowId);
+      const running = await handle.describe();
+      if (running.taskQueue !== taskQueue) {
+        throw new PipelineTaskQueueError(
+          `${workflowId} is already running on task queue ${running.taskQueue}, which this worker does not serve (TEMPORAL_TASK_QUEUE=${taskQueue}); ` +
+            `stop it with TEMPORAL_TASK_QUEUE=${running.taskQueue} npm run -s platform -- pipeline stop --id ${parsed.data.pipelineId}, or run with TEMPORAL_TASK_QUEUE=${running.taskQueue}`,
+          running.taskQueue,
+        );
+      }
+      return { workflowId, started: false, handle };
     }
     throw err;
   }
