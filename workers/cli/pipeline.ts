@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { PipelineInputError, startPipeline } from '../pipelines.js';
 import { loadConfig } from '../../schemas/config.js';
-import { connectTemporal } from '../connections.js';
+import { connectTemporal, createKafka } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 import { renderTable } from './sql.js';
@@ -49,6 +49,32 @@ async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectTempo
   }
 }
 
+/**
+ * `--partitions` applies only when the platform creates the topic: an existing topic keeps its
+ * partitions (the platform never alters a topic). Says so on stderr when they differ, rather than
+ * letting the option be silently ignored. A broker that cannot be asked is not an error here (the
+ * pipeline itself waits for Kafka).
+ */
+async function warnExistingPartitions(topic: string, requested: number): Promise<void> {
+  const config = loadConfig();
+  const admin = createKafka(config, resolveEndpoints(config), '-cli', { retries: 1, quiet: true }).admin();
+  try {
+    await admin.connect();
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null);
+    const existing = metadata?.topics[0]?.partitions.length;
+    if (existing !== undefined && existing !== requested) {
+      console.error(
+        `warning: topic ${topic} already exists with ${existing} partitions; --partitions ${requested} applies only to a topic the platform creates. ` +
+          `The pipeline consumes all ${existing}; to add partitions use Kafka's kafka-topics.sh --alter (keys then move to other partitions).`,
+      );
+    }
+  } catch {
+    // Kafka unreachable: the pipeline reports it; nothing to compare.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 async function start(args: string[]): Promise<number> {
   const { values } = parse(args, 'start');
   let raw: Record<string, unknown> = {};
@@ -65,6 +91,7 @@ async function start(args: string[]): Promise<number> {
   if (typeof values['batch-max'] === 'string') raw.batchMaxEvents = Number(values['batch-max']);
   if (typeof values['start-from'] === 'string') raw.startFrom = values['start-from'];
   if (typeof values.processor === 'string') raw.processor = parseProcessorRef(values.processor, '--processor');
+  if (typeof raw.partitions === 'number' && typeof raw.topic === 'string') await warnExistingPartitions(raw.topic, raw.partitions);
   return withClient(async (client, taskQueue) => {
     let result;
     try {
