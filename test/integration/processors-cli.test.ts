@@ -53,6 +53,8 @@ describe('platform processors', () => {
     const show = await platform('show', 'request-enriched', '2');
     expect(show.stdout).toMatch(/protocol\s+LowCardinality\(String\)/);
     expect(show.stdout).toContain('registered:');
+    // NAME@VERSION, as `pipeline start --processor` takes it, names the same version.
+    expect((await platform('show', 'request-enriched@2')).stdout).toBe(show.stdout);
     const check = await platform('check');
     expect(check.code).toBe(0);
     expect(check.stdout).toContain('OK:');

@@ -24,7 +24,7 @@ const usage = [
   '',
   'Subcommands:',
   '  list                        processors: registered versions, versions in the working tree, outputs',
-  '  show NAME [VERSION]         a version: stages, outputs with their columns and tables, flags, breaker',
+  '  show NAME [VERSION]         a version (also NAME@VERSION): stages, outputs with their columns and tables, flags, breaker',
   '                              (registry; --tree: the working tree)',
   '  check                       CI gate: working tree vs registry and lock file; exit 1 on an edited or',
   '                              removed published version or an output change a table cannot take',
@@ -263,7 +263,9 @@ const command: Command = {
   async run(args) {
     const parsed = parseCommandLine(processorsSpec, args);
     const sub = parsed.sub!;
-    const rest = parsed.positionals;
+    // `show request-enriched@2` names a version as `pipeline start --processor` does.
+    const at = sub === 'show' && parsed.positionals.length === 1 ? /^(.+)@v?(\d+)$/.exec(parsed.positionals[0]!) : null;
+    const rest = at ? [at[1]!, at[2]!] : parsed.positionals;
     const options: Options = {
       json: parsed.values.json === true,
       tree: parsed.values.tree === true,
