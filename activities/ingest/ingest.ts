@@ -528,6 +528,9 @@ export function createIngestActivities(deps: IngestDeps) {
      * batch uses these steps, whatever worker runs it.
      */
     async planBatch(input: PlanBatchInput): Promise<BatchPlan> {
+      // The routing read (processor pipelines only) overlaps the Kafka round trips; an empty batch ignores it.
+      const routingRow = input.processor ? latestRouting(deps.warehouse, input.pipelineId) : null;
+      routingRow?.catch(() => undefined);
       const { low, high } = await watermarks(input.topic, input.partition);
       let from: number;
       let source: BatchPlan['source'] = 'cursor';
@@ -552,7 +555,7 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       const generation = 0;
       // A rollout's routing applies only to batches with events and a processor (its baseline).
-      const routing = to > from && input.processor ? routingForBatch(await latestRouting(deps.warehouse, input.pipelineId), input.processor, catalogue, log) : null;
+      const routing = to > from && input.processor && routingRow ? routingForBatch(await routingRow, input.processor, catalogue, log) : null;
       return {
         pipelineId: input.pipelineId,
         topic: input.topic,
@@ -718,27 +721,31 @@ export function createIngestActivities(deps: IngestDeps) {
           buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.contracts ? { catalogue: deps.contracts } : {}) }),
         );
         // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
-        const rows = windowMs > 0 ? markEarlierLandings(built, records, await landedIds(plan, built.events, windowMs), windowMs) : built;
+        // The two reads of a step are independent (both see only earlier landings): one round trip.
+        const [landed, present] = await Promise.all([windowMs > 0 ? landedIds(plan, built.events, windowMs) : Promise.resolve([]), presentOffsets(plan, step)]);
+        const rows = windowMs > 0 ? markEarlierLandings(built, records, landed, windowMs) : built;
         deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
-        const present = await presentOffsets(plan, step);
         const events = rows.events.filter((r) => !present.events.has(r.offset));
         const deadLetters = rows.deadLetters.filter((r) => !present.deadLetters.has(r.offset) && !present.events.has(r.offset));
-        if (events.length > 0) {
-          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'events', 'streamwarden.rows': events.length }, () =>
-            deps.warehouse.insert({ table: 'events', values: events, format: 'JSONEachRow', clickhouse_settings: dedup(rowsToken(step.token, events, rows.events.length)) }),
-          );
-          deps.observer?.queryable({ pipelineId, topic }, events, Date.now());
-        }
-        if (deadLetters.length > 0) {
-          await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'dead_letters', 'streamwarden.rows': deadLetters.length }, () =>
-            deps.warehouse.insert({
-              table: 'dead_letters',
-              values: deadLetters,
-              format: 'JSONEachRow',
-              clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
-            }),
-          );
-        }
+        // Both inserts at once: each carries its own token, so a retry after either failed repeats
+        // both and the one that landed is dropped as a duplicate block (and skipped by `present`).
+        await Promise.all([
+          events.length === 0
+            ? undefined
+            : inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'events', 'streamwarden.rows': events.length }, () =>
+                deps.warehouse.insert({ table: 'events', values: events, format: 'JSONEachRow', clickhouse_settings: dedup(rowsToken(step.token, events, rows.events.length)) }),
+              ).then(() => deps.observer?.queryable({ pipelineId, topic }, events, Date.now())),
+          deadLetters.length === 0
+            ? undefined
+            : inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'dead_letters', 'streamwarden.rows': deadLetters.length }, () =>
+                deps.warehouse.insert({
+                  table: 'dead_letters',
+                  values: deadLetters,
+                  format: 'JSONEachRow',
+                  clickhouse_settings: dedup(`${rowsToken(step.token, deadLetters, rows.deadLetters.length)}/dead_letters`),
+                }),
+              ),
+        ]);
         if (processing) {
           const scope = { ...processing.scope, batchFrom: from };
           const sources: SourceEvent[] = rows.events.map((e, k) => ({ offset: e.offset, subject: e.subject, contractVersion: e.contract_version, event: rows.valid[k]! }));

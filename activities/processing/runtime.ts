@@ -256,8 +256,9 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
      * belongs to the baseline.
      */
     async write(scope: ProcessingScope, step: ProcessedStep, token: string, range?: { from: number; to: number }, options: { recordDedupe?: boolean } = {}): Promise<void> {
-      for (const [table, all] of step.rows) {
-        if (all.length === 0) continue;
+      // Each output table on its own (own present-offset read, own token), all at once.
+      await Promise.all([...step.rows].map(async ([table, all]) => {
+        if (all.length === 0) return;
         let values = all;
         if (range) {
           const result = await deps.warehouse.query({
@@ -268,7 +269,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
           const present = new Set((await result.json<[string | number]>()).map(([o]) => Number(o)));
           if (present.size > 0) values = all.filter((r) => !present.has(Number(r.offset)));
         }
-        if (values.length === 0) continue;
+        if (values.length === 0) return;
         const tableToken = values.length === all.length ? `${token}/${table}` : `${token}/${table}/rest-${createHash('sha256').update(values.map((r) => String(r.offset)).join(',')).digest('hex').slice(0, 16)}`;
         await deps.warehouse.insert({
           table,
@@ -276,7 +277,7 @@ export function createProcessingRuntime(deps: ProcessingDeps) {
           format: 'JSONEachRow',
           clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: tableToken, async_insert: 0, max_partitions_per_insert_block: '0' },
         });
-      }
+      }));
       for (const { stage, keys } of options.recordDedupe === false ? [] : step.dedupeKeys) {
         await dedupe.record({ pipelineId: scope.pipelineId, stage, topic: scope.topic, partition: scope.partition }, keys, `${token}/dedupe/${stage}`);
       }
