@@ -302,3 +302,26 @@ export function seenKeysQuery(spec: PipelineAnalytics, input: StepInput): BuiltQ
   const query = `SELECT ${keyId} AS key_id, any(${keysMap}) AS keys FROM (${sourceRows(spec, a, p, rangesPredicate(spec, input.ranges, p))}) GROUP BY key_id ORDER BY key_id`;
   return { query, params: { ...p.values, pipeline: input.pipeline } };
 }
+
+/**
+ * The source rows one window of one group key was computed from, per landing batch: the way back
+ * from an aggregate row (and so from a detector's firing) to topic, partition, offsets and batch.
+ * Same source reading as the aggregation (filters, de-duplication by source position), event times
+ * in `[windowStartMs, windowEndMs)`, the group key `keyId` (values joined with `/`, as `key_id`),
+ * and without the rows recorded in `late_events` as having missed this window.
+ * Rows: `batch_id, topic, partition, events, min_offset, max_offset`.
+ */
+export function windowSourceBatches(spec: PipelineAnalytics, a: Aggregation, windowStartMs: number, windowEndMs: number, keyId: string): BuiltQuery {
+  const p = new Params();
+  const etime = p.add('Identifier', spec.source.eventTimeColumn);
+  const from = p.add('Int64', windowStartMs);
+  const to = p.add('Int64', windowEndMs);
+  const groupKeys = a.groupBy.map((g) => alias(g));
+  const keyExpr = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
+  const query = `SELECT src_batch AS batch_id, src_topic AS topic, src_partition AS partition, count() AS events, min(src_offset) AS min_offset, max(src_offset) AS max_offset
+FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(${from}, 'UTC') AND ${etime} < fromUnixTimestamp64Milli(${to}, 'UTC')`)})
+WHERE ${keyExpr} = ${p.add('String', keyId)}
+  AND (src_topic, src_partition, src_offset) NOT IN (SELECT topic, partition, offset FROM late_events WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String} AND toUnixTimestamp64Milli(window_start) = ${from})
+GROUP BY batch_id, topic, partition ORDER BY topic, partition, min_offset`;
+  return { query, params: { ...p.values, pipeline: spec.pipeline, aggregation: a.name } };
+}

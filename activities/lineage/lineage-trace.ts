@@ -3,10 +3,16 @@
  * processor versions, the aggregate windows that include it, the alerts that fired on those
  * windows), and the way back from an alert to the windows it read and the events and batches
  * behind them. Read-only SQL over `events`, `dead_letters`, `lineage_batches`, `rollups_1m`,
- * `alert_firing_inputs` and `alert_events`, values as query parameters only. Used by
+ * `alert_firing_inputs` and `alert_events`, values as query parameters only; firings of detectors
+ * over declared aggregations are read from the alert workflow's Temporal history (their context
+ * carries the aggregation, the group key and the reproduction query). Used by
  * `platform lineage trace`.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Client } from '@temporalio/client';
+import type { AnalyticsFile } from '../../schemas/analytics/declarations.js';
+import { windowSourceBatches } from '../analytics/aggregate-sql.js';
+import { alertFiringsFromHistory } from './alert-firings.js';
 import { requestTelemetrySubject } from '../../schemas/contracts/request-telemetry/v1.js';
 
 /** How to find a row: its source position, or its event id. */
@@ -75,15 +81,64 @@ export type RowTrace =
     }
   | { found: 'none' };
 
+/** Events of a window in one landing batch: the source range to re-read. */
+export interface WindowBatch {
+  batchId: string;
+  topic: string;
+  partition: number;
+  events: number;
+  minOffset: number;
+  maxOffset: number;
+  contractVersions: string[];
+  processorVersion: string;
+}
+
+/** One firing of a detector over a declared aggregation, walked back to its windows and batches. */
+export interface AggregateFiring {
+  detector: string;
+  severity: string;
+  firedAt: string;
+  /** The judged window, `[windowStart, windowEnd)` (ISO-8601). */
+  windowStart: string;
+  windowEnd: string;
+  /** The detector's score and the threshold of the level it reached. */
+  value: number;
+  threshold: number;
+  pipeline: string;
+  aggregation: string;
+  /** The aggregate table and the group key (`key_id`: values joined with `/`). */
+  table: string;
+  key: string;
+  /** The reproduction query and its parameter values, exactly as the firing carried them. */
+  query: string;
+  queryParams: Record<string, string>;
+  /** What the reproduction query returns now: the series around the judged window. */
+  series: { windowStart: string; windowEnd: string; value: number | null; revision: number; final: boolean }[];
+  /** Source rows of the judged window, per batch. */
+  batches: WindowBatch[];
+  events: number;
+}
+
 /** The way back from an alert. */
 export interface AlertTrace {
   alertWorkflowId: string;
   status: string | null;
+  /** Firings of the rollup detector (`alert_firing_inputs`). */
   firings: (AlertLineage & {
     /** Events of the window, per batch: the source ranges to re-read. */
-    batches: { batchId: string; topic: string; partition: number; events: number; minOffset: number; maxOffset: number; contractVersions: string[]; processorVersion: string }[];
+    batches: WindowBatch[];
     events: number;
   })[];
+  /** Firings of detectors over declared aggregations (from the alert workflow's history); empty without `temporal`. */
+  aggregateFirings: AggregateFiring[];
+}
+
+/** What {@link traceAlert} needs to follow detectors over declared aggregations. */
+export interface AlertTraceSources {
+  /** Reads the alert workflow's history. */
+  temporal: Client;
+  /** The analytics declarations the detectors ran under (source table, group keys). */
+  analytics: AnalyticsFile;
 }
 
 async function rows<T>(warehouse: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
@@ -242,7 +297,7 @@ export async function traceRow(warehouse: ClickHouseClient, key: RowKey): Promis
 }
 
 /** Traces an alert (workflow id `alert-<fingerprint>` or the bare fingerprint) back to its windows, batches and events. */
-export async function traceAlert(warehouse: ClickHouseClient, id: string): Promise<AlertTrace> {
+export async function traceAlert(warehouse: ClickHouseClient, id: string, sources?: AlertTraceSources): Promise<AlertTrace> {
   const alertWorkflowId = id.startsWith('alert-') ? id : `alert-${id}`;
   const inputs = await rows<Record<string, unknown>>(
     warehouse,
@@ -276,5 +331,63 @@ export async function traceAlert(warehouse: ClickHouseClient, id: string): Promi
     }));
     firings.push({ ...toAlert(r, statuses), batches: mapped, events: mapped.reduce((s, b) => s + b.events, 0) });
   }
-  return { alertWorkflowId, status: statuses.get(alertWorkflowId) ?? null, firings };
+  const aggregateFirings = sources ? await traceAggregateFirings(warehouse, alertWorkflowId, sources) : [];
+  return { alertWorkflowId, status: statuses.get(alertWorkflowId) ?? null, firings, aggregateFirings };
+}
+
+/** Firings of the alert whose context names a declared aggregation, with their series and source batches. */
+async function traceAggregateFirings(warehouse: ClickHouseClient, alertWorkflowId: string, sources: AlertTraceSources): Promise<AggregateFiring[]> {
+  const out: AggregateFiring[] = [];
+  for (const f of await alertFiringsFromHistory(sources.temporal, alertWorkflowId)) {
+    const params = f.context?.queryParams;
+    if (!params?.aggregation || !params.table || f.query === undefined) continue;
+    const pipeline = f.pipeline ?? params.pipeline ?? '';
+    const spec = sources.analytics.pipelines.find((p) => p.pipeline === pipeline);
+    const aggregation = spec?.aggregations.find((a) => a.name === params.aggregation);
+    const series = (await rows<Record<string, unknown>>(warehouse, f.query, params)).map((r) => ({
+      windowStart: String(r.window_start),
+      windowEnd: String(r.window_end),
+      value: r.value === null ? null : Number(r.value),
+      revision: Number(r.revision),
+      final: Number(r.final) === 1 || r.final === true,
+    }));
+    let batches: WindowBatch[] = [];
+    if (spec && aggregation) {
+      const built = windowSourceBatches(spec, aggregation, Date.parse(f.windowStart), Date.parse(f.windowEnd), params.key ?? '');
+      const found = await rows<Record<string, unknown>>(warehouse, built.query, built.params);
+      const ids = found.map((b) => String(b.batch_id));
+      const lineage = new Map(
+        (ids.length === 0 ? [] : await rows<Record<string, unknown>>(warehouse, `SELECT batch_id, contract_versions, processor_version FROM lineage_batches FINAL WHERE batch_id IN {ids:Array(String)}`, { ids })).map((b) => [String(b.batch_id), b]),
+      );
+      batches = found.map((b) => ({
+        batchId: String(b.batch_id),
+        topic: String(b.topic),
+        partition: Number(b.partition),
+        events: Number(b.events),
+        minOffset: Number(b.min_offset),
+        maxOffset: Number(b.max_offset),
+        contractVersions: (lineage.get(String(b.batch_id))?.contract_versions as string[] | undefined) ?? [],
+        processorVersion: String(lineage.get(String(b.batch_id))?.processor_version ?? ''),
+      }));
+    }
+    out.push({
+      detector: f.detector,
+      severity: f.severity,
+      firedAt: f.firedAt,
+      windowStart: f.windowStart,
+      windowEnd: f.windowEnd,
+      value: f.value,
+      threshold: f.threshold,
+      pipeline,
+      aggregation: params.aggregation,
+      table: params.table,
+      key: params.key ?? '',
+      query: f.query,
+      queryParams: params,
+      series,
+      batches,
+      events: batches.reduce((s, b) => s + b.events, 0),
+    });
+  }
+  return out;
 }

@@ -17,6 +17,8 @@ import { migrate } from '../../infra/clickhouse/migrate.js';
 import type { AggregatorProgress } from '../../workflows/analytics/aggregator.js';
 import { connectTemporal, createWarehouse } from '../../workers/connections.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
+import { traceAlert } from '../../activities/lineage/lineage-trace.js';
+import { renderAlertTrace } from '../../workers/cli/lineage.js';
 import { landBatch, type TestEvent } from '../support/analytics.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
@@ -152,5 +154,21 @@ describe('aggregator workflow', () => {
     expect(p.signalLatencyMs.count).toBeGreaterThan(0);
     expect(p.transitions).toBeGreaterThanOrEqual(4);
     expect(p.finalWindows).toBeGreaterThanOrEqual(17);
+
+    // Lineage back from the alert (`platform lineage trace --alert`): each firing from the alert
+    // workflow's history, its series from the reproduction query, and the judged window's events
+    // per batch. Window 11 was landed as one batch of 20 events on partition 0 (6 errors).
+    const trace = await traceAlert(warehouse, errorsId, { temporal, analytics });
+    expect(trace.aggregateFirings.map((f) => [f.windowStart, f.severity])).toEqual([
+      ['2026-02-02T08:11:00.000Z', 'warning'],
+      ['2026-02-02T08:12:00.000Z', 'critical'],
+    ]);
+    const [first] = trace.aggregateFirings;
+    expect(first).toMatchObject({ pipeline, aggregation: 'svc', key: 'api', events: 20 });
+    expect(first!.batches).toHaveLength(1);
+    expect(first!.batches[0]).toMatchObject({ partition: 0, events: 20 });
+    expect(first!.batches[0]!.maxOffset - first!.batches[0]!.minOffset).toBe(19);
+    expect(first!.series.find((w) => w.windowStart.startsWith('2026-02-02 08:11:00'))).toMatchObject({ value: 0.3, final: true });
+    expect(renderAlertTrace(trace)).toContain(`key "api" window 2026-02-02T08:11:00.000Z .. 2026-02-02T08:12:00.000Z  (20 events)`);
   });
 });

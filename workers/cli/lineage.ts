@@ -8,8 +8,10 @@
  * Exit codes: 0 found, 1 not found (or ClickHouse unreachable), 2 bad usage.
  */
 import { traceAlert, traceRow, type AlertTrace, type RowKey, type RowTrace } from '../../activities/lineage/lineage-trace.js';
+import { loadAnalyticsFile } from '../../activities/analytics/declarations-file.js';
 import { loadConfig } from '../../schemas/config.js';
-import { createWarehouse } from '../connections.js';
+import { connectTemporal, createWarehouse } from '../connections.js';
+import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 
 const usage = [
@@ -20,6 +22,8 @@ const usage = [
   'them. A rejected offset shows its dead-letter reason and batch.',
   'An alert (alert-<fingerprint> or the fingerprint): each firing, the aggregate row it read, and',
   'the events behind that row per batch (topic, partition, offset range, contract and processor versions).',
+  'Detectors over declared aggregations (ANALYTICS_FILE): each firing from the alert workflow\'s',
+  'history, the series its reproduction query returns now, and the judged window\'s source batches.',
   '  --json   one JSON document instead of text',
   '  -h, --help   this text',
 ].join('\n');
@@ -65,11 +69,19 @@ export function renderRowTrace(t: RowTrace): string {
 
 /** Human-readable rendering of an alert trace. */
 export function renderAlertTrace(t: AlertTrace): string {
-  if (t.firings.length === 0) return `${t.alertWorkflowId}: no recorded firing inputs`;
+  if (t.firings.length === 0 && t.aggregateFirings.length === 0) return `${t.alertWorkflowId}: no recorded firing inputs`;
   const out = [`alert        ${t.alertWorkflowId}  status ${t.status ?? 'unknown'}`];
+  const batchLine = (b: AlertTrace['firings'][number]['batches'][number]) =>
+    `  batch ${b.batchId}: ${b.events} events, ${b.topic}[${b.partition}] offsets ${b.minOffset}..${b.maxOffset}, ${b.contractVersions.join(', ')}, processor ${b.processorVersion}`;
   for (const f of t.firings) {
     out.push(`firing       ${f.detector} at ${f.firedAt}: rollups_1m ${f.windowStart} ${f.service} ${f.route} value ${f.value} > ${f.threshold}  (${f.events} events)`);
-    for (const b of f.batches) out.push(`  batch ${b.batchId}: ${b.events} events, ${b.topic}[${b.partition}] offsets ${b.minOffset}..${b.maxOffset}, ${b.contractVersions.join(', ')}, processor ${b.processorVersion}`);
+    for (const b of f.batches) out.push(batchLine(b));
+  }
+  for (const f of t.aggregateFirings) {
+    out.push(`firing       ${f.detector} at ${f.firedAt}: ${f.severity}, score ${f.value} (threshold ${f.threshold}) on ${f.table} key ${JSON.stringify(f.key)} window ${f.windowStart} .. ${f.windowEnd}  (${f.events} events)`);
+    for (const w of f.series) out.push(`  window ${w.windowStart}: value ${w.value ?? 'null'}, revision ${w.revision}${w.final ? ', final' : ', provisional'}`);
+    for (const b of f.batches) out.push(batchLine(b));
+    out.push(`  reproduce: ${f.query.replace(/\s+/g, ' ')}`, `  with parameters: ${JSON.stringify(f.queryParams)}`);
   }
   return out.join('\n');
 }
@@ -124,9 +136,19 @@ const command: Command = {
     const warehouse = createWarehouse(config, { clickhouseUrl: url.toString(), temporalAddress: '', temporalUiUrl: null, kafkaBrokers: [] }, values.database ?? config.CLICKHOUSE_DATABASE);
     try {
       if (key === null) {
-        const t = await traceAlert(warehouse, values.alert!);
-        console.log(values.json ? JSON.stringify(t, null, 2) : renderAlertTrace(t));
-        return t.firings.length > 0 ? 0 : 1;
+        // Detectors over declared aggregations: their firings live in the alert workflow's history.
+        const analytics = await loadAnalyticsFile(config.ANALYTICS_FILE);
+        const temporal = await connectTemporal(config, resolveEndpoints(config)).catch((err: unknown) => {
+          console.error(`Temporal unreachable (${err instanceof Error ? err.message : String(err)}): firings of declared detectors are not shown`);
+          return null;
+        });
+        try {
+          const t = await traceAlert(warehouse, values.alert!, temporal ? { temporal, analytics } : undefined);
+          console.log(values.json ? JSON.stringify(t, null, 2) : renderAlertTrace(t));
+          return t.firings.length + t.aggregateFirings.length > 0 ? 0 : 1;
+        } finally {
+          await temporal?.connection.close();
+        }
       }
       const t = await traceRow(warehouse, key);
       console.log(values.json ? JSON.stringify(t, null, 2) : renderRowTrace(t));
