@@ -319,20 +319,25 @@ export async function traceAlert(warehouse: ClickHouseClient, id: string, source
        GROUP BY e.batch_id, e.topic, e.partition ORDER BY e.topic, e.partition, min_offset`,
       { pipeline: r.pipeline, subject: requestTelemetrySubject, windowStart: r.window_text, service: r.service, route: r.route },
     );
-    const mapped = batches.map((b) => ({
-      batchId: String(b.batch_id),
-      topic: String(b.topic),
-      partition: Number(b.partition),
-      events: Number(b.events),
-      minOffset: Number(b.min_offset),
-      maxOffset: Number(b.max_offset),
-      contractVersions: b.contract_versions as string[],
-      processorVersion: String(b.processor_version),
-    }));
+    const mapped = batches.map((b) => windowBatch(b, b));
     firings.push({ ...toAlert(r, statuses), batches: mapped, events: mapped.reduce((s, b) => s + b.events, 0) });
   }
   const aggregateFirings = sources ? await traceAggregateFirings(warehouse, alertWorkflowId, sources) : [];
   return { alertWorkflowId, status: statuses.get(alertWorkflowId) ?? null, firings, aggregateFirings };
+}
+
+/** A {@link WindowBatch} from a row of per-batch counts and the batch's `lineage_batches` columns (absent: empty). */
+function windowBatch(b: Record<string, unknown>, lineage: Record<string, unknown> | undefined): WindowBatch {
+  return {
+    batchId: String(b.batch_id),
+    topic: String(b.topic),
+    partition: Number(b.partition),
+    events: Number(b.events),
+    minOffset: Number(b.min_offset),
+    maxOffset: Number(b.max_offset),
+    contractVersions: (lineage?.contract_versions as string[] | undefined) ?? [],
+    processorVersion: String(lineage?.processor_version ?? ''),
+  };
 }
 
 /** Firings of the alert whose context names a declared aggregation, with their series and source batches. */
@@ -359,16 +364,7 @@ async function traceAggregateFirings(warehouse: ClickHouseClient, alertWorkflowI
       const lineage = new Map(
         (ids.length === 0 ? [] : await rows<Record<string, unknown>>(warehouse, `SELECT batch_id, contract_versions, processor_version FROM lineage_batches FINAL WHERE batch_id IN {ids:Array(String)}`, { ids })).map((b) => [String(b.batch_id), b]),
       );
-      batches = found.map((b) => ({
-        batchId: String(b.batch_id),
-        topic: String(b.topic),
-        partition: Number(b.partition),
-        events: Number(b.events),
-        minOffset: Number(b.min_offset),
-        maxOffset: Number(b.max_offset),
-        contractVersions: (lineage.get(String(b.batch_id))?.contract_versions as string[] | undefined) ?? [],
-        processorVersion: String(lineage.get(String(b.batch_id))?.processor_version ?? ''),
-      }));
+      batches = found.map((b) => windowBatch(b, lineage.get(String(b.batch_id))));
     }
     out.push({
       detector: f.detector,
