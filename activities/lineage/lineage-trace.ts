@@ -31,7 +31,14 @@ export interface BatchLineage {
   validCount: number;
   rejectedCount: number;
   contractVersions: string[];
+  /** Version of the platform worker that landed the batch (`processor_version` column, e.g. `0.1.0`). */
   processorVersion: string;
+  /** The processor the batch was planned with, `name@version`; empty when the pipeline runs none. */
+  processor: string;
+  /** The flags it ran with (JSON text); empty without a processor. */
+  flags: string;
+  /** The canary routing of the batch when a rollout ran (null otherwise). */
+  routing: { rolloutId: string; mode: string; percent: number; canary: string; canaryEvents: number } | null;
   workflowId: string;
   runId: string;
   activityAttempt: number;
@@ -149,6 +156,7 @@ async function batchOf(warehouse: ClickHouseClient, batchId: string): Promise<Ba
   const [b] = await rows<Record<string, unknown>>(
     warehouse,
     `SELECT batch_id, topic, partition, from_offset, to_offset, high_watermark, valid_count, rejected_count, contract_versions, processor_version,
+            processor, flags, rollout_id, routing_mode, routing_percent, canary_processor, canary_events,
             workflow_id, run_id, activity_attempt, toString(started_at) AS started_text, toString(finished_at) AS finished_text
      FROM lineage_batches FINAL WHERE batch_id = {batchId:String} LIMIT 1`,
     { batchId },
@@ -165,6 +173,11 @@ async function batchOf(warehouse: ClickHouseClient, batchId: string): Promise<Ba
     rejectedCount: Number(b.rejected_count),
     contractVersions: b.contract_versions as string[],
     processorVersion: String(b.processor_version),
+    processor: String(b.processor ?? ''),
+    flags: String(b.flags ?? ''),
+    routing: b.rollout_id
+      ? { rolloutId: String(b.rollout_id), mode: String(b.routing_mode), percent: Number(b.routing_percent), canary: String(b.canary_processor), canaryEvents: Number(b.canary_events) }
+      : null,
     workflowId: String(b.workflow_id),
     runId: String(b.run_id),
     activityAttempt: Number(b.activity_attempt),

@@ -116,6 +116,10 @@ describe('platform lineage trace', () => {
     const text = await platform('lineage', 'trace', '--event-id', row!.event_id);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`batch        ${t.batch!.batchId}`);
+    // The worker's version and the processor are told apart (both were printed as "processor").
+    expect(t.batch).toMatchObject({ processorVersion: 'trace-1', processor: '', flags: '', routing: null });
+    expect(text.stdout).toContain('  worker     trace-1');
+    expect(text.stdout).toContain('  processor  (none: events only)');
     expect(text.stdout).toContain(input!.alert_workflow_id);
   });
 

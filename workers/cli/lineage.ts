@@ -40,13 +40,13 @@ export function renderRowTrace(t: RowTrace): string {
   const b = t.batch;
   if (t.found === 'dead_letter') {
     const d = t.deadLetter;
-    out.push(`dead letter  ${d.pipeline} ${d.topic}[${d.partition}]@${d.offset}: ${d.reasonCode} (${d.reasonMessage})`, `  processor    ${d.processorVersion}`);
+    out.push(`dead letter  ${d.pipeline} ${d.topic}[${d.partition}]@${d.offset}: ${d.reasonCode} (${d.reasonMessage})`, `  worker       ${d.processorVersion}`);
   } else {
     const e = t.event;
     out.push(
       `event        ${e.eventId}  ${e.pipeline} ${e.topic}[${e.partition}]@${e.offset}`,
       `  contract   ${e.subject} v${e.contractVersion}`,
-      `  processor  ${e.processorVersion}`,
+      `  worker     ${e.processorVersion}`,
       `  times      event ${e.eventTime}  kafka ${e.kafkaTimestamp}  landed ${e.ingestedAt} (UTC)`,
     );
   }
@@ -54,7 +54,11 @@ export function renderRowTrace(t: RowTrace): string {
     out.push(
       `batch        ${b.batchId}`,
       `  offsets    [${b.fromOffset}, ${b.toOffset})  high watermark ${b.highWatermark ?? 'n/a'}  valid ${b.validCount}  rejected ${b.rejectedCount}`,
-      `  contracts  ${b.contractVersions.join(', ') || '(none)'}  processor ${b.processorVersion}`,
+      `  contracts  ${b.contractVersions.join(', ') || '(none)'}  worker ${b.processorVersion}`,
+      `  processor  ${b.processor ? `${b.processor}  flags ${b.flags || '{}'}` : '(none: events only)'}`,
+      ...(b.routing
+        ? [`  rollout    ${b.routing.rolloutId}: ${b.routing.mode}${b.routing.mode === 'weight' ? ` ${b.routing.percent} % of keys` : ''} on canary ${b.routing.canary} (${b.routing.canaryEvents} events)`]
+        : []),
       `  run        ${b.workflowId} / ${b.runId}  attempt ${b.activityAttempt}  ${b.startedAt} .. ${b.finishedAt}`,
     );
   } else out.push('batch        (no lineage row)');
@@ -72,7 +76,7 @@ export function renderAlertTrace(t: AlertTrace): string {
   if (t.firings.length === 0 && t.aggregateFirings.length === 0) return `${t.alertWorkflowId}: no recorded firing inputs`;
   const out = [`alert        ${t.alertWorkflowId}  status ${t.status ?? 'unknown'}`];
   const batchLine = (b: AlertTrace['firings'][number]['batches'][number]) =>
-    `  batch ${b.batchId}: ${b.events} events, ${b.topic}[${b.partition}] offsets ${b.minOffset}..${b.maxOffset}, ${b.contractVersions.join(', ')}, processor ${b.processorVersion}`;
+    `  batch ${b.batchId}: ${b.events} events, ${b.topic}[${b.partition}] offsets ${b.minOffset}..${b.maxOffset}, ${b.contractVersions.join(', ')}, worker ${b.processorVersion}`;
   for (const f of t.firings) {
     out.push(`firing       ${f.detector} at ${f.firedAt}: rollups_1m ${f.windowStart} ${f.service} ${f.route} value ${f.value} > ${f.threshold}  (${f.events} events)`);
     for (const b of f.batches) out.push(batchLine(b));
