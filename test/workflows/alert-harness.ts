@@ -5,7 +5,7 @@
  * ClickHouse. Nothing under test is faked.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +21,7 @@ import type { ChannelTargetsInput } from '../../schemas/alerting/receivers.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import { createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+import { startTimeSkipping } from '../support/time-skipping.js';
 
 /** One HTTP request the receiver got. */
 export interface Received {
@@ -108,7 +109,7 @@ export async function createAlertHarness(
   const config = testConfig();
   const endpoints = stackEndpoints();
   const launcher = await ensureTemporalTestServer(config.PLATFORM_STATE_DIR);
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+  const env = await startTimeSkipping(launcher);
   const types = proto.temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
