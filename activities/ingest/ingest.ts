@@ -11,9 +11,9 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
 import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSteps, type BatchStep } from '../../schemas/ingest/batch-plan.js';
 import { describeInputError } from '../../schemas/ingest/pipeline.js';
-import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
+import { duplicateIdReason, tombstoneReason, undecodableBatchReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
 import { defaultDuplicateIdWindowMinutes } from '../../schemas/ingest/pipeline.js';
-import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import { InvalidInputError, PlatformError, RangeIncompleteError, RangeReadError, toActivityFailure } from '../errors.js';
 import type { SubjectDefinition } from '../../schemas/contracts/define.js';
 import { createReplayActivities } from './replay.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
@@ -27,6 +27,7 @@ import { onCanary } from '../../schemas/rollouts/routing.js';
 import { latestRouting, routingForBatch, stepObservations, type RoleStep } from '../rollouts/routing.js';
 import { recordObservations } from '../rollouts/observations.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
+import { RawRangeReader, RawReadError, type PoisonBatch, type RawRangeReaderOptions } from './kafka-raw-fetch.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { LandingObserver } from '../observability/landing-observer.js';
 import { inSpan, inSpanSync } from '../observability/spans.js';
@@ -436,6 +437,54 @@ function deadLetterRow(
   };
 }
 
+/** Most raw batch bytes kept in a dead-letter row of an undecodable batch (base64 in `raw`). */
+export const undecodableRawCapBytes = 1024 * 1024;
+
+/**
+ * The dead-letter rows of the offsets `[p.from, p.to)` of a permanently undecodable batch
+ * (reason `undecodable_batch`). The first offset of the span carries the stored batch, header
+ * included, base64 in `raw` (at most {@link undecodableRawCapBytes}; `raw_bytes` is the whole
+ * batch's size, `rawTruncated` says when it was cut); the others point at it (`rawAtOffset`).
+ * Every row's detail has the base offset, the claimed last offset, the record count, the codec
+ * and the cause. Pure, so a retried step inserts the same rows.
+ */
+export function undecodableBatchRows(p: PoisonBatch, ctx: Omit<RowContext, 'maxEventBytes' | 'catalogue'>): DeadLetterRow[] {
+  const rows: DeadLetterRow[] = [];
+  const truncated = p.bytes.length > undecodableRawCapBytes;
+  for (let offset = p.from; offset < p.to; offset++) {
+    const carrier = offset === p.from;
+    const reason = undecodableBatchReason(`record batch at offset ${p.baseOffset} cannot be decoded: ${p.message}`, {
+      baseOffset: String(p.baseOffset),
+      lastOffset: String(p.lastOffset),
+      recordCount: p.recordCount,
+      codec: p.codec,
+      cause: p.cause,
+      batchBytes: p.bytes.length,
+      rawAtOffset: String(p.from),
+      ...(carrier && truncated ? { rawTruncated: true } : {}),
+    });
+    rows.push({
+      pipeline: ctx.pipelineId,
+      batch_id: ctx.batchId,
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset,
+      reason_code: reason.code,
+      reason_message: reason.message,
+      reason_detail: JSON.stringify(reason.details),
+      subject: '',
+      contract_version: 0,
+      message_key: '',
+      raw: carrier ? p.bytes.subarray(0, undecodableRawCapBytes).toString('base64') : '',
+      raw_encoding: 'base64',
+      raw_bytes: carrier ? p.bytes.length : 0,
+      kafka_timestamp: toClickHouseTime(p.timestamp),
+      processor_version: ctx.processorVersion,
+    });
+  }
+  return rows;
+}
+
 /**
  * Settings of a de-duplicated insert. Tables are partitioned by event or record time, which
  * producers control: a batch spanning many months must not fail (and block its partition) on
@@ -452,15 +501,20 @@ function dedup(token: string): Record<string, string | number> {
 export class KafkaResources {
   readonly fetcher: KafkaRangeFetcher;
   readonly committer: GroupOffsetCommitter;
+  /** Re-reads a range from raw Fetch responses when the KafkaJS consumer cannot decode it. */
+  readonly rawReader: RawRangeReader;
   private adminPromise: Promise<Admin> | null = null;
 
+  /** `raw`: how the raw reader reaches the brokers (TLS, SASL as configured for KafkaJS). @default plaintext */
   constructor(
     private readonly kafka: Kafka,
     log: Logger = silentLogger,
+    raw: RawRangeReaderOptions = {},
   ) {
     registerKafkaCodecs();
     this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
+    this.rawReader = new RawRangeReader(() => this.admin(), raw);
   }
 
   /** The shared admin client, connected on first use. */
@@ -491,7 +545,7 @@ export function createIngestActivities(deps: IngestDeps) {
   const log = deps.log ?? silentLogger;
   const processingRuntime = deps.processing ?? createProcessingRuntime({ warehouse: deps.warehouse, log });
   const resources = deps.resources ?? new KafkaResources(deps.kafka, log);
-  const { fetcher, committer } = resources;
+  const { fetcher, committer, rawReader } = resources;
   const admin = () => resources.admin();
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 60_000;
@@ -633,19 +687,47 @@ export function createIngestActivities(deps: IngestDeps) {
     return (await result.json<LandedId>()).map((l) => ({ ...l, partition: Number(l.partition) }));
   }
 
-  /** Reads every record of the step (several byte-capped fetches when needed). */
-  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number }> {
+  /**
+   * Reads every record of the step (several byte-capped fetches when needed). When the KafkaJS
+   * consumer crashes or stalls on the range, the rest of the step is re-read from raw Fetch
+   * responses (see {@link RawRangeReader}): batches it finds permanently undecodable are returned
+   * as `poison` (their offsets become `undecodable_batch` dead letters); when it cannot decide
+   * (codec missing on this worker, broker down) the original error is thrown, retriable.
+   */
+  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number; poison: PoisonBatch[] }> {
     const records: FetchedRecord[] = [];
+    const poison: PoisonBatch[] = [];
     let bytes = 0;
     let next = step.from;
     while (next < step.to) {
-      const chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+      let chunk: { records: FetchedRecord[]; next: number; bytes: number; poison?: PoisonBatch[] };
+      try {
+        chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+      } catch (err) {
+        if (!(err instanceof RangeReadError || err instanceof RangeIncompleteError)) throw err;
+        try {
+          chunk = await rawReader.read(plan.topic, plan.partition, next, step.to, chunkMaxBytes);
+        } catch (rawErr) {
+          // Not decidable here (codec missing on this worker, broker down): the consumer's error, retriable.
+          log.warn('raw re-read of the range did not isolate a batch', { topic: plan.topic, partition: plan.partition, offset: next, reason: (rawErr as Error).message });
+          if (rawErr instanceof RawReadError && rawErr.undecodable) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable: true });
+          throw err;
+        }
+        if (chunk.poison && chunk.poison.length > 0) {
+          log.warn('undecodable record batch becomes dead letters', {
+            topic: plan.topic,
+            partition: plan.partition,
+            batches: chunk.poison.map((p) => ({ baseOffset: p.baseOffset, from: p.from, to: p.to, cause: p.cause })),
+          });
+        }
+      }
       if (chunk.next <= next) throw new PlatformError('range_stalled', `fetch ${plan.topic}[${plan.partition}] made no progress at offset ${next}`, true);
       for (const r of chunk.records) records.push(r);
+      if (chunk.poison) poison.push(...chunk.poison);
       bytes += chunk.bytes;
       next = chunk.next;
     }
-    return { records, bytes };
+    return { records, bytes, poison };
   }
 
   async function land(input: LandBatchInput): Promise<LandBatchResult> {
@@ -709,7 +791,7 @@ export function createIngestActivities(deps: IngestDeps) {
         // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('landing cancelled');
         const step = plan.steps[i]!;
-        const { records, bytes } = await inSpan(
+        const { records, bytes, poison } = await inSpan(
           'fetch',
           { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': step.from, 'streamwarden.to_offset': step.to },
           () => fetchStep(plan, step, ctx.cancellationSignal),
@@ -719,6 +801,10 @@ export function createIngestActivities(deps: IngestDeps) {
         );
         // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
         const rows = windowMs > 0 ? markEarlierLandings(built, records, await landedIds(plan, built.events, windowMs), windowMs) : built;
+        if (poison.length > 0) {
+          rows.deadLetters.push(...poison.flatMap((p) => undecodableBatchRows(p, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion })));
+          rows.deadLetters.sort((a, b) => a.offset - b.offset);
+        }
         deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
         const present = await presentOffsets(plan, step);
         const events = rows.events.filter((r) => !present.events.has(r.offset));

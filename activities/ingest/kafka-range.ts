@@ -295,8 +295,14 @@ export class KafkaRangeFetcher {
       seen = range.next;
     }, 3_000);
     try {
-      reader.consumer.seek({ topic: reader.topic, partition, offset: String(from) });
-      reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
+      try {
+        reader.consumer.seek({ topic: reader.topic, partition, offset: String(from) });
+        reader.consumer.resume([{ topic: reader.topic, partitions: [partition] }]);
+      } catch (err) {
+        // KafkaJS refuses seek while a crashed consumer restarts ("consumer#run must be called
+        // first"): a read failure of this range like any other, not a bare library error.
+        throw new RangeReadError(reader.topic, partition, from, err);
+      }
       const outcome = await finished;
       if (outcome === 'aborted') throw options.signal?.reason ?? new Error('fetch aborted');
       if (outcome === 'failed') throw failure ?? new Error('fetch failed');
