@@ -853,6 +853,22 @@ export function createIngestActivities(deps: IngestDeps) {
                 clickhouse_settings: dedup(`${rowsToken(token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
               });
             }
+            // A replay (generation > 0) that now processes without failure an offset whose event
+            // landed before with a processor-failure dead letter: recorded, so resolveDeadLetters
+            // marks that dead letter resolved (the event itself is not landed again).
+            if (plan.generation > 0) {
+              const failed = new Set(processed.failures.map((f) => f.offset));
+              const recovered = group.filter((e) => present.events.has(e.offset) && present.deadLetters.has(e.offset) && !failed.has(e.offset)).map((e) => e.offset);
+              if (recovered.length > 0) {
+                const digest = createHash('sha256').update(recovered.join(',')).digest('hex').slice(0, 16);
+                await deps.warehouse.insert({
+                  table: 'processing_recoveries',
+                  values: recovered.map((offset) => ({ pipeline: pipelineId, topic, partition, offset, batch_id: id, processor: ref })),
+                  format: 'JSONEachRow',
+                  clickhouse_settings: dedup(`${token}/processing_recoveries/${digest}`),
+                });
+              }
+            }
             for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
             progress.processed = (progress.processed ?? 0) + processed.processed;
             progress.emitted = (progress.emitted ?? 0) + processed.emitted;
