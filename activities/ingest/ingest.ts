@@ -692,9 +692,12 @@ export function createIngestActivities(deps: IngestDeps) {
    * consumer crashes or stalls on the range, the rest of the step is re-read from raw Fetch
    * responses (see {@link RawRangeReader}): batches it finds permanently undecodable are returned
    * as `poison` (their offsets become `undecodable_batch` dead letters); when it cannot decide
-   * (codec missing on this worker, broker down) the original error is thrown, retriable.
+   * (codec missing on this worker, broker down) the original error is thrown, retriable. Once that
+   * happened in a landing (`mode.raw`), its later steps are read by the raw reader directly: each
+   * KafkaJS crash costs its retries and a new consumer, and the raw reader returns the same records
+   * (checked against KafkaJS in test/integration/codecs.test.ts).
    */
-  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number; poison: PoisonBatch[] }> {
+  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal, mode: { raw: boolean }): Promise<{ records: FetchedRecord[]; bytes: number; poison: PoisonBatch[] }> {
     const records: FetchedRecord[] = [];
     const poison: PoisonBatch[] = [];
     let bytes = 0;
@@ -702,6 +705,7 @@ export function createIngestActivities(deps: IngestDeps) {
     while (next < step.to) {
       let chunk: { records: FetchedRecord[]; next: number; bytes: number; poison?: PoisonBatch[] };
       try {
+        if (mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, new Error('an earlier step of this landing was not readable by KafkaJS'), { undecodable: false });
         chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
       } catch (err) {
         if (!(err instanceof RangeReadError || err instanceof RangeIncompleteError)) throw err;
@@ -710,9 +714,11 @@ export function createIngestActivities(deps: IngestDeps) {
         } catch (rawErr) {
           // Not decidable here (codec missing on this worker, broker down): the consumer's error, retriable.
           log.warn('raw re-read of the range did not isolate a batch', { topic: plan.topic, partition: plan.partition, offset: next, reason: (rawErr as Error).message });
-          if (rawErr instanceof RawReadError && rawErr.undecodable) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable: true });
+          const undecodable = rawErr instanceof RawReadError && rawErr.undecodable;
+          if (undecodable || mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable });
           throw err;
         }
+        mode.raw = true;
         if (chunk.poison && chunk.poison.length > 0) {
           log.warn('undecodable record batch becomes dead letters', {
             topic: plan.topic,
@@ -784,6 +790,8 @@ export function createIngestActivities(deps: IngestDeps) {
         percent: routing.percent,
       };
     }
+    // Set when KafkaJS could not read a step: the rest of this landing is read by the raw reader.
+    const readMode = { raw: false };
     // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
     const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
     try {
@@ -794,7 +802,7 @@ export function createIngestActivities(deps: IngestDeps) {
         const { records, bytes, poison } = await inSpan(
           'fetch',
           { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': step.from, 'streamwarden.to_offset': step.to },
-          () => fetchStep(plan, step, ctx.cancellationSignal),
+          () => fetchStep(plan, step, ctx.cancellationSignal, readMode),
         );
         const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
           buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.contracts ? { catalogue: deps.contracts } : {}) }),
