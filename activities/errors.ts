@@ -47,12 +47,14 @@ export class RangeReadError extends PlatformError {
     readonly partition: number,
     readonly offset: number,
     override readonly cause: unknown,
+    /** The caller knows (from the raw bytes) whether the batch is undecodable. @default guessed from the cause */
+    known?: { undecodable: boolean },
   ) {
     const message = cause instanceof Error ? cause.message : String(cause);
     const name = cause instanceof Error ? cause.name : '';
     // KafkaJS reports a batch it cannot read as "not implemented" (unknown codec) or, when it
     // parses compressed bytes as records, as an out-of-bounds read of the batch buffer.
-    const undecodable = name === 'KafkaJSNotImplemented' || /compress|codec|decod|corrupt|crc|outside buffer bounds/i.test(message);
+    const undecodable = known?.undecodable ?? (name === 'KafkaJSNotImplemented' || /compress|codec|decod|corrupt|crc|outside buffer bounds/i.test(message));
     super(
       undecodable ? 'undecodable_batch' : 'range_read_failed',
       `fetch ${topic}[${partition}] at offset ${offset}: ${undecodable ? 'record batch could not be decoded' : 'range consumer failed'}: ${message}`,

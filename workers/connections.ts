@@ -44,7 +44,9 @@ export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, c
     ssl: config.KAFKA_SSL,
     ...(sasl ? { sasl } : {}),
     logLevel: options.quiet ? logLevel.NOTHING : logLevel.WARN,
-    retry: { retries: options.retries ?? 8, initialRetryTime: 200 },
+    // maxRetryTime 2 s (KafkaJS's default is 30 s): a client retrying through a broker outage
+    // notices the broker back within about 2 s.
+    retry: { retries: options.retries ?? 8, initialRetryTime: 200, maxRetryTime: 2000 },
   });
 }
 

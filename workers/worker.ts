@@ -202,7 +202,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   }
   const temporal = waitedTemporal ?? (await connectTemporal(config, endpoints));
   const kafka = createKafka(config, endpoints, '-worker');
-  const resources = new KafkaResources(kafka, log);
+  const resources = new KafkaResources(kafka, log, { ssl: config.KAFKA_SSL, sasl: config.KAFKA_SASL_MECHANISM !== undefined });
   const alerting = options.alerting ?? (await loadAlerting(config));
   const processingSecrets = await processorSecrets(config.PROCESSOR_PSEUDONYM_KEY, config.PLATFORM_STATE_DIR);
   try {

@@ -11,9 +11,9 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { PipelineInput } from '../../schemas/ingest/pipeline.js';
 import { batchPlanSchema, cutSteps, planBatchId, stepEventsFor, type BatchPlanSteps, type BatchStep } from '../../schemas/ingest/batch-plan.js';
 import { describeInputError } from '../../schemas/ingest/pipeline.js';
-import { duplicateIdReason, tombstoneReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
+import { duplicateIdReason, tombstoneReason, undecodableBatchReason, validateEvent, type DeadLetterReason, type FirstLanding } from '../../schemas/contracts/validate.js';
 import { defaultDuplicateIdWindowMinutes } from '../../schemas/ingest/pipeline.js';
-import { InvalidInputError, PlatformError, toActivityFailure } from '../errors.js';
+import { InvalidInputError, PlatformError, RangeIncompleteError, RangeReadError, toActivityFailure } from '../errors.js';
 import type { SubjectDefinition } from '../../schemas/contracts/define.js';
 import { createReplayActivities } from './replay.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
@@ -27,6 +27,7 @@ import { onCanary } from '../../schemas/rollouts/routing.js';
 import { latestRouting, routingForBatch, stepObservations, type RoleStep } from '../rollouts/routing.js';
 import { recordObservations } from '../rollouts/observations.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
+import { RawRangeReader, RawReadError, type PoisonBatch, type RawRangeReaderOptions } from './kafka-raw-fetch.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { LandingObserver } from '../observability/landing-observer.js';
 import { inSpan, inSpanSync } from '../observability/spans.js';
@@ -436,6 +437,54 @@ function deadLetterRow(
   };
 }
 
+/** Most raw batch bytes kept in a dead-letter row of an undecodable batch (base64 in `raw`). */
+export const undecodableRawCapBytes = 1024 * 1024;
+
+/**
+ * The dead-letter rows of the offsets `[p.from, p.to)` of a permanently undecodable batch
+ * (reason `undecodable_batch`). The first offset of the span carries the stored batch, header
+ * included, base64 in `raw` (at most {@link undecodableRawCapBytes}; `raw_bytes` is the whole
+ * batch's size, `rawTruncated` says when it was cut); the others point at it (`rawAtOffset`).
+ * Every row's detail has the base offset, the claimed last offset, the record count, the codec
+ * and the cause. Pure, so a retried step inserts the same rows.
+ */
+export function undecodableBatchRows(p: PoisonBatch, ctx: Omit<RowContext, 'maxEventBytes' | 'catalogue'>): DeadLetterRow[] {
+  const rows: DeadLetterRow[] = [];
+  const truncated = p.bytes.length > undecodableRawCapBytes;
+  for (let offset = p.from; offset < p.to; offset++) {
+    const carrier = offset === p.from;
+    const reason = undecodableBatchReason(`record batch at offset ${p.baseOffset} cannot be decoded: ${p.message}`, {
+      baseOffset: String(p.baseOffset),
+      lastOffset: String(p.lastOffset),
+      recordCount: p.recordCount,
+      codec: p.codec,
+      cause: p.cause,
+      batchBytes: p.bytes.length,
+      rawAtOffset: String(p.from),
+      ...(carrier && truncated ? { rawTruncated: true } : {}),
+    });
+    rows.push({
+      pipeline: ctx.pipelineId,
+      batch_id: ctx.batchId,
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset,
+      reason_code: reason.code,
+      reason_message: reason.message,
+      reason_detail: JSON.stringify(reason.details),
+      subject: '',
+      contract_version: 0,
+      message_key: '',
+      raw: carrier ? p.bytes.subarray(0, undecodableRawCapBytes).toString('base64') : '',
+      raw_encoding: 'base64',
+      raw_bytes: carrier ? p.bytes.length : 0,
+      kafka_timestamp: toClickHouseTime(p.timestamp),
+      processor_version: ctx.processorVersion,
+    });
+  }
+  return rows;
+}
+
 /**
  * Settings of a de-duplicated insert. Tables are partitioned by event or record time, which
  * producers control: a batch spanning many months must not fail (and block its partition) on
@@ -452,15 +501,20 @@ function dedup(token: string): Record<string, string | number> {
 export class KafkaResources {
   readonly fetcher: KafkaRangeFetcher;
   readonly committer: GroupOffsetCommitter;
+  /** Re-reads a range from raw Fetch responses when the KafkaJS consumer cannot decode it. */
+  readonly rawReader: RawRangeReader;
   private adminPromise: Promise<Admin> | null = null;
 
+  /** `raw`: how the raw reader reaches the brokers (TLS, SASL as configured for KafkaJS). @default plaintext */
   constructor(
     private readonly kafka: Kafka,
     log: Logger = silentLogger,
+    raw: RawRangeReaderOptions = {},
   ) {
     registerKafkaCodecs();
     this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
+    this.rawReader = new RawRangeReader(() => this.admin(), raw);
   }
 
   /** The shared admin client, connected on first use. */
@@ -491,7 +545,7 @@ export function createIngestActivities(deps: IngestDeps) {
   const log = deps.log ?? silentLogger;
   const processingRuntime = deps.processing ?? createProcessingRuntime({ warehouse: deps.warehouse, log });
   const resources = deps.resources ?? new KafkaResources(deps.kafka, log);
-  const { fetcher, committer } = resources;
+  const { fetcher, committer, rawReader } = resources;
   const admin = () => resources.admin();
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 60_000;
@@ -636,19 +690,53 @@ export function createIngestActivities(deps: IngestDeps) {
     return (await result.json<LandedId>()).map((l) => ({ ...l, partition: Number(l.partition) }));
   }
 
-  /** Reads every record of the step (several byte-capped fetches when needed). */
-  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal): Promise<{ records: FetchedRecord[]; bytes: number }> {
+  /**
+   * Reads every record of the step (several byte-capped fetches when needed). When the KafkaJS
+   * consumer crashes or stalls on the range, the rest of the step is re-read from raw Fetch
+   * responses (see {@link RawRangeReader}): batches it finds permanently undecodable are returned
+   * as `poison` (their offsets become `undecodable_batch` dead letters); when it cannot decide
+   * (codec missing on this worker, broker down) the original error is thrown, retriable. Once that
+   * happened in a landing (`mode.raw`), its later steps are read by the raw reader directly: each
+   * KafkaJS crash costs its retries and a new consumer, and the raw reader returns the same records
+   * (checked against KafkaJS in test/integration/codecs.test.ts).
+   */
+  async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal, mode: { raw: boolean }): Promise<{ records: FetchedRecord[]; bytes: number; poison: PoisonBatch[] }> {
     const records: FetchedRecord[] = [];
+    const poison: PoisonBatch[] = [];
     let bytes = 0;
     let next = step.from;
     while (next < step.to) {
-      const chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+      let chunk: { records: FetchedRecord[]; next: number; bytes: number; poison?: PoisonBatch[] };
+      try {
+        if (mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, new Error('an earlier step of this landing was not readable by KafkaJS'), { undecodable: false });
+        chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+      } catch (err) {
+        if (!(err instanceof RangeReadError || err instanceof RangeIncompleteError)) throw err;
+        try {
+          chunk = await rawReader.read(plan.topic, plan.partition, next, step.to, chunkMaxBytes);
+        } catch (rawErr) {
+          // Not decidable here (codec missing on this worker, broker down): the consumer's error, retriable.
+          log.warn('raw re-read of the range did not isolate a batch', { topic: plan.topic, partition: plan.partition, offset: next, reason: (rawErr as Error).message });
+          const undecodable = rawErr instanceof RawReadError && rawErr.undecodable;
+          if (undecodable || mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable });
+          throw err;
+        }
+        mode.raw = true;
+        if (chunk.poison && chunk.poison.length > 0) {
+          log.warn('undecodable record batch becomes dead letters', {
+            topic: plan.topic,
+            partition: plan.partition,
+            batches: chunk.poison.map((p) => ({ baseOffset: p.baseOffset, from: p.from, to: p.to, cause: p.cause })),
+          });
+        }
+      }
       if (chunk.next <= next) throw new PlatformError('range_stalled', `fetch ${plan.topic}[${plan.partition}] made no progress at offset ${next}`, true);
       for (const r of chunk.records) records.push(r);
+      if (chunk.poison) poison.push(...chunk.poison);
       bytes += chunk.bytes;
       next = chunk.next;
     }
-    return { records, bytes };
+    return { records, bytes, poison };
   }
 
   async function land(input: LandBatchInput): Promise<LandBatchResult> {
@@ -705,6 +793,8 @@ export function createIngestActivities(deps: IngestDeps) {
         percent: routing.percent,
       };
     }
+    // Set when KafkaJS could not read a step: the rest of this landing is read by the raw reader.
+    const readMode = { raw: false };
     // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
     const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
     try {
@@ -712,10 +802,10 @@ export function createIngestActivities(deps: IngestDeps) {
         // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('landing cancelled');
         const step = plan.steps[i]!;
-        const { records, bytes } = await inSpan(
+        const { records, bytes, poison } = await inSpan(
           'fetch',
           { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'streamwarden.from_offset': step.from, 'streamwarden.to_offset': step.to },
-          () => fetchStep(plan, step, ctx.cancellationSignal),
+          () => fetchStep(plan, step, ctx.cancellationSignal, readMode),
         );
         const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
           buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.contracts ? { catalogue: deps.contracts } : {}) }),
@@ -724,6 +814,10 @@ export function createIngestActivities(deps: IngestDeps) {
         // The two reads of a step are independent (both see only earlier landings): one round trip.
         const [landed, present] = await Promise.all([windowMs > 0 ? landedIds(plan, built.events, windowMs) : Promise.resolve([]), presentOffsets(plan, step)]);
         const rows = windowMs > 0 ? markEarlierLandings(built, records, landed, windowMs) : built;
+        if (poison.length > 0) {
+          rows.deadLetters.push(...poison.flatMap((p) => undecodableBatchRows(p, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion })));
+          rows.deadLetters.sort((a, b) => a.offset - b.offset);
+        }
         deps.observer?.validated({ pipelineId, topic }, rows.events, Date.now());
         const events = rows.events.filter((r) => !present.events.has(r.offset));
         const deadLetters = rows.deadLetters.filter((r) => !present.deadLetters.has(r.offset) && !present.events.has(r.offset));
@@ -773,6 +867,22 @@ export function createIngestActivities(deps: IngestDeps) {
                 format: 'JSONEachRow',
                 clickhouse_settings: dedup(`${rowsToken(token, processingDeadLetters, processed.failures.length)}/processing_dead_letters`),
               });
+            }
+            // A replay (generation > 0) that now processes without failure an offset whose event
+            // landed before with a processor-failure dead letter: recorded, so resolveDeadLetters
+            // marks that dead letter resolved (the event itself is not landed again).
+            if (plan.generation > 0) {
+              const failed = new Set(processed.failures.map((f) => f.offset));
+              const recovered = group.filter((e) => present.events.has(e.offset) && present.deadLetters.has(e.offset) && !failed.has(e.offset)).map((e) => e.offset);
+              if (recovered.length > 0) {
+                const digest = createHash('sha256').update(recovered.join(',')).digest('hex').slice(0, 16);
+                await deps.warehouse.insert({
+                  table: 'processing_recoveries',
+                  values: recovered.map((offset) => ({ pipeline: pipelineId, topic, partition, offset, batch_id: id, processor: ref })),
+                  format: 'JSONEachRow',
+                  clickhouse_settings: dedup(`${token}/processing_recoveries/${digest}`),
+                });
+              }
             }
             for (const f of processed.failures) progress.codes[f.code] = (progress.codes[f.code] ?? 0) + 1;
             progress.processed = (progress.processed ?? 0) + processed.processed;

@@ -186,7 +186,8 @@ export function createReplayActivities(deps: ReplayDeps) {
 
     /**
      * Marks resolved the dead letters whose offsets the replay batch `batchId` landed into
-     * `events` (one `dead_letter_resolutions` row per offset, with who, why and the generation).
+     * `events`, or processed without failure where the processor had failed before
+     * (`processing_recoveries`) (one `dead_letter_resolutions` row per offset, with who, why and the generation).
      * Offsets already resolved are left out, so a retry adds nothing. Returns how many it marked.
      */
     async resolveDeadLetters(input: ResolveDeadLettersInput): Promise<{ resolved: number }> {
@@ -195,7 +196,9 @@ export function createReplayActivities(deps: ReplayDeps) {
         await warehouse.query({
           query: `SELECT d.offset AS offset, any(d.reason_code) AS reason_code
                   FROM dead_letters AS d
-                  INNER JOIN (SELECT offset FROM events WHERE pipeline = {p:String} AND topic = {t:String} AND partition = {n:UInt32} AND batch_id = {b:String}) AS e ON e.offset = d.offset
+                  INNER JOIN (SELECT offset FROM events WHERE pipeline = {p:String} AND topic = {t:String} AND partition = {n:UInt32} AND batch_id = {b:String}
+                              UNION ALL
+                              SELECT offset FROM processing_recoveries WHERE pipeline = {p:String} AND topic = {t:String} AND partition = {n:UInt32} AND batch_id = {b:String}) AS e ON e.offset = d.offset
                   WHERE d.pipeline = {p:String} AND d.topic = {t:String} AND d.partition = {n:UInt32}
                     AND d.offset NOT IN (SELECT offset FROM dead_letter_resolutions WHERE pipeline = {p:String} AND topic = {t:String} AND partition = {n:UInt32})
                   GROUP BY d.offset

@@ -32,7 +32,8 @@ function propertiesFile(config: PlatformConfig): string {
   return join(componentPaths(config, 'kafka').dataDir, 'server.properties');
 }
 
-function logDir(config: PlatformConfig): string {
+/** The broker's `log.dirs` (topic-partition folders with their segment files). */
+export function logDir(config: PlatformConfig): string {
   return join(componentPaths(config, 'kafka').dataDir, 'data');
 }
 

@@ -18,6 +18,7 @@ export const deadLetterCodes = [
   'oversized',
   'duplicate_id',
   'tombstone',
+  'undecodable_batch',
 ] as const;
 
 /** One of {@link deadLetterCodes}. */
@@ -108,6 +109,15 @@ function reject(code: DeadLetterCode, message: string, details: DeadLetterReason
  */
 export function tombstoneReason(): DeadLetterReason {
   return { code: 'tombstone', message: 'expected an event, found a tombstone (a record with a null value)', details: { bytes: 0 } };
+}
+
+/**
+ * Why the offsets of a record batch that can never be decoded are dead letters: its stored
+ * CRC-32C does not match its bytes, or its records do not decompress or parse. `details` carry
+ * the batch's base offset, record count, codec and the cause.
+ */
+export function undecodableBatchReason(message: string, details: DeadLetterReason['details']): DeadLetterReason {
+  return { code: 'undecodable_batch', message, details };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest/ingest.js';
+import type { FetchedRecord } from '../../activities/ingest/kafka-range.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { generateEvents } from '../../workers/generator.js';
@@ -43,6 +44,22 @@ async function landTopic(pipelineId: string, topic: string): Promise<LandBatchRe
     results.push(await run(activities.landBatch, { plan, maxEventBytes: 1 << 20 }));
     cursor = plan.to;
   }
+}
+
+/**
+ * Differential check of the raw reader (activities/ingest/kafka-raw-fetch.ts, used when KafkaJS
+ * cannot decode a range) against KafkaJS on the same range: the same records, offsets, keys,
+ * values, timestamps and headers, aborted transactions and control records left out alike.
+ */
+async function expectRawReaderAgrees(topic: string, to: number): Promise<number> {
+  const normal = (records: FetchedRecord[]): unknown[] =>
+    records.map((r) => [r.offset, r.key?.toString('base64') ?? null, r.value?.toString('base64') ?? null, r.timestamp, JSON.stringify(r.headers ?? {})]);
+  const viaKafkaJs = await resources.fetcher.fetch(topic, 0, 0, to, { deadline: Date.now() + 60_000, maxBytes: 1 << 30 });
+  const viaRaw = await resources.rawReader.read(topic, 0, 0, to, 1 << 30);
+  expect(viaRaw.poison).toEqual([]);
+  expect(viaRaw.next).toBe(viaKafkaJs.next);
+  expect(normal(viaRaw.records)).toEqual(normal(viaKafkaJs.records));
+  return viaRaw.records.length;
 }
 
 async function landedIds(pipelineId: string): Promise<string[]> {
@@ -79,6 +96,7 @@ describe('record batches written by the Java producer', () => {
     expect(results.reduce((s, r) => s + r.valid, 0)).toBe(300);
     expect(results.reduce((s, r) => s + r.rejected, 0)).toBe(0);
     expect(await landedIds(codec)).toEqual(events.map((e) => e.id));
+    expect(await expectRawReaderAgrees(topic, 300)).toBe(300);
   });
 
   it('transactions: committed records land once, aborted ones never, control records are skipped', { timeout: 120_000 }, async () => {
@@ -95,5 +113,6 @@ describe('record batches written by the Java producer', () => {
     expect(results.reduce((s, r) => s + r.rejected, 0)).toBe(0);
     // 400 data records and 5 commit/abort markers occupy offsets; only the 320 committed are events.
     expect(results.reduce((s, r) => s + r.valid + r.missing, 0)).toBe(405);
+    expect(await expectRawReaderAgrees(topic, 405)).toBe(320);
   });
 });
