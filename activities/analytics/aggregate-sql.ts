@@ -128,6 +128,13 @@ export interface OffsetRange {
   partition: number;
   from: number;
   to: number;
+  /**
+   * Smallest and largest event time of the range's valid events (ms, from lineage_batches; both
+   * null when it had none). When every range of a step carries them, the step derives the windows
+   * to recompute from them instead of querying the landed rows (schemas/analytics/step-windows.ts).
+   */
+  minEventTimeMs?: number | null;
+  maxEventTimeMs?: number | null;
 }
 
 /** DDL of an aggregation's table (one per aggregation; created if missing). */
@@ -234,16 +241,32 @@ export function affectedWindowsQuery(spec: PipelineAnalytics, input: StepInput):
   };
 }
 
+/** One recomputed window of one group, as {@link computeWindowsQuery} returns it. */
+export interface ComputedWindowRow {
+  ws_ms: string;
+  k: string;
+  keys_map: Record<string, string>;
+  measures: Record<string, number>;
+  events: string;
+  is_final: number;
+  revision: number;
+  fin_ms: string;
+}
+
 /**
- * INSERT … SELECT that recomputes, from the source, every window touched by the new ranges (and
- * not past its allowed lateness) plus every window that becomes final in this step. A recomputed
- * row replaces the previous one (ReplacingMergeTree(version)); `final` marks it past the
- * watermark; `revision` counts landed batches of the window ingested after it first became final.
+ * SELECT that recomputes, from the source, every window in `affected` (those touched by the new
+ * ranges and not past their allowed lateness, plus those that become final in this step), one row
+ * per window and group: `ws_ms` (start), `k` (key id), `keys_map`, `measures`, `events`, `is_final`,
+ * `revision` (landed batches of the window ingested after it first became final) and `fin_ms` (the
+ * processing time it first became final, kept from the previous row; 0 = not final). The
+ * activity inserts the rows as they are (a recomputed row replaces the previous one,
+ * ReplacingMergeTree(version)) and judges the final ones without reading them back.
+ * Rows recorded in late_events for a window are left out of it.
  */
-export function recomputeWindows(spec: PipelineAnalytics, input: StepInput, affected: AffectedWindows): BuiltQuery {
+export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, affected: AffectedWindows): BuiltQuery {
   const p = new Params();
   const a = input.aggregation;
-  if (a.window.type === 'session') throw new Error('recomputeWindows: session windows go through recomputeSessions');
+  if (a.window.type === 'session') throw new Error('computeWindowsQuery: session windows are computed by session-sql.ts');
   const size = p.add('Int64', a.window.size);
   const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
   const step = p.add('UInt64', input.stepMs);
@@ -265,19 +288,19 @@ export function recomputeWindows(spec: PipelineAnalytics, input: StepInput, affe
     return `${p.add('String', m.name)}, toFloat64(${fn[m.kind]}(${arg}))`;
   });
   const innerCols = ['t', 'src_topic', 'src_partition', 'src_offset', 'src_batch', 'src_ingested', ...usedFields(a).map(alias)].join(', ');
-  const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String})`;
+  const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events
+      WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
+        AND window_start >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND window_start <= fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC'))`;
   const table = p.add('Identifier', input.table);
-  const query = `INSERT INTO ${table} (pipeline, aggregation, window_start, window_end, key_id, keys, measures, events, final, revision, finalized_at_ms, version)
-WITH previous AS (
+  const query = `WITH previous AS (
        SELECT toUnixTimestamp64Milli(window_start) AS pws, key_id AS pkey, argMax(finalized_at_ms, version) AS pfin
        FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
          AND ${inAffected('toUnixTimestamp64Milli(window_start)')}
        GROUP BY pws, pkey)
-SELECT {pipeline:String}, {aggregation:String}, fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
-       k, any(kmap), map(${measureExprs.join(', ')}), count(),
-       ws + ${size} - 1 <= ${wmAfter} AS is_final,
-       uniqExactIf(src_batch, fin > 0 AND src_ingested > fin),
-       any(fin), ${step}
+SELECT toString(ws) AS ws_ms, k, any(kmap) AS keys_map, map(${measureExprs.join(', ')}) AS measures, toString(count()) AS events,
+       toUInt8(ws + ${size} - 1 <= ${wmAfter}) AS is_final,
+       toUInt32(uniqExactIf(src_batch, fin > 0 AND src_ingested > fin)) AS revision,
+       toString(any(fin)) AS fin_ms
 FROM (
   SELECT r.*, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
   FROM (
@@ -288,7 +311,8 @@ FROM (
   ) AS r
   LEFT JOIN previous AS pr ON pr.pws = r.ws AND pr.pkey = r.k
 )
-GROUP BY ws, k`;
+GROUP BY ws, k
+ORDER BY ws, k`;
   return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
 }
 

@@ -76,7 +76,7 @@ export interface LatencyResult {
   latency: Percentiles;
   /** The split of the same samples: final -> the iteration's first activity (poll wait and lag). */
   breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
-  /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, recompute, finalizedRead), from its result. */
+  /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, affected, recompute, insert), from its result. */
   aggregateStatements: Record<string, Percentiles>;
   /** Baseline: the raw ClickHouse GROUP BY of one window, timed from the bench. */
   baselineQuery: Percentiles;
@@ -350,7 +350,7 @@ export function formatLatency(r: LatencyResult): string {
     row('            readLandedBatches (lineage_batches)', r.breakdown.readBatches),
     row('            aggregateStep (late side output + windows)', r.breakdown.aggregateStep),
     ...Object.entries(r.aggregateStatements).map(([k, p]) => row(`              ${k}`, p)),
-    row('            readFinalWindows', r.breakdown.readFinalWindows),
+    row('            readFinalWindows (none since the step returns them)', r.breakdown.readFinalWindows),
     row('            signalDetections scheduled -> signal', r.breakdown.signal),
     row('baseline: raw ClickHouse GROUP BY of one window', r.baselineQuery),
     `ratio latency / baseline query: p50 ${r.ratios.p50 === null ? '-' : r.ratios.p50.toFixed(1)}, p99 ${r.ratios.p99 === null ? '-' : r.ratios.p99.toFixed(1)}${r.unmatched ? `; ${r.unmatched} fire signals without a final time` : ''}`,

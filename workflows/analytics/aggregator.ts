@@ -11,7 +11,7 @@
  * Start from the CLI:
  * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, log, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { AggregationActivities } from '../../activities/analytics/aggregate.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
@@ -152,8 +152,12 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       let nextSeen = lastSeen;
       let judgedWindows = 0;
       if (batches.length > 0 || advanced.watermarkMs !== before) {
-        const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset }));
-        const step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now });
+        // The event-time bounds let the step derive its windows without a query (activity input
+        // only: no command changes). Since the patch, the step also returns the windows that
+        // became final, so the iteration no longer schedules readFinalWindows per aggregation.
+        const fused = patched('aggregator-step-returns-final-windows');
+        const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs ?? null, maxEventTimeMs: b.maxEventTimeMs }));
+        const step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now, returnFinalWindows: fused });
         for (const [agg, keys] of Object.entries(step.seen)) {
           const perAgg = { ...(nextSeen[agg] ?? {}) };
           for (const k of keys) perAgg[k.key] = { atMs: now, keys: k.keys };
@@ -161,7 +165,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         }
         if (advanced.watermarkMs !== null && advanced.watermarkMs !== before) {
           for (const agg of new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation))) {
-            const { windows } = await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: advanced.watermarkMs });
+            const windows = fused ? (step.finalWindows?.[agg] ?? []) : (await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: advanced.watermarkMs })).windows;
             judgedWindows += windows.length;
             const judged = evaluateWindows(spec, agg, windows, nextDetectors);
             nextDetectors = judged.states;
