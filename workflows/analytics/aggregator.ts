@@ -11,7 +11,7 @@
  * Start from the CLI:
  * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { AggregationActivities } from '../../activities/analytics/aggregate.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
@@ -37,6 +37,22 @@ export const aggregatorInputSchema = z
       .optional(),
   })
   .strict();
+/** Argument of {@link batchLandedSignal}: the landed range `[from, to)` of a partition. */
+export const batchLandedSchema = z
+  .object({ partition: z.number().int().min(0), from: z.number().int().min(0), to: z.number().int().min(0) })
+  .strict();
+/** Argument of {@link batchLandedSignal}. */
+export type BatchLanded = z.infer<typeof batchLandedSchema>;
+
+/**
+ * `batchLanded` (signal): a partition consumer landed a batch with valid events. Wakes the
+ * aggregator at once instead of at its next poll, so a window is judged as soon as the landing
+ * that makes it final is reported. Only a nudge: the aggregator still reads what landed from
+ * lineage_batches (its cursor), so a lost or repeated signal changes nothing but timing, and the
+ * poll interval remains the fallback.
+ */
+export const batchLandedSignal = defineSignal<[BatchLanded]>('batchLanded');
+
 /** Workflow id of a pipeline's aggregator: `aggregator-<pipeline>`. */
 export function aggregatorWorkflowId(pipeline: string): string {
   return `aggregator-${pipeline}`;
@@ -131,6 +147,17 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     { description: 'Watermark per partition and combined, windows judged, open detector levels, last error.' },
   );
 
+  let landedSince = false;
+  setHandler(
+    batchLandedSignal,
+    (arg) => {
+      const parsed = batchLandedSchema.safeParse(arg);
+      if (!parsed.success) log.warn('batchLanded: ignored a malformed argument (expected {partition, from, to})', { arg });
+      landedSince = true;
+    },
+    { description: 'A partition landed a batch: run the next iteration now instead of at the next poll. Argument {"partition": 0, "from": 100, "to": 200}.' },
+  );
+
   setHandler(aggregatorDetectorsQuery, () => detectors, { description: 'Detector state per detector and series: baseline windows, EWMA, for/clear counters, open level.' });
 
   for (let iteration = 0; ; iteration++) {
@@ -138,6 +165,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       await condition(allHandlersFinished);
       return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions } });
     }
+    // Landings reported from here on need another iteration; those before are read now.
+    landedSince = false;
     try {
       const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
       const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
@@ -194,6 +223,9 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       log.warn('aggregation step failed; retrying next iteration', { error: lastError });
     }
     setCurrentDetails(`Pipeline ${spec.pipeline}: watermark ${watermark.watermarkMs === null ? 'none yet' : iso(watermark.watermarkMs)}, ${finalWindows} final windows judged, ${transitions} detector transitions.`);
-    await condition(() => false, spec.pollInterval);
+    // Since the patch the loop wakes on a landing report (batchLanded) and polls only as a
+    // fallback; runs started before it replay the plain poll.
+    if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, spec.pollInterval);
+    else await condition(() => false, spec.pollInterval);
   }
 }
