@@ -20,6 +20,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { stepWindows } from '../../schemas/analytics/step-windows.js';
+import { sessionStep } from './session-step.js';
+import { sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
 import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
 
@@ -134,10 +136,12 @@ export function createAggregationActivities(deps: AggregationDeps) {
     /** Creates the table of every aggregation of the pipeline (idempotent). */
     async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
-      const tables = spec.aggregations.map((a) => aggregationTable(spec.pipeline, a));
-      for (const table of tables) {
-        const ddl = aggregationTableDdl(table);
+      const tables: string[] = [];
+      for (const a of spec.aggregations) {
+        const table = aggregationTable(spec.pipeline, a);
+        const ddl = a.window.type === 'session' ? sessionTableDdl(table) : aggregationTableDdl(table);
         await deps.warehouse.command({ query: ddl.query, query_params: ddl.params });
+        tables.push(table);
       }
       return { tables };
     },
@@ -198,9 +202,6 @@ export function createAggregationActivities(deps: AggregationDeps) {
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
         const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs };
-        if (a.window.type === 'session') {
-          throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `aggregation ${a.name}: session windows are not aggregated in ClickHouse yet (declared, validated, and computed by schemas/analytics/windows.ts only)` });
-        }
         if (input.ranges.length > 0) {
           // A row can be late only if its event time is at or before watermark - allowed lateness
           // (its window ends after it); a range whose smallest event time is later holds none.
@@ -224,6 +225,11 @@ export function createAggregationActivities(deps: AggregationDeps) {
             const keys = seenKeysQuery(spec, step);
             seen[a.name] = (await timed('seenKeys', () => rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params))).map((k) => ({ key: k.key_id, keys: k.keys }));
           }
+        }
+        if (a.window.type === 'session') {
+          const done = await sessionStep({ warehouse: deps.warehouse, rows, timed }, spec, step);
+          finalized[a.name] = done.finalized;
+          continue;
         }
         let affected: AffectedWindows | null = null;
         if (lineageBounds && input.watermarkBeforeMs !== null) {
