@@ -20,6 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { stepWindows } from '../../schemas/analytics/step-windows.js';
+import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
 import { sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
@@ -104,6 +105,25 @@ export interface AggregateStepResult {
   timingsMs: Record<string, number>;
 }
 
+/** Input of `aggregateLanded`. */
+export interface AggregateLandedInput {
+  pipeline: string;
+  /** The aggregator's watermark state before this iteration (its cursor is `nextOffset` per partition). */
+  watermark: WatermarkState;
+  /** Processing time of the iteration, from the workflow (idleness, finalisation stamps). */
+  nowMs: number;
+}
+
+/** Result of `aggregateLanded`. */
+export interface AggregateLandedResult {
+  /** Batches read after the cursor. */
+  batches: number;
+  /** The watermark state after them (cursor advanced). */
+  watermark: WatermarkState;
+  /** The step (with `finalWindows`), or null when nothing landed and the watermark did not move. */
+  step: AggregateStepResult | null;
+}
+
 /** Finds a pipeline's declarations or fails non-retryably naming it. */
 export function pipelineSpec(analytics: AnalyticsFile, pipeline: string): PipelineAnalytics {
   const spec = analytics.pipelines.find((p) => p.pipeline === pipeline);
@@ -127,7 +147,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
     return (await deps.warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
   }
 
-  return {
+  const activities = {
     /** The pipeline's validated declarations (durations in ms), or null when it declares none. */
     async describePipelineAnalytics(input: { pipeline: string }): Promise<{ spec: PipelineAnalytics | null }> {
       return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
@@ -291,6 +311,26 @@ export function createAggregationActivities(deps: AggregationDeps) {
     },
 
     /**
+     * One aggregator iteration's work in one activity: the batches landed after the cursor
+     * (`readLandedBatches`), the watermark advanced over them with the pure code of
+     * schemas/analytics/watermark.ts at the workflow's `nowMs`, and, when anything landed or the
+     * watermark moved, `aggregateStep` with the final windows returned. Deterministic for its
+     * input and the landed data, so a retry (or a redone iteration) gives the same answer.
+     */
+    async aggregateLanded(input: AggregateLandedInput): Promise<AggregateLandedResult> {
+      const spec = pipelineSpec(deps.analytics, input.pipeline);
+      const nextOffsets = Object.fromEntries(Object.entries(input.watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+      const { batches } = await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+      const before = input.watermark.watermarkMs;
+      const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
+      const watermark = advanceWatermark(observed, { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness }, input.nowMs);
+      if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, watermark, step: null };
+      const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
+      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });
+      return { batches: batches.length, watermark, step };
+    },
+
+    /**
      * Final windows of an aggregation that became final when the watermark moved from
      * `afterWatermarkMs` (exclusive; null = from the beginning) to `uptoWatermarkMs` (inclusive):
      * `end - 1` in that interval, every group, oldest first. Deterministic for a given pair, so a
@@ -313,6 +353,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       };
     },
   };
+  return activities;
 }
 
 /** The aggregation activities. */

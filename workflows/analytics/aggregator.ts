@@ -13,7 +13,7 @@
  */
 import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { AggregationActivities } from '../../activities/analytics/aggregate.js';
+import type { AggregateStepResult, AggregationActivities, FinalWindow } from '../../activities/analytics/aggregate.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
 import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTransition } from '../../schemas/analytics/evaluate.js';
 import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
@@ -168,25 +168,43 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     // Landings reported from here on need another iteration; those before are read now.
     landedSince = false;
     try {
-      const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
-      const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
-      const now = Date.now();
       const before = watermark.watermarkMs;
-      const observed = observeBatches(watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
-      const advanced = advanceWatermark(observed, policy, now);
+      let now: number;
+      let advanced: WatermarkState;
       // Everything below is computed into locals and committed only when the iteration succeeded,
       // so a failed iteration is redone from the same cursor, watermark and detector state.
       const found: DetectorTransition[] = [];
       let nextDetectors = detectors;
       let nextSeen = lastSeen;
       let judgedWindows = 0;
-      if (batches.length > 0 || advanced.watermarkMs !== before) {
-        // The event-time bounds let the step derive its windows without a query (activity input
-        // only: no command changes). Since the patch, the step also returns the windows that
-        // became final, so the iteration no longer schedules readFinalWindows per aggregation.
-        const fused = patched('aggregator-step-returns-final-windows');
-        const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs ?? null, maxEventTimeMs: b.maxEventTimeMs }));
-        const step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now, returnFinalWindows: fused });
+      let step: AggregateStepResult | null = null;
+      let readFinal: ((agg: string) => Promise<FinalWindow[]>) | null = null;
+      if (patched('aggregator-one-activity-per-step')) {
+        // One activity per iteration: reading the landed batches, advancing the watermark (the
+        // same pure code, run with the workflow's clock) and the step, which returns the windows
+        // that became final. Each activity costs a dispatch round trip on a loaded worker.
+        now = Date.now();
+        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now });
+        advanced = done.watermark;
+        step = done.step;
+      } else {
+        const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+        const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+        now = Date.now();
+        const observed = observeBatches(watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
+        advanced = advanceWatermark(observed, policy, now);
+        if (batches.length > 0 || advanced.watermarkMs !== before) {
+          // The event-time bounds let the step derive its windows without a query (activity input
+          // only: no command changes). Since the patch, the step also returns the windows that
+          // became final, so the iteration no longer schedules readFinalWindows per aggregation.
+          const fused = patched('aggregator-step-returns-final-windows');
+          const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs ?? null, maxEventTimeMs: b.maxEventTimeMs }));
+          step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now, returnFinalWindows: fused });
+          const upto = advanced.watermarkMs;
+          if (!fused && upto !== null) readFinal = async (agg) => (await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: upto })).windows;
+        }
+      }
+      if (step) {
         for (const [agg, keys] of Object.entries(step.seen)) {
           const perAgg = { ...(nextSeen[agg] ?? {}) };
           for (const k of keys) perAgg[k.key] = { atMs: now, keys: k.keys };
@@ -194,7 +212,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         }
         if (advanced.watermarkMs !== null && advanced.watermarkMs !== before) {
           for (const agg of new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation))) {
-            const windows = fused ? (step.finalWindows?.[agg] ?? []) : (await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: advanced.watermarkMs })).windows;
+            const windows = readFinal ? await readFinal(agg) : (step.finalWindows?.[agg] ?? []);
             judgedWindows += windows.length;
             const judged = evaluateWindows(spec, agg, windows, nextDetectors);
             nextDetectors = judged.states;
