@@ -8,7 +8,8 @@
  * `getWindowStartWithOffset`), over `toUnixTimestamp64Milli(event time)`: the latest window start
  * `t - ((t % slide) + slide) % slide`, then `ceil(size / slide)` starts going back by the slide, kept
  * when `t < start + size` (a tumbling window is a hopping one whose slide equals its size). Session
- * windows are computed in the activity with windows.ts's `sessionize` (see aggregate.ts).
+ * windows are split with windows.ts's `sessionize` and measured by session-sql.ts (see
+ * session-step.ts).
  *
  * Duplicated source rows (re-landed data under a second guard, or a source without one) never
  * double-count: rows are de-duplicated by (topic, partition, offset) with `LIMIT 1 BY` before
@@ -36,8 +37,8 @@ const fn: Record<Measure['kind'], string> = {
   p99: 'quantileExactIf(0.99)',
 };
 
-/** Collects parameters under unique names. */
-class Params {
+/** Collects parameters under unique names (`{p0:Type}`, `{p1:Type}`, …). */
+export class Params {
   readonly values: Record<string, unknown> = {};
   private n = 0;
   add(type: string, value: unknown): string {
@@ -70,7 +71,7 @@ function allOf(spec: PipelineAnalytics, cs: readonly Condition[], p: Params): st
 }
 
 /** Names the alias columns of the inner query: f_<field>. */
-const alias = (field: string) => `f_${field}`;
+export const alias = (field: string) => `f_${field}`;
 
 /** Fields an aggregation reads (group keys, measure inputs, measure filters). */
 function usedFields(a: Aggregation): string[] {
@@ -87,7 +88,7 @@ function usedFields(a: Aggregation): string[] {
  * `t` (event time ms), the lineage columns and the used fields as `f_<name>`, for event times in
  * `[{lo}, {hi})` or, when `ranges` is given, only the rows of those offset ranges.
  */
-function sourceRows(spec: PipelineAnalytics, a: Aggregation, p: Params, where: string): string {
+export function sourceRows(spec: PipelineAnalytics, a: Aggregation, p: Params, where: string): string {
   const s = spec.source;
   const cols = [
     `toUnixTimestamp64Milli(${p.add('Identifier', s.eventTimeColumn)}) AS t`,
@@ -104,9 +105,12 @@ function sourceRows(spec: PipelineAnalytics, a: Aggregation, p: Params, where: s
     LIMIT 1 BY src_topic, src_partition, src_offset`;
 }
 
-/** `ws` (window start ms) per row, one row per window containing `t` (tumbling or hopping). */
+/**
+ * `ws` (window start ms) per row, one row per window containing `t` (tumbling or hopping). For a
+ * session aggregation, the event's own window `[t, t + gap)` (what lateness is judged on).
+ */
 function windowJoin(a: Aggregation, p: Params): string {
-  if (a.window.type === 'session') throw new Error('windowJoin: session windows are computed in the activity');
+  if (a.window.type === 'session') return 'ARRAY JOIN [t] AS ws';
   const size = a.window.size;
   const slide = a.window.type === 'hopping' ? a.window.slide : a.window.size;
   const sz = p.add('Int64', size);
@@ -116,7 +120,7 @@ function windowJoin(a: Aggregation, p: Params): string {
 }
 
 /** Offset ranges as a SQL predicate on the source row columns, with parameters. */
-function rangesPredicate(spec: PipelineAnalytics, ranges: readonly OffsetRange[], p: Params): string {
+export function rangesPredicate(spec: PipelineAnalytics, ranges: readonly OffsetRange[], p: Params): string {
   if (ranges.length === 0) return '0';
   const part = p.add('Identifier', spec.source.partitionColumn);
   const off = p.add('Identifier', spec.source.offsetColumn);
@@ -128,6 +132,13 @@ export interface OffsetRange {
   partition: number;
   from: number;
   to: number;
+  /**
+   * Smallest and largest event time of the range's valid events (ms, from lineage_batches; both
+   * null when it had none). When every range of a step carries them, the step derives the windows
+   * to recompute from them instead of querying the landed rows (schemas/analytics/step-windows.ts).
+   */
+  minEventTimeMs?: number | null;
+  maxEventTimeMs?: number | null;
 }
 
 /** DDL of an aggregation's table (one per aggregation; created if missing). */
@@ -172,7 +183,8 @@ export interface StepInput {
   stepMs: number;
 }
 
-const noWatermark = -9_000_000_000_000_000;
+/** Stands for "no watermark yet" in SQL comparisons (far before any event time). */
+export const noWatermark = -9_000_000_000_000_000;
 
 /**
  * INSERT of the side output: rows of the new ranges whose window is past its allowed lateness
@@ -183,7 +195,7 @@ export function lateEventsInsert(spec: PipelineAnalytics, input: StepInput): Bui
   const a = input.aggregation;
   const wm = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
   const lateness = p.add('Int64', input.allowedLatenessMs);
-  const size = p.add('Int64', a.window.type === 'session' ? 0 : a.window.size);
+  const size = p.add('Int64', a.window.type === 'session' ? a.window.gap : a.window.size);
   const query = `INSERT INTO late_events (pipeline, aggregation, topic, partition, offset, batch_id, event_time, window_start, window_end, watermark, late_by_ms, allowed_lateness_ms)
 SELECT {pipeline:String}, {aggregation:String}, src_topic, src_partition, src_offset, src_batch,
        fromUnixTimestamp64Milli(t, 'UTC'), fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
@@ -217,7 +229,7 @@ export const affectedListLimit = 1000;
 export function affectedWindowsQuery(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
   const p = new Params();
   const a = input.aggregation;
-  if (a.window.type === 'session') throw new Error('affectedWindowsQuery: session windows are not aggregated in ClickHouse');
+  if (a.window.type === 'session') throw new Error('affectedWindowsQuery: session windows go through session-step.ts');
   const size = p.add('Int64', a.window.size);
   const wmBefore = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
   const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
@@ -234,16 +246,32 @@ export function affectedWindowsQuery(spec: PipelineAnalytics, input: StepInput):
   };
 }
 
+/** One recomputed window of one group, as {@link computeWindowsQuery} returns it. */
+export interface ComputedWindowRow {
+  ws_ms: string;
+  k: string;
+  keys_map: Record<string, string>;
+  measures: Record<string, number>;
+  events: string;
+  is_final: number;
+  revision: number;
+  fin_ms: string;
+}
+
 /**
- * INSERT … SELECT that recomputes, from the source, every window touched by the new ranges (and
- * not past its allowed lateness) plus every window that becomes final in this step. A recomputed
- * row replaces the previous one (ReplacingMergeTree(version)); `final` marks it past the
- * watermark; `revision` counts landed batches of the window ingested after it first became final.
+ * SELECT that recomputes, from the source, every window in `affected` (those touched by the new
+ * ranges and not past their allowed lateness, plus those that become final in this step), one row
+ * per window and group: `ws_ms` (start), `k` (key id), `keys_map`, `measures`, `events`, `is_final`,
+ * `revision` (landed batches of the window ingested after it first became final) and `fin_ms` (the
+ * processing time it first became final, kept from the previous row; 0 = not final). The
+ * activity inserts the rows as they are (a recomputed row replaces the previous one,
+ * ReplacingMergeTree(version)) and judges the final ones without reading them back.
+ * Rows recorded in late_events for a window are left out of it.
  */
-export function recomputeWindows(spec: PipelineAnalytics, input: StepInput, affected: AffectedWindows): BuiltQuery {
+export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, affected: AffectedWindows): BuiltQuery {
   const p = new Params();
   const a = input.aggregation;
-  if (a.window.type === 'session') throw new Error('recomputeWindows: session windows go through recomputeSessions');
+  if (a.window.type === 'session') throw new Error('computeWindowsQuery: session windows go through session-step.ts');
   const size = p.add('Int64', a.window.size);
   const wmAfter = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
   const step = p.add('UInt64', input.stepMs);
@@ -265,19 +293,19 @@ export function recomputeWindows(spec: PipelineAnalytics, input: StepInput, affe
     return `${p.add('String', m.name)}, toFloat64(${fn[m.kind]}(${arg}))`;
   });
   const innerCols = ['t', 'src_topic', 'src_partition', 'src_offset', 'src_batch', 'src_ingested', ...usedFields(a).map(alias)].join(', ');
-  const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String})`;
+  const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events
+      WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
+        AND window_start >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND window_start <= fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC'))`;
   const table = p.add('Identifier', input.table);
-  const query = `INSERT INTO ${table} (pipeline, aggregation, window_start, window_end, key_id, keys, measures, events, final, revision, finalized_at_ms, version)
-WITH previous AS (
+  const query = `WITH previous AS (
        SELECT toUnixTimestamp64Milli(window_start) AS pws, key_id AS pkey, argMax(finalized_at_ms, version) AS pfin
        FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
          AND ${inAffected('toUnixTimestamp64Milli(window_start)')}
        GROUP BY pws, pkey)
-SELECT {pipeline:String}, {aggregation:String}, fromUnixTimestamp64Milli(ws, 'UTC'), fromUnixTimestamp64Milli(ws + ${size}, 'UTC'),
-       k, any(kmap), map(${measureExprs.join(', ')}), count(),
-       ws + ${size} - 1 <= ${wmAfter} AS is_final,
-       uniqExactIf(src_batch, fin > 0 AND src_ingested > fin),
-       any(fin), ${step}
+SELECT toString(ws) AS ws_ms, k, any(kmap) AS keys_map, map(${measureExprs.join(', ')}) AS measures, toString(count()) AS events,
+       toUInt8(ws + ${size} - 1 <= ${wmAfter}) AS is_final,
+       toUInt32(uniqExactIf(src_batch, fin > 0 AND src_ingested > fin)) AS revision,
+       toString(any(fin)) AS fin_ms
 FROM (
   SELECT r.*, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
   FROM (
@@ -288,8 +316,31 @@ FROM (
   ) AS r
   LEFT JOIN previous AS pr ON pr.pws = r.ws AND pr.pkey = r.k
 )
-GROUP BY ws, k`;
+GROUP BY ws, k
+ORDER BY ws, k`;
   return { query, params: { ...p.values, pipeline: input.pipeline, aggregation: a.name } };
+}
+
+/** `map(name, value, …)` of an aggregation's measures over the aliased columns of {@link sourceRows}. */
+export function measuresMap(spec: PipelineAnalytics, a: Aggregation, p: Params): string {
+  const exprs = a.measures.map((m) => {
+    const cond = m.where.length === 0 ? '1' : m.where.map((c) => {
+      const numeric = spec.fields[c.field]!.type === 'number';
+      return `(${alias(c.field)} ${ops[c.op]} ${numeric ? p.add('Float64', Number(c.value)) : p.add('String', String(c.value))})`;
+    }).join(' AND ');
+    const arg = m.kind === 'count' ? cond : `${alias(m.field!)}, ${cond}`;
+    return `${p.add('String', m.name)}, toFloat64(${fn[m.kind]}(${arg}))`;
+  });
+  return `map(${exprs.join(', ')})`;
+}
+
+/** The key id (`a/b`) and key map expressions of an aggregation's group-by fields. */
+export function groupKeyExprs(a: Aggregation, p: Params): { keyId: string; keysMap: string } {
+  const groupKeys = a.groupBy.map((g) => alias(g));
+  return {
+    keyId: groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`,
+    keysMap: groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`,
+  };
 }
 
 /** Distinct group keys among the rows of the new ranges (what absence detectors call "seen"). */

@@ -19,7 +19,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, lateEventsInsert, recomputeWindows, seenKeysQuery, type OffsetRange } from './aggregate-sql.js';
+import { stepWindows } from '../../schemas/analytics/step-windows.js';
+import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
+import { sessionStep } from './session-step.js';
+import { sessionTableDdl } from './session-sql.js';
+import { toClickHouseTime } from '../ingest/ingest.js';
+import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
 
 /** Dependencies of {@link createAggregationActivities}. */
 export interface AggregationDeps {
@@ -34,6 +39,8 @@ export interface LandedBatch {
   partition: number;
   fromOffset: number;
   toOffset: number;
+  /** Smallest event time of the batch (ms), null when it had no valid events. */
+  minEventTimeMs: number | null;
   /** Largest event time of the batch (ms), null when it had no valid events. */
   maxEventTimeMs: number | null;
   finishedAtMs: number;
@@ -56,6 +63,11 @@ export interface AggregateStepInput {
   watermarkAfterMs: number | null;
   /** Processing time of the step, from the workflow (stamps finalisation and versions). */
   stepMs: number;
+  /**
+   * Return the windows that became final in this step for every aggregation a window detector
+   * reads (`finalWindows`), so the workflow needs no `readFinalWindows`. @default false
+   */
+  returnFinalWindows?: boolean;
 }
 
 /** One final window of one group, with its measures. */
@@ -75,16 +87,41 @@ export interface AggregateStepResult {
   late: Record<string, number>;
   /** Windows that became final in this step, per aggregation (window starts, ms). */
   finalized: Record<string, number[]>;
+  /**
+   * With `returnFinalWindows`: per aggregation read by a window detector, the windows whose
+   * `end - 1` lies in (watermark before, watermark after], every group, by start then key: what
+   * `readFinalWindows` returns for the same watermarks, taken from the recomputed rows.
+   */
+  finalWindows?: Record<string, FinalWindow[]>;
   /** Group keys present in the new ranges, per aggregation read by an absence detector (only those). */
   seen: Record<string, { key: string; keys: Record<string, string> }[]>;
   /**
    * Milliseconds spent per kind of statement in this step, summed over the aggregations:
-   * `lateInsert` (the side output), `lateCount` (counting it), `seenKeys`, `affected` (which
-   * windows to recompute), `recompute`,
-   * `finalizedRead`. A few numbers in the activity result, so the history shows where a slow step
+   * `lateInsert` (the side output), `lateCount` (counting it; both only when the ranges may hold
+   * late rows), `seenKeys`, `affected` (which windows to recompute, only when the ranges carry no
+   * event-time bounds), `recompute` (the SELECT), `insert` (writing its rows). A few numbers in the activity result, so the history shows where a slow step
    * spent its time (the latency bench reads them).
    */
   timingsMs: Record<string, number>;
+}
+
+/** Input of `aggregateLanded`. */
+export interface AggregateLandedInput {
+  pipeline: string;
+  /** The aggregator's watermark state before this iteration (its cursor is `nextOffset` per partition). */
+  watermark: WatermarkState;
+  /** Processing time of the iteration, from the workflow (idleness, finalisation stamps). */
+  nowMs: number;
+}
+
+/** Result of `aggregateLanded`. */
+export interface AggregateLandedResult {
+  /** Batches read after the cursor. */
+  batches: number;
+  /** The watermark state after them (cursor advanced). */
+  watermark: WatermarkState;
+  /** The step (with `finalWindows`), or null when nothing landed and the watermark did not move. */
+  step: AggregateStepResult | null;
 }
 
 /** Finds a pipeline's declarations or fails non-retryably naming it. */
@@ -101,6 +138,7 @@ export function pipelineSpec(analytics: AnalyticsFile, pipeline: string): Pipeli
 }
 
 const ms = (v: string | number | null): number | null => (v === null ? null : Number(v));
+const noWatermarkMs = -9_000_000_000_000_000;
 
 /** Builds the aggregation activities. */
 export function createAggregationActivities(deps: AggregationDeps) {
@@ -109,7 +147,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
     return (await deps.warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
   }
 
-  return {
+  const activities = {
     /** The pipeline's validated declarations (durations in ms), or null when it declares none. */
     async describePipelineAnalytics(input: { pipeline: string }): Promise<{ spec: PipelineAnalytics | null }> {
       return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
@@ -118,10 +156,12 @@ export function createAggregationActivities(deps: AggregationDeps) {
     /** Creates the table of every aggregation of the pipeline (idempotent). */
     async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
-      const tables = spec.aggregations.map((a) => aggregationTable(spec.pipeline, a));
-      for (const table of tables) {
-        const ddl = aggregationTableDdl(table);
+      const tables: string[] = [];
+      for (const a of spec.aggregations) {
+        const table = aggregationTable(spec.pipeline, a);
+        const ddl = a.window.type === 'session' ? sessionTableDdl(table) : aggregationTableDdl(table);
         await deps.warehouse.command({ query: ddl.query, query_params: ddl.params });
+        tables.push(table);
       }
       return { tables };
     },
@@ -130,9 +170,10 @@ export function createAggregationActivities(deps: AggregationDeps) {
     async readLandedBatches(input: ReadLandedBatchesInput): Promise<{ batches: LandedBatch[] }> {
       const parts = Object.keys(input.nextOffsets).map(Number);
       const nexts = parts.map((p) => input.nextOffsets[String(p)] ?? 0);
-      const found = await rows<{ partition: number; from_offset: string; to_offset: string; max_t: string | null; fin: string }>(
+      const found = await rows<{ partition: number; from_offset: string; to_offset: string; max_t: string | null; min_t: string | null; fin: string }>(
         `SELECT partition, from_offset, to_offset,
                 if(isNull(max_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(max_event_time))) AS max_t,
+                if(isNull(min_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(min_event_time))) AS min_t,
                 toUnixTimestamp64Milli(finished_at) AS fin
          FROM lineage_batches FINAL
          WHERE pipeline = {pipeline:String}
@@ -142,7 +183,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
         { pipeline: input.pipeline, parts, nexts, limit: input.limit ?? 500 },
       );
       return {
-        batches: found.map((b) => ({ partition: Number(b.partition), fromOffset: Number(b.from_offset), toOffset: Number(b.to_offset), maxEventTimeMs: ms(b.max_t), finishedAtMs: Number(b.fin) })),
+        batches: found.map((b) => ({ partition: Number(b.partition), fromOffset: Number(b.from_offset), toOffset: Number(b.to_offset), minEventTimeMs: ms(b.min_t), maxEventTimeMs: ms(b.max_t), finishedAtMs: Number(b.fin) })),
       };
     },
 
@@ -151,11 +192,18 @@ export function createAggregationActivities(deps: AggregationDeps) {
      * to late_events (judged against the watermark before the step), then recomputation of the
      * touched and newly final windows. Safe to retry: the side output insert carries a
      * de-duplication token of the step, and a recomputation replaces its rows.
+     *
+     * Statements per aggregation in the common case (every range carries its event-time bounds,
+     * none old enough to be late): one SELECT that recomputes the windows and one INSERT of its
+     * rows. The side output runs only when a range's smallest event time is at or before
+     * `watermark before - allowed lateness` (otherwise no row of it can be late); the windows come
+     * from the bounds (schemas/analytics/step-windows.ts) unless a range lacks them.
      */
     async aggregateStep(input: AggregateStepInput): Promise<AggregateStepResult> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const late: Record<string, number> = {};
       const finalized: Record<string, number[]> = {};
+      const finalWindows: Record<string, FinalWindow[]> = {};
       const seen: AggregateStepResult['seen'] = {};
       const timingsMs: Record<string, number> = {};
       const timed = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
@@ -167,46 +215,119 @@ export function createAggregationActivities(deps: AggregationDeps) {
         }
       };
       const rangeKey = input.ranges.map((r) => `${r.partition}:${r.from}-${r.to}`).join(',');
+      const bounded = input.ranges.every((r) => r.minEventTimeMs !== undefined && r.maxEventTimeMs !== undefined);
+      // Only the landing table's event time is what lineage_batches bounds.
+      const lineageBounds = bounded && spec.source.table === 'events' && spec.source.eventTimeColumn === 'event_time';
+      const judged = new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation));
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
         const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs };
-        if (a.window.type === 'session') {
-          throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `aggregation ${a.name}: session windows are not aggregated in ClickHouse yet (declared, validated, and computed by schemas/analytics/windows.ts only)` });
-        }
         if (input.ranges.length > 0) {
-          const lateQuery = lateEventsInsert(spec, step);
-          const lateCount = () => timed('lateCount', () => rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name }));
-          const [before] = await lateCount();
-          await timed('lateInsert', () => deps.warehouse.command({
-            query: lateQuery.query,
-            query_params: lateQuery.params,
-            clickhouse_settings: { insert_deduplication_token: `late/${spec.pipeline}/${a.name}/${input.watermarkBeforeMs ?? 'none'}/${rangeKey}` },
-          }));
-          const [after] = await lateCount();
-          late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
+          // A row can be late only if its event time is at or before watermark - allowed lateness
+          // (its window ends after it); a range whose smallest event time is later holds none.
+          const mayBeLate = input.watermarkBeforeMs !== null
+            && (!lineageBounds || input.ranges.some((r) => r.minEventTimeMs !== null && r.minEventTimeMs! <= input.watermarkBeforeMs! - spec.watermark.allowedLateness));
+          late[a.name] = 0;
+          if (mayBeLate) {
+            const lateQuery = lateEventsInsert(spec, step);
+            const lateCount = () => timed('lateCount', () => rows<{ n: string }>('SELECT count() AS n FROM late_events WHERE pipeline = {p:String} AND aggregation = {a:String}', { p: spec.pipeline, a: a.name }));
+            const [before] = await lateCount();
+            await timed('lateInsert', () => deps.warehouse.command({
+              query: lateQuery.query,
+              query_params: lateQuery.params,
+              clickhouse_settings: { insert_deduplication_token: `late/${spec.pipeline}/${a.name}/${input.watermarkBeforeMs ?? 'none'}/${rangeKey}` },
+            }));
+            const [after] = await lateCount();
+            late[a.name] = Number(after?.n ?? 0) - Number(before?.n ?? 0);
+          }
           // Only absence detectors read the keys seen; without one on this aggregation, skip the query.
           if (spec.detectors.some((d) => d.method.kind === 'absence' && d.aggregation === a.name)) {
             const keys = seenKeysQuery(spec, step);
             seen[a.name] = (await timed('seenKeys', () => rows<{ key_id: string; keys: Record<string, string> }>(keys.query, keys.params))).map((k) => ({ key: k.key_id, keys: k.keys }));
           }
         }
-        const affectedQuery = affectedWindowsQuery(spec, step);
-        const [found] = await timed('affected', () => rows<{ n: string; lo: string; hi: string; list: string[] }>(affectedQuery.query, affectedQuery.params));
-        const count = Number(found?.n ?? 0);
-        if (count > 0) {
-          const affected = { count, lo: Number(found!.lo), hi: Number(found!.hi), list: count <= affectedListLimit ? found!.list.map(Number) : null };
-          const recompute = recomputeWindows(spec, step, affected);
-          await timed('recompute', () => deps.warehouse.command({ query: recompute.query, query_params: recompute.params }));
+        if (a.window.type === 'session') {
+          const done = await sessionStep({ warehouse: deps.warehouse, rows, timed }, spec, step);
+          finalized[a.name] = done.finalized;
+          continue;
         }
-        const done = await timed('finalizedRead', () => rows<{ ws: string }>(
-          `SELECT DISTINCT toUnixTimestamp64Milli(window_start) AS ws FROM {table:Identifier} FINAL
-           WHERE pipeline = {p:String} AND aggregation = {a:String} AND finalized_at_ms = {step:UInt64} ORDER BY ws`,
-          { table, p: spec.pipeline, a: a.name, step: input.stepMs },
-        ));
-        finalized[a.name] = done.map((d) => Number(d.ws));
+        let affected: AffectedWindows | null = null;
+        if (lineageBounds && input.watermarkBeforeMs !== null) {
+          affected = stepWindows({
+            sizeMs: a.window.size,
+            slideMs: a.window.type === 'hopping' ? a.window.slide : a.window.size,
+            ranges: input.ranges.map((r) => ({ minEventTimeMs: r.minEventTimeMs ?? null, maxEventTimeMs: r.maxEventTimeMs ?? null })),
+            watermarkBeforeMs: input.watermarkBeforeMs,
+            watermarkAfterMs: input.watermarkAfterMs,
+            allowedLatenessMs: spec.watermark.allowedLateness,
+            limit: affectedListLimit,
+          });
+        }
+        if (!affected) {
+          const affectedQuery = affectedWindowsQuery(spec, step);
+          const [found] = await timed('affected', () => rows<{ n: string; lo: string; hi: string; list: string[] }>(affectedQuery.query, affectedQuery.params));
+          const count = Number(found?.n ?? 0);
+          affected = count > 0 ? { count, lo: Number(found!.lo), hi: Number(found!.hi), list: count <= affectedListLimit ? found!.list.map(Number) : null } : { count: 0, lo: 0, hi: 0, list: [] };
+        }
+        let computed: ComputedWindowRow[] = [];
+        if (affected.count > 0) {
+          const q = computeWindowsQuery(spec, step, affected);
+          computed = await timed('recompute', () => rows<ComputedWindowRow>(q.query, q.params));
+          if (computed.length > 0) {
+            const size = a.window.size;
+            await timed('insert', () => deps.warehouse.insert({
+              table,
+              format: 'JSONEachRow',
+              values: computed.map((w) => ({
+                pipeline: spec.pipeline,
+                aggregation: a.name,
+                window_start: toClickHouseTime(Number(w.ws_ms)),
+                window_end: toClickHouseTime(Number(w.ws_ms) + size),
+                key_id: w.k,
+                keys: w.keys_map,
+                measures: w.measures,
+                events: w.events,
+                final: Number(w.is_final),
+                revision: Number(w.revision),
+                finalized_at_ms: w.fin_ms,
+                version: input.stepMs,
+              })),
+            }));
+          }
+        }
+        finalized[a.name] = [...new Set(computed.filter((w) => Number(w.is_final) === 1 && Number(w.fin_ms) === input.stepMs).map((w) => Number(w.ws_ms)))].sort((x, y) => x - y);
+        if (input.returnFinalWindows && judged.has(a.name) && input.watermarkAfterMs !== null) {
+          const after = input.watermarkBeforeMs ?? noWatermarkMs;
+          const upto = input.watermarkAfterMs;
+          const size = a.window.size;
+          finalWindows[a.name] = computed
+            .filter((w) => Number(w.is_final) === 1 && Number(w.ws_ms) + size - 1 > after && Number(w.ws_ms) + size - 1 <= upto)
+            .map((w) => ({ aggregation: a.name, key: w.k, keys: w.keys_map, startMs: Number(w.ws_ms), endMs: Number(w.ws_ms) + size, measures: Object.fromEntries(Object.entries(w.measures).map(([k, v]) => [k, Number(v)])), revision: Number(w.revision) }))
+            .sort((x, y) => x.startMs - y.startMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+        }
       }
       log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized, timingsMs });
-      return { late, finalized, seen, timingsMs };
+      return { late, finalized, seen, timingsMs, ...(input.returnFinalWindows ? { finalWindows } : {}) };
+    },
+
+    /**
+     * One aggregator iteration's work in one activity: the batches landed after the cursor
+     * (`readLandedBatches`), the watermark advanced over them with the pure code of
+     * schemas/analytics/watermark.ts at the workflow's `nowMs`, and, when anything landed or the
+     * watermark moved, `aggregateStep` with the final windows returned. Deterministic for its
+     * input and the landed data, so a retry (or a redone iteration) gives the same answer.
+     */
+    async aggregateLanded(input: AggregateLandedInput): Promise<AggregateLandedResult> {
+      const spec = pipelineSpec(deps.analytics, input.pipeline);
+      const nextOffsets = Object.fromEntries(Object.entries(input.watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+      const { batches } = await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+      const before = input.watermark.watermarkMs;
+      const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
+      const watermark = advanceWatermark(observed, { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness }, input.nowMs);
+      if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, watermark, step: null };
+      const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
+      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });
+      return { batches: batches.length, watermark, step };
     },
 
     /**
@@ -232,6 +353,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       };
     },
   };
+  return activities;
 }
 
 /** The aggregation activities. */

@@ -119,11 +119,6 @@ export const pipelineAnalyticsSchema = z
     p.source.where.forEach((c, i) => need(c.field, ['source', 'where', i, 'field']));
     const aggs = new Map<string, Aggregation>();
     p.aggregations.forEach((a, i) => {
-      if (a.window.type === 'session') {
-        // The session math (schemas/analytics/windows.ts) is done and property-tested; landing
-        // sessions in ClickHouse is not, so a declaration is refused at start, not at run time.
-        ctx.addIssue({ code: 'custom', path: ['aggregations', i, 'window', 'type'], message: 'session windows are not aggregated in ClickHouse yet; use tumbling or hopping' });
-      }
       if (aggs.has(a.name)) ctx.addIssue({ code: 'custom', path: ['aggregations', i, 'name'], message: `duplicate aggregation "${a.name}"` });
       aggs.set(a.name, a);
       a.groupBy.forEach((g, j) => need(g, ['aggregations', i, 'groupBy', j]));

@@ -16,7 +16,7 @@
  * - signalled at: the event time of the `fire` signal (WorkflowExecutionSignaled) carrying that
  *   window in the alert workflow's history, as the Temporal server recorded it.
  * - where the time goes: the aggregator's own history (scheduled / completed times of the
- *   readLandedBatches, aggregateStep, readFinalWindows and signalDetections activities of the
+ *   aggregateLanded (formerly readLandedBatches, aggregateStep, readFinalWindows) and signalDetections activities of the
  *   iteration that signalled), so the latency splits into waiting for the poll, aggregating in
  *   ClickHouse, reading the final windows, and signalling.
  * - baseline (same run): the raw ClickHouse aggregation of one window (GROUP BY service over the
@@ -76,7 +76,7 @@ export interface LatencyResult {
   latency: Percentiles;
   /** The split of the same samples: final -> the iteration's first activity (poll wait and lag). */
   breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
-  /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, recompute, finalizedRead), from its result. */
+  /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, affected, recompute, insert), from its result. */
   aggregateStatements: Record<string, Percentiles>;
   /** Baseline: the raw ClickHouse GROUP BY of one window, timed from the bench. */
   baselineQuery: Percentiles;
@@ -244,6 +244,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
             act.completedMs = tsMs(e.eventTime);
             const result = done.result?.payloads?.[0];
             if (act.name === 'aggregateStep' && result) act.timingsMs = defaultPayloadConverter.fromPayload<{ timingsMs?: Record<string, number> }>(result).timingsMs ?? {};
+            if (act.name === 'aggregateLanded' && result) act.timingsMs = defaultPayloadConverter.fromPayload<{ step?: { timingsMs?: Record<string, number> } | null }>(result).step?.timingsMs ?? {};
           }
         }
       }
@@ -271,12 +272,14 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       if (sigIdx < 0) continue;
       const sig = acts[sigIdx]!;
       const before = acts.slice(0, sigIdx).reverse();
-      const readAct = before.find((a) => a.name === 'readLandedBatches');
-      const aggAct = before.find((a) => a.name === 'aggregateStep');
+      // Since the aggregator runs one activity per iteration (aggregateLanded), it is both the
+      // iteration's first activity and its step; before, readLandedBatches then aggregateStep.
+      const readAct = before.find((a) => a.name === 'readLandedBatches' || a.name === 'aggregateLanded');
+      const aggAct = before.find((a) => a.name === 'aggregateStep' || a.name === 'aggregateLanded');
       const finAct = before.find((a) => a.name === 'readFinalWindows');
       if (readAct) {
         wait.push(readAct.scheduledMs - f);
-        read.push(readAct.completedMs - readAct.scheduledMs);
+        if (readAct.name === 'readLandedBatches') read.push(readAct.completedMs - readAct.scheduledMs);
       }
       if (aggAct) {
         agg.push(aggAct.completedMs - aggAct.scheduledMs);
@@ -347,10 +350,10 @@ export function formatLatency(r: LatencyResult): string {
     `${'ms'.padEnd(52)} ${'n'.padStart(6)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`,
     row('window final -> alert workflow signalled', r.latency),
     row('  of which: final -> aggregator iteration starts', r.breakdown.waitForIteration),
-    row('            readLandedBatches (lineage_batches)', r.breakdown.readBatches),
-    row('            aggregateStep (late side output + windows)', r.breakdown.aggregateStep),
+    row('            readLandedBatches (before aggregateLanded)', r.breakdown.readBatches),
+    row('            aggregateLanded (batches, watermark, step)', r.breakdown.aggregateStep),
     ...Object.entries(r.aggregateStatements).map(([k, p]) => row(`              ${k}`, p)),
-    row('            readFinalWindows', r.breakdown.readFinalWindows),
+    row('            readFinalWindows (none since the step returns them)', r.breakdown.readFinalWindows),
     row('            signalDetections scheduled -> signal', r.breakdown.signal),
     row('baseline: raw ClickHouse GROUP BY of one window', r.baselineQuery),
     `ratio latency / baseline query: p50 ${r.ratios.p50 === null ? '-' : r.ratios.p50.toFixed(1)}, p99 ${r.ratios.p99 === null ? '-' : r.ratios.p99.toFixed(1)}${r.unmatched ? `; ${r.unmatched} fire signals without a final time` : ''}`,

@@ -46,6 +46,19 @@ const analytics: AnalyticsFile = analyticsFileSchema.parse({
         },
       ],
     },
+    ...['bounded', 'scanned'].map((pipeline) => ({
+      pipeline,
+      fields: { service: { json: 'service' }, status: { json: 'status', type: 'number' }, duration: { json: 'duration_ms', type: 'number' } },
+      watermark: { outOfOrderness: '2s', idleness: '1m', allowedLateness: '8s' },
+      aggregations: [
+        { name: 'tum', window: { type: 'tumbling', size: '5s' }, groupBy: ['service'], measures: [{ name: 'n', kind: 'count' }, { name: 'errors', kind: 'count', where: [{ field: 'status', op: '>=', value: 500 }] }, { name: 'p95', kind: 'p95', field: 'duration' }] },
+        { name: 'hop', window: { type: 'hopping', size: '7s', slide: '3s' }, groupBy: ['service'], measures: [{ name: 'n', kind: 'count' }, { name: 'slowest', kind: 'max', field: 'duration' }] },
+      ],
+      detectors: [
+        { name: 'errs', aggregation: 'tum', measure: 'errors', method: { kind: 'threshold' }, levels: { warning: 3 }, clear: { below: 1 } },
+        { name: 'hops', aggregation: 'hop', measure: 'n', method: { kind: 'threshold' }, levels: { warning: 1000 }, clear: { below: 1 } },
+      ],
+    })),
     {
       pipeline: 'hops',
       fields: {},
@@ -140,6 +153,64 @@ describe('tumbling aggregation with watermarks and lateness', () => {
     expect(again.map((r) => [r.service, r.ws, r.requests, r.errors, r.p95, r.final, r.revision])).toEqual(rows.map((r) => [r.service, r.ws, r.requests, r.errors, r.p95, r.final, r.revision]));
     const [lateCount] = await (await warehouse.query({ query: 'SELECT count() AS n FROM late_events', format: 'JSONEachRow' })).json<{ n: string }>();
     expect(Number(lateCount!.n)).toBe(1);
+  });
+});
+
+describe('windows derived from the batches\' event-time bounds', () => {
+  it('give the same rows, late side output, finalized and final windows as the windows read from the landed rows', async () => {
+    // Two pipelines with the same declarations and the same landed events, stepped with the same
+    // watermarks: "bounded" passes each range's event-time bounds (the aggregator's way since the
+    // step derives its windows from lineage), "scanned" does not (the step queries the rows).
+    const a = createAggregationActivities({ warehouse, analytics });
+    for (const p of ['bounded', 'scanned']) await run(a.ensureAggregationTables, { pipeline: p });
+    const t0 = Date.parse('2026-05-01T00:00:00Z');
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const services = ['api', 'db', 'web'];
+    const next: Record<number, number> = { 0: 0, 1: 0 };
+    let maxT = t0;
+    let watermark: number | null = null;
+    for (let step = 0; step < 14; step++) {
+      // Each step lands one batch per partition, mostly in order, a few out of order, some very late.
+      const batches = [0, 1].map(() => Array.from({ length: 5 + Math.floor(rand() * 20) }, () => {
+        const r = rand();
+        const t = r < 0.1 ? maxT - 15_000 - Math.floor(rand() * 20_000) : r < 0.3 ? maxT - Math.floor(rand() * 6_000) : maxT + Math.floor(rand() * 1_500);
+        maxT = Math.max(maxT, t);
+        return { t, service: services[Math.floor(rand() * 3)]!, status: rand() < 0.3 ? 500 : 200, durationMs: Math.floor(rand() * 100) };
+      }));
+      const ranges = [];
+      for (const [partition, events] of batches.entries()) {
+        const from = next[partition]!;
+        for (const pipeline of ['bounded', 'scanned']) await landBatch(warehouse, pipeline, partition, from, events);
+        next[partition] = from + events.length;
+        ranges.push({ partition, from, to: from + events.length, minEventTimeMs: Math.min(...events.map((e) => e.t)), maxEventTimeMs: Math.max(...events.map((e) => e.t)) });
+      }
+      const before = watermark;
+      watermark = maxT - 2_000;
+      const stepMs = t0 + step;
+      const bounded = await run(a.aggregateStep, { pipeline: 'bounded', ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark, stepMs, returnFinalWindows: true });
+      const scanned = await run(a.aggregateStep, { pipeline: 'scanned', ranges: ranges.map(({ partition, from, to }) => ({ partition, from, to })), watermarkBeforeMs: before, watermarkAfterMs: watermark, stepMs });
+      expect(bounded.late).toEqual(scanned.late);
+      expect(bounded.finalized).toEqual(scanned.finalized);
+      for (const agg of ['tum', 'hop']) {
+        const read = await run(a.readFinalWindows, { pipeline: 'scanned', aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: watermark });
+        expect(bounded.finalWindows?.[agg]).toEqual(read.windows);
+      }
+      if (before !== null) expect(bounded.timingsMs.affected).toBeUndefined();
+    }
+    for (const agg of ['tum', 'hop']) {
+      const table = (p: string) => warehouse.query({
+        query: `SELECT toString(toUnixTimestamp64Milli(window_start)) AS ws, key_id, measures, events, final, revision, finalized_at_ms FROM {t:Identifier} FINAL ORDER BY window_start, key_id`,
+        query_params: { t: `agg_${p}_${agg}` },
+        format: 'JSONEachRow',
+      }).then((r) => r.json());
+      const [b, sc] = await Promise.all([table('bounded'), table('scanned')]);
+      expect(b.length).toBeGreaterThan(20);
+      expect(b).toEqual(sc);
+    }
+    const late = await (await warehouse.query({ query: "SELECT pipeline, count() AS n FROM late_events WHERE pipeline IN ('bounded', 'scanned') GROUP BY pipeline ORDER BY pipeline", format: 'JSONEachRow' })).json<{ pipeline: string; n: string }>();
+    expect(late.map((l) => l.n)).toEqual([late[0]?.n, late[0]?.n]);
+    expect(Number(late[0]?.n ?? 0)).toBeGreaterThan(0);
   });
 });
 

@@ -35,8 +35,11 @@ describe('analytics declarations', () => {
       pipelines: [{ pipeline: 'p', fields: {}, aggregations: [{ name: 'a', window: { type: 'tumbling', size: '1m' }, groupBy: ['nope'], measures: [{ name: 'm', kind: 'p95' }] }], detectors: [{ name: 'd', aggregation: 'zz', measure: 'm', method: { kind: 'ewma' }, levels: { warning: 3 }, clear: { below: 1 } }] }],
     });
     const paths = second.error!.issues.map((i) => i.path.join('.'));
-    const session = analyticsFileSchema.safeParse({ pipelines: [{ pipeline: 'p', aggregations: [{ name: 'a', window: { type: 'session', gap: '30s', maxDuration: '10m' }, measures: [{ name: 'n', kind: 'count' }] }] }] });
-    expect(session.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['pipelines.0.aggregations.0.window.type: session windows are not aggregated in ClickHouse yet; use tumbling or hopping']);
+    // Session aggregations are accepted (aggregated in ClickHouse); window detectors over them are not.
+    const session = { pipeline: 'p', aggregations: [{ name: 'a', window: { type: 'session', gap: '30s', maxDuration: '10m' }, measures: [{ name: 'n', kind: 'count' }] }] };
+    expect(analyticsFileSchema.safeParse({ pipelines: [session] }).success).toBe(true);
+    const judged = analyticsFileSchema.safeParse({ pipelines: [{ ...session, detectors: [{ name: 'd', aggregation: 'a', measure: 'n', method: { kind: 'threshold' }, levels: { warning: 3 }, clear: { below: 1 } }] }] });
+    expect(judged.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['pipelines.0.detectors.0.aggregation: window detectors judge tumbling or hopping aggregations; session windows have no regular series']);
     expect(paths).toEqual(expect.arrayContaining(['pipelines.0.aggregations.0.groupBy.0', 'pipelines.0.aggregations.0.measures.0.field', 'pipelines.0.detectors.0.aggregation']));
   });
 });

@@ -11,9 +11,9 @@
  * Start from the CLI:
  * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, log, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { AggregationActivities } from '../../activities/analytics/aggregate.js';
+import type { AggregateStepResult, AggregationActivities, FinalWindow } from '../../activities/analytics/aggregate.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
 import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTransition } from '../../schemas/analytics/evaluate.js';
 import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
@@ -37,6 +37,22 @@ export const aggregatorInputSchema = z
       .optional(),
   })
   .strict();
+/** Argument of {@link batchLandedSignal}: the landed range `[from, to)` of a partition. */
+export const batchLandedSchema = z
+  .object({ partition: z.number().int().min(0), from: z.number().int().min(0), to: z.number().int().min(0) })
+  .strict();
+/** Argument of {@link batchLandedSignal}. */
+export type BatchLanded = z.infer<typeof batchLandedSchema>;
+
+/**
+ * `batchLanded` (signal): a partition consumer landed a batch with valid events. Wakes the
+ * aggregator at once instead of at its next poll, so a window is judged as soon as the landing
+ * that makes it final is reported. Only a nudge: the aggregator still reads what landed from
+ * lineage_batches (its cursor), so a lost or repeated signal changes nothing but timing, and the
+ * poll interval remains the fallback.
+ */
+export const batchLandedSignal = defineSignal<[BatchLanded]>('batchLanded');
+
 /** Workflow id of a pipeline's aggregator: `aggregator-<pipeline>`. */
 export function aggregatorWorkflowId(pipeline: string): string {
   return `aggregator-${pipeline}`;
@@ -131,6 +147,17 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     { description: 'Watermark per partition and combined, windows judged, open detector levels, last error.' },
   );
 
+  let landedSince = false;
+  setHandler(
+    batchLandedSignal,
+    (arg) => {
+      const parsed = batchLandedSchema.safeParse(arg);
+      if (!parsed.success) log.warn('batchLanded: ignored a malformed argument (expected {partition, from, to})', { arg });
+      landedSince = true;
+    },
+    { description: 'A partition landed a batch: run the next iteration now instead of at the next poll. Argument {"partition": 0, "from": 100, "to": 200}.' },
+  );
+
   setHandler(aggregatorDetectorsQuery, () => detectors, { description: 'Detector state per detector and series: baseline windows, EWMA, for/clear counters, open level.' });
 
   for (let iteration = 0; ; iteration++) {
@@ -138,22 +165,46 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       await condition(allHandlersFinished);
       return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions } });
     }
+    // Landings reported from here on need another iteration; those before are read now.
+    landedSince = false;
     try {
-      const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
-      const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
-      const now = Date.now();
       const before = watermark.watermarkMs;
-      const observed = observeBatches(watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
-      const advanced = advanceWatermark(observed, policy, now);
+      let now: number;
+      let advanced: WatermarkState;
       // Everything below is computed into locals and committed only when the iteration succeeded,
       // so a failed iteration is redone from the same cursor, watermark and detector state.
       const found: DetectorTransition[] = [];
       let nextDetectors = detectors;
       let nextSeen = lastSeen;
       let judgedWindows = 0;
-      if (batches.length > 0 || advanced.watermarkMs !== before) {
-        const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset }));
-        const step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now });
+      let step: AggregateStepResult | null = null;
+      let readFinal: ((agg: string) => Promise<FinalWindow[]>) | null = null;
+      if (patched('aggregator-one-activity-per-step')) {
+        // One activity per iteration: reading the landed batches, advancing the watermark (the
+        // same pure code, run with the workflow's clock) and the step, which returns the windows
+        // that became final. Each activity costs a dispatch round trip on a loaded worker.
+        now = Date.now();
+        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now });
+        advanced = done.watermark;
+        step = done.step;
+      } else {
+        const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+        const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+        now = Date.now();
+        const observed = observeBatches(watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
+        advanced = advanceWatermark(observed, policy, now);
+        if (batches.length > 0 || advanced.watermarkMs !== before) {
+          // The event-time bounds let the step derive its windows without a query (activity input
+          // only: no command changes). Since the patch, the step also returns the windows that
+          // became final, so the iteration no longer schedules readFinalWindows per aggregation.
+          const fused = patched('aggregator-step-returns-final-windows');
+          const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs ?? null, maxEventTimeMs: b.maxEventTimeMs }));
+          step = await acts.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: advanced.watermarkMs, stepMs: now, returnFinalWindows: fused });
+          const upto = advanced.watermarkMs;
+          if (!fused && upto !== null) readFinal = async (agg) => (await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: upto })).windows;
+        }
+      }
+      if (step) {
         for (const [agg, keys] of Object.entries(step.seen)) {
           const perAgg = { ...(nextSeen[agg] ?? {}) };
           for (const k of keys) perAgg[k.key] = { atMs: now, keys: k.keys };
@@ -161,7 +212,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         }
         if (advanced.watermarkMs !== null && advanced.watermarkMs !== before) {
           for (const agg of new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation))) {
-            const { windows } = await acts.readFinalWindows({ pipeline: spec.pipeline, aggregation: agg, afterWatermarkMs: before, uptoWatermarkMs: advanced.watermarkMs });
+            const windows = readFinal ? await readFinal(agg) : (step.finalWindows?.[agg] ?? []);
             judgedWindows += windows.length;
             const judged = evaluateWindows(spec, agg, windows, nextDetectors);
             nextDetectors = judged.states;
@@ -190,6 +241,9 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       log.warn('aggregation step failed; retrying next iteration', { error: lastError });
     }
     setCurrentDetails(`Pipeline ${spec.pipeline}: watermark ${watermark.watermarkMs === null ? 'none yet' : iso(watermark.watermarkMs)}, ${finalWindows} final windows judged, ${transitions} detector transitions.`);
-    await condition(() => false, spec.pollInterval);
+    // Since the patch the loop wakes on a landing report (batchLanded) and polls only as a
+    // fallback; runs started before it replay the plain poll.
+    if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, spec.pollInterval);
+    else await condition(() => false, spec.pollInterval);
   }
 }

@@ -16,6 +16,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -36,6 +37,7 @@ import {
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
 import { advanceBreaker, resolveSelection, type BreakerState, type ProcessorChange, type ProcessorSelection } from '../../schemas/processing/selection.js';
 import { breakerPauseSignal, breakerTrippedSignal, processorChangedSignal } from './processor-control.js';
+import { aggregatorWorkflowId, batchLandedSignal } from '../analytics/aggregator.js';
 
 /** `progress`: cursor, totals, lag at the last plan, the batch in flight. */
 export const progressQuery = defineQuery<PartitionProgress>('progress');
@@ -239,6 +241,14 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     cursor = plan.to;
     lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.to);
     inFlight = null;
+    // Tell the pipeline's aggregator at once (it judges windows the landing made final) instead of
+    // letting it find the batch at its next poll. Not awaited: the command leaves with the next
+    // plan, and a missing aggregator (no analytics declared) only fails the signal. Versioned.
+    if (landed.valid > 0 && patched('partition-reports-batch-landed')) {
+      getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId))
+        .signal(batchLandedSignal, { partition, from: plan.from, to: plan.to })
+        .catch(() => undefined);
+    }
     if (plan.processor && landed.processing) {
       const settings = resolveSelection(plan.processor).processor.breaker;
       const judged = advanceBreaker(breaker, { processed: landed.processing.processed, failures: landed.processing.failures }, settings);
