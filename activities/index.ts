@@ -84,7 +84,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),
-    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}) }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

@@ -23,8 +23,10 @@ import { resolveSelection, type ProcessorChange, type ProcessorSelection } from 
 import { createProcessingRuntime, shadowProcessor, type ProcessingFailure, type ProcessingRuntime, type ProcessingScope, type SourceEvent } from '../processing/runtime.js';
 import type { ProcessorFamily } from '../../schemas/processing/define.js';
 import { processors as treeProcessors } from '../../schemas/processors/index.js';
-import { onCanary } from '../../schemas/rollouts/routing.js';
-import { latestRouting, routingForBatch, stepObservations, type RoleStep } from '../rollouts/routing.js';
+import { onCanary, type PlannedRouting } from '../../schemas/rollouts/routing.js';
+import { latestRouting, routingForBatch, stepObservations, type RoleStep, type RoutingRow } from '../rollouts/routing.js';
+import { RolloutLiveness } from '../rollouts/liveness.js';
+import type { Client } from '@temporalio/client';
 import { recordObservations } from '../rollouts/observations.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { RawRangeReader, RawReadError, type PoisonBatch, type RawRangeReaderOptions } from './kafka-raw-fetch.js';
@@ -54,6 +56,12 @@ export interface IngestDeps {
   contracts?: readonly SubjectDefinition[];
   /** Processor versions this worker can run (batch plans name them). @default the working tree's catalogue */
   catalogue?: readonly ProcessorFamily[];
+  /**
+   * Temporal client: the planner routes a batch only while the rollout that published the routing
+   * is running (a terminated rollout's last routing row is ignored). Without it routing rows are
+   * trusted as written (tests of the landing path alone).
+   */
+  temporal?: Client;
 }
 
 /** Input of planBatch. */
@@ -550,6 +558,23 @@ export function createIngestActivities(deps: IngestDeps) {
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 60_000;
   const catalogue = deps.catalogue ?? treeProcessors;
+  const liveness = deps.temporal ? new RolloutLiveness(deps.temporal) : null;
+  const stale = new Set<string>();
+
+  /** The routing of a batch: the latest published row, unless its rollout is no longer running. */
+  async function plannedRouting(pipelineId: string, processor: ProcessorSelection, row: RoutingRow | null): Promise<PlannedRouting | null> {
+    const routing = routingForBatch(row, processor, catalogue, log);
+    if (!routing || !liveness) return routing;
+    if (await liveness.isRunning(routing.rolloutId)) {
+      stale.delete(routing.rolloutId);
+      return routing;
+    }
+    if (!stale.has(routing.rolloutId)) {
+      stale.add(routing.rolloutId);
+      log.warn('rollout routing ignored: the rollout that published it is no longer running (terminated?); batches run the baseline', { pipeline: pipelineId, rolloutId: routing.rolloutId, epoch: routing.epoch, mode: routing.mode });
+    }
+    return null;
+  }
 
   async function watermarks(topic: string, partition: number): Promise<{ low: number; high: number }> {
     const offsets = await (await admin()).fetchTopicOffsets(topic);
@@ -609,7 +634,7 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       const generation = 0;
       // A rollout's routing applies only to batches with events and a processor (its baseline).
-      const routing = to > from && input.processor && routingRow ? routingForBatch(await routingRow, input.processor, catalogue, log) : null;
+      const routing = to > from && input.processor && routingRow ? await plannedRouting(input.pipelineId, input.processor, await routingRow) : null;
       return {
         pipelineId: input.pipelineId,
         topic: input.topic,

@@ -10,7 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { fireAlert } from '../alerting/alert-firing.js';
+import { clearAlert, fireAlert } from '../alerting/alert-firing.js';
 import { alertFiringSchema, type AlertFiring } from '../../schemas/alerting/alert.js';
 import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import { analysisSchema, rolloutLockWorkflowId, type AnalysisConfig } from '../../schemas/rollouts/rollout.js';
@@ -19,6 +19,10 @@ import { judge, type JudgementReport, type MetricReport } from './judge.js';
 import { jsonFloat, loadObservations } from './observations.js';
 import { pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
 import { canaryProcessorName } from '../../schemas/rollouts/routing.js';
+import { processors as treeProcessors } from '../../schemas/processors/index.js';
+import type { ProcessorFamily } from '../../schemas/processing/define.js';
+import { describeTargetRefusal, type RolloutTarget } from '../../schemas/rollouts/target.js';
+import { checkRolloutTarget, type RolloutTargetInput } from './target.js';
 
 /** Input of `publishRouting`: one routing change of a rollout, as the pipeline's planner reads it. */
 export interface PublishRoutingInput {
@@ -55,6 +59,8 @@ export interface RolloutActivityDeps {
   temporal: Client;
   /** Task queue the alert workflows run on. */
   taskQueue: string;
+  /** Processor versions this worker can run (a rollout's target must be one). @default the working tree's catalogue */
+  catalogue?: readonly ProcessorFamily[];
 }
 
 /** Input of `judgeCanary`. */
@@ -132,7 +138,20 @@ export function judgementRows(input: JudgeCanaryInput, judgementId: string, repo
 /** Builds the rollout activities. */
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   const { warehouse, temporal } = deps;
+  const catalogue = deps.catalogue ?? treeProcessors;
   return {
+    /**
+     * Refuses a rollout whose target is not a registered processor version of this worker's
+     * catalogue, or whose flags that version's flag schema refuses: a non-retryable `invalid_input`
+     * failure whose message names the field (`input.version: processor request-enriched has
+     * versions 1, 2, not 9 ...`). A plain `3` is read as the pipeline's processor at version 3.
+     */
+    async checkRolloutTarget(input: RolloutTargetInput): Promise<RolloutTarget> {
+      const check = await checkRolloutTarget(temporal, catalogue, input);
+      if (!check.ok) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${describeTargetRefusal(check)}` });
+      return check.target;
+    },
+
     /**
      * Judges a window and stores the report. The judgement id is derived from rollout, step and
      * epoch, so a retried activity writes the same rows once (dedup token) and returns the same
@@ -270,6 +289,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
         throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `fireRolloutAlert: ${describeZodError(valid.error, 'firing')}` });
       }
       return (await fireAlert(temporal, deps.taskQueue, valid.data)).workflowId;
+    },
+
+    /**
+     * Resolves a rollout's open incident through the alert workflow's `clear` signal (the
+     * incident says who acted and notifies its channels). Used when a rollout that waited for a
+     * person goes on: the page would otherwise keep escalating and repeating. Returns whether an
+     * incident was open.
+     */
+    async clearRolloutAlert(input: { detector: string; labels: Record<string, string>; note: string; clearedAt: string }): Promise<boolean> {
+      return (await clearAlert(temporal, input.detector, input.labels, { detector: input.detector, note: input.note.slice(0, 1000), clearedAt: input.clearedAt })).cleared;
     },
 
     /** Workflow id of the rollout holding a pipeline's lock, or null when no lock is running. */

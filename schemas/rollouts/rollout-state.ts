@@ -85,6 +85,8 @@ export interface RolloutState {
   eventSeq: number;
   /** Workflow id of the incident opened or reminded through the alert workflow. */
   incident?: string;
+  /** Workflow id of the open `canary_rollout_waiting` incident; cleared (resolved) once the rollout no longer waits for a person. */
+  waitingIncident?: string;
   lockHeld: boolean;
   /** Whether the current step's entry actions (routing change, timer) ran. */
   stepEntered: boolean;

@@ -192,8 +192,8 @@ export const rolloutInputSchema = z
   .object({
     /** Pipeline id whose processor version rolls out. */
     pipeline: name,
-    /** Target processor version (the canary). */
-    version: name,
+    /** Target processor version (the canary): `3`, `v3` (the pipeline's processor at 3) or `name@3`; must be registered (checked on the worker). */
+    version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'expected a processor version: 3, v3 or name@3'),
     /** Version it replaces (the baseline), for the record. @default "current" */
     baselineVersion: name.default('current'),
     /** Processor flags of the canary. @default {} */

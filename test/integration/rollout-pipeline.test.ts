@@ -316,4 +316,40 @@ describe('canary rollouts through a running pipeline', () => {
     const shadowEvents = batches.filter((b) => b.routing_mode === 'shadow').reduce((n, b) => n + Number(b.canary_events), 0);
     expect(await count('SELECT count() AS n FROM request_enriched_requests_shadow WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(shadowEvents);
   });
+
+  it('a terminated rollout (no abort, no final routing row) stops routing at the next batch boundary; live outputs stay exact', { timeout: 300_000 }, async () => {
+    const pipelineId = `term-${suffix}`;
+    const topic = `${pipelineId}-${id}`;
+    const backlog = await produceEvents(kafka, { topic, partitions: 2, count: 200, rate: 1000, seed: 404, startTime: recentStart() });
+    await startPipeline({ pipelineId, topic, partitions: 2, batchMaxEvents: 50, pollIntervalMs: 200, detector: { enabled: false }, processor: { name: 'request-enriched', version: 1 } });
+    const stream = produceEvents(kafka, { topic, partitions: 2, count: 1500, rate: 50, pace: true, seed: 405, startTime: recentStart() + 60_000 });
+    const workflowId = rolloutWorkflowId(pipelineId, '2');
+    const handle = await temporal.workflow.start('canaryRollout', { taskQueue, workflowId, args: [{ pipeline: pipelineId, version: '2', baselineVersion: '1', steps: [{ weight: 50 }, { pause: {} }], requestedBy: 'test' }] });
+    started.push(workflowId, `rollout-lock-${pipelineId}`);
+    const weighted = 'SELECT count() AS n FROM lineage_batches FINAL WHERE pipeline = {p:String} AND routing_mode = {m:String}';
+    await waitFor('batches routed 50 % to v2', async () => ((await count(weighted, { p: pipelineId, m: 'weight' })) >= 4 ? true : undefined));
+    // Terminated: the workflow publishes nothing more, so its last row (weight 50 %) stays the latest.
+    await handle.terminate('operator terminated the rollout');
+    const [row] = await rows<{ mode: string; final: number }>('SELECT mode, final FROM rollout_routing WHERE pipeline = {p:String} ORDER BY published_at DESC, epoch DESC LIMIT 1', { p: pipelineId });
+    expect(row).toEqual({ mode: 'weight', final: 0 });
+    // Planned after the liveness answer has expired (5 s) and the batch in flight has landed.
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    const cut = new Map((await rows<{ partition: number; to: number }>('SELECT partition, max(to_offset) AS to FROM lineage_batches FINAL WHERE pipeline = {p:String} GROUP BY partition', { p: pipelineId })).map((r) => [Number(r.partition), Number(r.to)]));
+    const later = 'SELECT count() AS n FROM lineage_batches FINAL WHERE pipeline = {p:String} AND from_offset >= {cut:UInt64} AND partition = {part:UInt32}';
+    await waitFor('batches planned after the termination on every partition', async () => {
+      for (const [part, to] of cut) if ((await count(later, { p: pipelineId, cut: to, part })) < 3) return undefined;
+      return true;
+    });
+    const valid = backlog.valid + (await stream).valid;
+    await waitFor('every landed batch in lineage', async () => {
+      const [l] = await rows<{ valid: number }>('SELECT sum(valid_count) AS valid FROM lineage_batches WHERE pipeline = {p:String}', { p: pipelineId });
+      return Number(l?.valid ?? 0) >= valid ? true : undefined;
+    });
+    const batches = await checkLiveOutputs(pipelineId);
+    for (const b of batches.filter((x) => Number(x.from_offset) >= cut.get(Number(x.partition))!)) {
+      expect([b.batch_id, b.processor, b.routing_mode, Number(b.canary_events)]).toEqual([b.batch_id, 'request-enriched@1', '', 0]);
+    }
+    // Before the termination the canary really had its share: the routing was live, then it stopped.
+    expect(batches.some((b) => b.routing_mode === 'weight' && Number(b.canary_events) > 0)).toBe(true);
+  });
 });

@@ -22,6 +22,8 @@ import { RolloutRefusedError, listQuery, startRollout } from '../../workers/cli/
 import { createWarehouse } from '../../workers/connections.js';
 import { WebhookReceiver, waitFor } from '../workflows/alert-harness.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+import { processors as catalogue } from '../fixtures/processors/regressed.js';
+import { WorkflowFailedError } from '@temporalio/client';
 
 const config = testConfig();
 const id = uniqueId('t_rollcli');
@@ -66,7 +68,7 @@ beforeAll(async () => {
         publicUrl: 'http://ack.test:8787',
         log: { info: () => undefined, warn: () => undefined },
       }),
-      ...createRolloutActivities({ warehouse, temporal: client, taskQueue }),
+      ...createRolloutActivities({ warehouse, temporal: client, taskQueue, catalogue }),
     },
   });
   workerRun = worker.run();
@@ -101,8 +103,25 @@ describe('platform rollouts on the shared Temporal server', () => {
     expect(await client.workflow.getHandle(`rollout-${pipeline}-2`).describe().catch(() => 'not found')).toBe('not found');
   });
 
+  it('refuses a target version that is not registered (tool and workflow), naming input.version; nothing is locked or published', async () => {
+    const err = await startRollout(client, taskQueue, { pipeline, version: '9' }, 'ann', catalogue).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutRefusedError);
+    expect((err as Error).message).toBe('rollout input: input.version: "9": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2, 3, 4)');
+    expect(await client.workflow.getHandle(`rollout-${pipeline}-9`).describe().catch(() => 'not found')).toBe('not found');
+    // The same input from the plain Temporal CLI: the workflow refuses it on the worker.
+    const direct = await client.workflow.start('canaryRollout', { workflowId: `rollout-${pipeline}-request-enriched@9`, taskQueue, args: [{ pipeline, version: 'request-enriched@9' }] });
+    started.push(direct.workflowId);
+    const failed = await direct.result().then(() => undefined, (e: unknown) => e);
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect(String((failed as WorkflowFailedError).cause?.message)).toBe('canaryRollout input: input.version: processor request-enriched has versions 1, 2, 3, 4, not 9 (expected a registered version: 3, v3 or name@3)');
+    // Refused before the lock and before any routing: the pipeline is free, and nothing was published.
+    expect(await client.workflow.getHandle(`rollout-lock-${pipeline}`).describe().catch(() => 'not found')).toBe('not found');
+    const published = await (await warehouse.query({ query: 'SELECT count() AS n FROM rollout_routing WHERE pipeline = {p:String}', query_params: { p: pipeline }, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<{ n: number }>();
+    expect(published).toEqual([{ n: 0 }]);
+  });
+
   it('starts, is found by its search attributes, refuses a second rollout of the pipeline, and abort opens an incident', async () => {
-    const workflowId = await startRollout(client, taskQueue, { pipeline, version: '3', steps: [{ weight: 10 }, 'pause'] }, 'ann');
+    const workflowId = await startRollout(client, taskQueue, { pipeline, version: '3', steps: [{ weight: 10 }, 'pause'] }, 'ann', catalogue);
     started.push(workflowId);
     expect(workflowId).toBe(`rollout-${pipeline}-3`);
     const handle = client.workflow.getHandle(workflowId);
@@ -115,7 +134,7 @@ describe('platform rollouts on the shared Temporal server', () => {
     });
     expect(listed.searchAttributes).toMatchObject({ RolloutStatus: ['paused'], RolloutPipeline: [pipeline] });
 
-    const second = await startRollout(client, taskQueue, { pipeline, version: '4' }).catch((e: unknown) => e);
+    const second = await startRollout(client, taskQueue, { pipeline, version: '4' }, undefined, catalogue).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(RolloutRefusedError);
     expect((second as Error).message).toBe(`pipeline "${pipeline}" already has a running rollout: ${workflowId} (one rollout per pipeline at a time)`);
 

@@ -23,6 +23,7 @@ import { searchAttributes } from '../../schemas/search-attributes.js';
 import { createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 import { WebhookReceiver } from './alert-harness.js';
+import { processors as testCatalogue } from '../fixtures/processors/regressed.js';
 
 /** Everything a rollout test needs. */
 export interface RolloutHarness {
@@ -86,7 +87,8 @@ export async function createRolloutHarness(): Promise<RolloutHarness> {
     ...createNotifyActivities({ targets: { 'webhook:release': { type: 'webhook', url: `${receiver.url}/release` } }, signingSecret: 'test-signing-secret-0123456789', publicUrl: 'http://ack.test:8787', log: quiet }),
     ...createAlertAuditActivities({ warehouse }),
     ...createAlertRoutingActivities({ alerting, client: activityClient, taskQueue }),
-    ...createRolloutActivities({ warehouse, temporal: activityClient, taskQueue }),
+    // The test catalogue (request-enriched 1-4): rollouts here target v2, v3 and v4.
+    ...createRolloutActivities({ warehouse, temporal: activityClient, taskQueue, catalogue: testCatalogue }),
   };
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;

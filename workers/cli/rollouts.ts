@@ -18,6 +18,10 @@ import { connectTemporal, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 import { queryWithin } from './temporal-query.js';
+import { checkRolloutTarget } from '../../activities/rollouts/target.js';
+import { processors as treeProcessors } from '../../schemas/processors/index.js';
+import type { ProcessorFamily } from '../../schemas/processing/define.js';
+import { describeTargetRefusal } from '../../schemas/rollouts/target.js';
 
 const usage = `Usage: platform rollouts <subcommand> [options]
 
@@ -58,13 +62,17 @@ export function listQuery(options: { pipeline?: string; status?: string; all?: b
 
 /**
  * Validates a hand-written rollout input and starts it; refuses (naming the field, or the running
- * rollout of the pipeline) before anything starts. Returns the workflow id.
+ * rollout of the pipeline) before anything starts. The target `version` must be a registered
+ * version of `catalogue` (the pipeline's processor for a plain `3`) and `flags` must parse with its
+ * flag schema, as the workflow itself checks on the worker. Returns the workflow id.
  */
-export async function startRollout(client: Client, taskQueue: string, raw: unknown, requestedBy?: string): Promise<string> {
+export async function startRollout(client: Client, taskQueue: string, raw: unknown, requestedBy?: string, catalogue: readonly ProcessorFamily[] = treeProcessors): Promise<string> {
   const withBy = requestedBy && typeof raw === 'object' && raw !== null && !('requestedBy' in raw) ? { ...raw, requestedBy } : raw;
   const parsed = rolloutInputSchema.safeParse(withBy);
   if (!parsed.success) throw new RolloutRefusedError(`rollout input: ${describeZodError(parsed.error)}`);
   const { pipeline, version, baselineVersion, steps } = parsed.data;
+  const target = await checkRolloutTarget(client, catalogue, { pipeline, version, flags: parsed.data.flags });
+  if (!target.ok) throw new RolloutRefusedError(`rollout input: ${describeTargetRefusal(target)}`);
   const lock = client.workflow.getHandle(rolloutLockWorkflowId(pipeline));
   try {
     if ((await lock.describe()).status.name === 'RUNNING') {

@@ -18,6 +18,7 @@
  * canary the pipeline's own processor (`setProcessor`), then publishes the final routing.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -376,6 +377,18 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       pendingAlert = undefined;
       await fireAlert(alert.kind, alert.summary);
     }
+    // A person acted (resume, promote, abort) or the wait ended: the "waiting for a person" incident
+    // resolves, so it stops escalating and repeating. Versioned: older runs replay without it.
+    if (s.waitingIncident && s.status !== 'paused' && patched('rollout-clears-waiting-incident')) {
+      const last = s.events.at(-1);
+      await side.clearRolloutAlert({
+        detector: rolloutAlertDetectors.waiting,
+        labels: { pipeline: s.pipeline, rollout: s.rolloutId },
+        note: `rollout ${s.rolloutId} no longer waits: ${s.status}${last ? ` (${last.type} by ${last.by}: ${last.reason})` : ''}`,
+        clearedAt: iso(now()),
+      });
+      delete s.waitingIncident;
+    }
   }
 
   async function fireAlert(kind: 'failed' | 'waiting', summary: string): Promise<void> {
@@ -395,6 +408,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       firedAt: iso(now()),
     };
     s.incident = await side.fireRolloutAlert(firing);
+    if (kind === 'waiting') s.waitingIncident = s.incident;
   }
 
   async function judgeNow(): Promise<void> {
@@ -445,6 +459,20 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
     const left = deadline - now();
     if (left <= 0) return true;
     return !(await condition(() => version !== v, left));
+  }
+
+  // ---- the target must be a registered processor version ------------------------------------
+  // Checked by an activity against the worker's catalogue and the pipeline's processor, before the
+  // lock is taken or anything is published. Versioned: runs started before the check replay without it.
+  if (!carried && patched('rollout-checks-target')) {
+    try {
+      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags });
+    } catch (err) {
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'invalid_input') {
+        throw refuse('invalid_input', err.cause.message);
+      }
+      throw err;
+    }
   }
 
   // ---- one rollout per pipeline ---------------------------------------------------------------
