@@ -83,5 +83,10 @@ describe('platform processors', () => {
     expect(d.addedColumns.request_enriched_requests).toEqual(['protocol LowCardinality(String)', 'upstream_ms Nullable(Float64)']);
     expect(d.implementation).toEqual({ from: 'typescript', to: 'wasm' });
     expect(d.refusals).toEqual([]);
+    // NAME@FROM NAME@TO, as pipeline start --processor writes versions, is the same diff.
+    expect((await platform('diff', 'request-enriched@1', 'request-enriched@2', '--json')).stdout).toBe(run.stdout);
+    const mixed = await platform('diff', 'request-enriched@1', 'other@2');
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('diff: expected NAME FROM TO, or NAME@FROM NAME@TO of one processor');
   });
 });

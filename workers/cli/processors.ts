@@ -28,7 +28,8 @@ const usage = [
   '                              (registry; --tree: the working tree)',
   '  check                       CI gate: working tree vs registry and lock file; exit 1 on an edited or',
   '                              removed published version or an output change a table cannot take',
-  '  diff NAME FROM TO           what changes from version FROM to TO (working tree, else registry)',
+  '  diff NAME FROM TO           what changes from version FROM to TO (working tree, else registry);',
+  '                              also NAME@FROM NAME@TO',
   '  register                    register the working tree\'s new versions (each checked first)',
   '  lock                        record new versions in schemas/processors/versions.lock.json (no database)',
   '',
@@ -249,7 +250,7 @@ export const processorsSpec: CommandSpec = {
     list: {},
     show: { options: { tree: { type: 'boolean', default: false } }, positionals: [1, 2] },
     check: {},
-    diff: { positionals: [3, 3] },
+    diff: { positionals: [2, 3] },
     register: {},
     lock: {},
   },
@@ -263,9 +264,13 @@ const command: Command = {
   async run(args) {
     const parsed = parseCommandLine(processorsSpec, args);
     const sub = parsed.sub!;
-    // `show request-enriched@2` names a version as `pipeline start --processor` does.
-    const at = sub === 'show' && parsed.positionals.length === 1 ? /^(.+)@v?(\d+)$/.exec(parsed.positionals[0]!) : null;
-    const rest = at ? [at[1]!, at[2]!] : parsed.positionals;
+    // `show request-enriched@2` and `diff request-enriched@1 request-enriched@2` name versions as
+    // `pipeline start --processor` does.
+    const refs = parsed.positionals.map((p) => /^(.+)@v?(\d+)$/.exec(p));
+    const at = sub === 'show' && parsed.positionals.length === 1 ? refs[0] : null;
+    const pair = sub === 'diff' && parsed.positionals.length === 2 ? refs : null;
+    if (pair && (!pair[0] || !pair[1] || pair[0][1] !== pair[1][1])) throw new UsageError('diff: expected NAME FROM TO, or NAME@FROM NAME@TO of one processor');
+    const rest = at ? [at[1]!, at[2]!] : pair ? [pair[0]![1]!, pair[0]![2]!, pair[1]![2]!] : parsed.positionals;
     const options: Options = {
       json: parsed.values.json === true,
       tree: parsed.values.tree === true,
