@@ -284,14 +284,7 @@ export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, a
   const groupKeys = a.groupBy.map((g) => alias(g));
   const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
   const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
-  const measureExprs = a.measures.map((m) => {
-    const cond = m.where.length === 0 ? '1' : m.where.map((c) => {
-      const numeric = spec.fields[c.field]!.type === 'number';
-      return `(${alias(c.field)} ${ops[c.op]} ${numeric ? p.add('Float64', Number(c.value)) : p.add('String', String(c.value))})`;
-    }).join(' AND ');
-    const arg = m.kind === 'count' ? cond : `${alias(m.field!)}, ${cond}`;
-    return `${p.add('String', m.name)}, toFloat64(${fn[m.kind]}(${arg}))`;
-  });
+  const measures = measuresMap(spec, a, p);
   const innerCols = ['t', 'src_topic', 'src_partition', 'src_offset', 'src_batch', 'src_ingested', ...usedFields(a).map(alias)].join(', ');
   const late = `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events
       WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
@@ -302,7 +295,7 @@ export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, a
        FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
          AND ${inAffected('toUnixTimestamp64Milli(window_start)')}
        GROUP BY pws, pkey)
-SELECT toString(ws) AS ws_ms, k, any(kmap) AS keys_map, map(${measureExprs.join(', ')}) AS measures, toString(count()) AS events,
+SELECT toString(ws) AS ws_ms, k, any(kmap) AS keys_map, ${measures} AS measures, toString(count()) AS events,
        toUInt8(ws + ${size} - 1 <= ${wmAfter}) AS is_final,
        toUInt32(uniqExactIf(src_batch, fin > 0 AND src_ingested > fin)) AS revision,
        toString(any(fin)) AS fin_ms
