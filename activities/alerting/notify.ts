@@ -52,7 +52,8 @@ export interface NotifyActivitiesOptions {
   /**
    * What to do with a target whose environment variables are not set: `refuse` (creation throws,
    * the worker does not start) or `disable` (warn once, naming the variables; every notification to
-   * it then fails as `channel_config`, visible in the incident's timeline, and escalation goes on).
+   * it is then skipped: returned with `skipped: true` and the reason, recorded in the incident's
+   * timeline as skipped rather than failed, and escalation goes on).
    * `disable` lets a fresh checkout run with only the log channel configured.
    * @default "refuse"
    */
@@ -609,7 +610,17 @@ export function createNotifyActivities(options: NotifyActivitiesOptions): Notify
         }
         const resolved = secrets.get(notification.target)!;
         if (resolved.disabled) {
-          throw new ChannelError('channel_config', `notify: target "${notification.target}" is disabled: ${resolved.disabled}`, false);
+          // Not a failure: the worker was told to run without this target (warned once at start).
+          // Throwing would count it as a failed notification and log an activity failure per page.
+          return {
+            notificationId: notification.notificationId,
+            target: notification.target,
+            delivered: false,
+            duplicate: false,
+            skipped: true,
+            detail: `target disabled: ${resolved.disabled}`,
+            attempts: attempt,
+          };
         }
         const links = ackLinks(notification);
         const delivery = await deliver(notification, target, resolved, links, context?.cancellationSignal);

@@ -85,6 +85,8 @@ export const timelineEntrySchema = z.object({
   /** Notification kind for `notification` entries. */
   kind: z.string().optional(),
   delivered: z.boolean().optional(),
+  /** True for a notification not sent because its target is disabled (see `NotifyResult.skipped`). */
+  skipped: z.boolean().optional(),
   attempts: z.number().int().optional(),
   detail: z.string().optional(),
 });
@@ -119,6 +121,8 @@ export const incidentStateSchema = z.object({
   suppressedBy: z.array(z.string()).default([]),
   notificationsDelivered: z.number().int().min(0),
   notificationsFailed: z.number().int().min(0),
+  /** Notifications not sent because their target is disabled; absent in states from before it was counted. */
+  notificationsSkipped: z.number().int().min(0).optional(),
   plan: alertPlanSchema.optional(),
   /** Sequence counters, carried across continue-as-new so ids stay unique. */
   eventSeq: z.number().int().min(0),

@@ -55,5 +55,12 @@ export const notifyResultSchema = z.object({
   /** Channel detail: HTTP status, SMTP response, error text. */
   detail: z.string(),
   attempts: z.number().int().min(1),
+  /**
+   * True when nothing was sent because the target is disabled (its environment variables are not
+   * set and the worker runs with `ALERT_CHANNELS_MISSING_SECRETS=disable`). A skipped notification
+   * is neither delivered nor failed: escalation goes on, and the timeline says why.
+   * @default false (absent)
+   */
+  skipped: z.boolean().optional(),
 });
 export type NotifyResult = z.infer<typeof notifyResultSchema>;

@@ -566,9 +566,13 @@ describe('notification channels (real local receivers)', () => {
     const warning = logLines.find((l) => l.message === 'channel targets disabled until their environment variables are set');
     expect(warning?.meta).toMatchObject({ targets: ['pagerduty:ops'] });
     expect(JSON.stringify(warning?.meta)).toContain('PD_ROUTING_KEY');
-    const error = await failure(lenient(notification('pagerduty:ops')));
-    expect(error).toMatchObject({ type: 'channel_config', nonRetryable: true });
-    expect(error.message).toContain('target "pagerduty:ops" is disabled: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set');
+    // A disabled target is skipped, not failed: nothing is sent, nothing is thrown (so no activity
+    // failure is logged per page), and the result says why.
+    const warningsBefore = logLines.filter((l) => l.level === 'warn').length;
+    const skipped = await lenient(notification('pagerduty:ops'));
+    expect(skipped).toMatchObject({ delivered: false, skipped: true, target: 'pagerduty:ops' });
+    expect(skipped.detail).toContain('target disabled: routingKeyEnv names environment variable PD_ROUTING_KEY, which is not set');
+    expect(logLines.filter((l) => l.level === 'warn').length).toBe(warningsBefore);
     expect(http.at('/pd/enqueue')).toHaveLength(0);
     expect((await lenient(notification('webhook:ops'))).delivered).toBe(true);
   });

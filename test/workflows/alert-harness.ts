@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createAlertAuditActivities } from '../../activities/alerting/alert-audit.js';
 import { createAlertRoutingActivities } from '../../activities/alerting/alert-routing.js';
-import { createNotifyActivities } from '../../activities/alerting/notify.js';
+import { createNotifyActivities, type NotifyActivitiesOptions } from '../../activities/alerting/notify.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { ensureTemporalTestServer } from '../../infra/local/temporal-test-server/install.js';
 import { alertingConfigSchema, type AlertingConfig, type AlertingConfigInput } from '../../schemas/alerting/alert-policy.js';
@@ -104,6 +104,7 @@ let bundle: WorkflowBundle | undefined;
 export async function createAlertHarness(
   alertingInput: AlertingConfigInput,
   targets: (receiverUrl: string) => ChannelTargetsInput,
+  notify: Pick<NotifyActivitiesOptions, 'secrets' | 'missingSecrets'> = {},
 ): Promise<AlertHarness> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = testConfig();
@@ -133,7 +134,7 @@ export async function createAlertHarness(
   });
   const quiet = { info: () => undefined, warn: () => undefined };
   const activities = {
-    ...createNotifyActivities({ targets: targets(receiver.url), signingSecret: 'test-signing-secret-0123456789', publicUrl: 'http://ack.test:8787', log: quiet }),
+    ...createNotifyActivities({ ...notify, targets: targets(receiver.url), signingSecret: 'test-signing-secret-0123456789', publicUrl: 'http://ack.test:8787', log: quiet }),
     ...createAlertAuditActivities({ warehouse }),
     ...createAlertRoutingActivities({ alerting }),
   };

@@ -113,7 +113,7 @@ function describeState(s: IncidentState): string {
   if (s.snoozedUntil) lines.push(`  snoozed until ${s.snoozedUntil}`);
   if (s.nextEscalationAt && (s.status === 'firing' || s.status === 'notified')) lines.push(`  next escalation ${s.nextEscalationAt}`);
   if (s.suppressedBy.length > 0) lines.push(`  suppressed by ${s.suppressedBy.join(', ')}`);
-  lines.push(`  notifications: ${s.notificationsDelivered} delivered, ${s.notificationsFailed} failed`);
+  lines.push(`  notifications: ${s.notificationsDelivered} delivered, ${s.notificationsFailed} failed${s.notificationsSkipped ? `, ${s.notificationsSkipped} skipped (target disabled)` : ''}`);
   return lines.join('\n');
 }
 
@@ -126,7 +126,7 @@ function describeTimeline(entries: TimelineEntry[]): string {
       e.status,
       String(e.level),
       e.by,
-      e.type === 'notification' ? `${e.target ?? ''} ${e.delivered ? 'delivered' : 'FAILED'} (${e.attempts ?? '?'} attempt(s)) ${e.detail ?? ''}` : e.note,
+      e.type === 'notification' ? `${e.target ?? ''} ${e.delivered ? 'delivered' : e.skipped ? 'skipped' : 'FAILED'} (${e.attempts ?? '?'} attempt(s)) ${e.detail ?? ''}` : e.note,
     ]),
   );
 }

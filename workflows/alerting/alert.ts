@@ -235,12 +235,14 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
 
   function recordResult(kind: NotificationKind, receiver: string, result: NotifyResult, by: string, note: string): void {
     if (result.delivered) s.notificationsDelivered++;
+    else if (result.skipped) s.notificationsSkipped = (s.notificationsSkipped ?? 0) + 1;
     else s.notificationsFailed++;
     if (result.delivered && s.status === 'firing') s.status = 'notified';
     record({
       type: 'notification',
       by,
-      note,
+      note: result.skipped ? `${note} skipped (target disabled)` : note,
+      ...(result.skipped ? { skipped: true } : {}),
       receiver,
       target: result.target,
       notificationId: result.notificationId,
