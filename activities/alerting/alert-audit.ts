@@ -198,6 +198,34 @@ export async function listSilences(warehouse: ClickHouseClient, atMs: number): P
   return rows.map(fromRow);
 }
 
+/** What the audit trail says an incident is about: its detector and its latest summary. */
+export interface IncidentSummary {
+  detector: string;
+  summary: string;
+}
+
+/**
+ * The detector and latest summary of each incident workflow in `workflowIds`, from `alert_events`
+ * (the row with the greatest event time and sequence wins, so an upgraded incident shows its new
+ * summary). Incidents with no audit row yet are absent from the map. Used by `alerts list`, whose
+ * visibility query carries only search attributes.
+ * @throws the ClickHouse client's error when the query fails.
+ */
+export async function incidentSummaries(warehouse: ClickHouseClient, workflowIds: readonly string[]): Promise<Map<string, IncidentSummary>> {
+  if (workflowIds.length === 0) return new Map();
+  const rows = await (
+    await warehouse.query({
+      query: `SELECT workflow_id, argMax(detector, (event_time, seq)) AS detector, argMax(summary, (event_time, seq)) AS summary
+              FROM alert_events
+              WHERE workflow_id IN {ids:Array(String)}
+              GROUP BY workflow_id`,
+      query_params: { ids: [...workflowIds] },
+      format: 'JSONEachRow',
+    })
+  ).json<{ workflow_id: string; detector: string; summary: string }>();
+  return new Map(rows.map((r) => [r.workflow_id, { detector: r.detector, summary: r.summary }]));
+}
+
 /** Stores a new silence (validated); returns it with its id. */
 export async function createSilence(
   warehouse: ClickHouseClient,

@@ -128,9 +128,17 @@ describe('alert workflow on the dev server', () => {
     const description = await client.workflow.getHandle(workflowId).describe();
     expect(await description.staticSummary()).toMatch(/CRITICAL.*error_rate_high/);
 
+    // The list also says what each incident is about (detector and summary, from the audit trail).
+    await waitFor('audit row', async () => {
+      const rows = await (await warehouse.query({ query: 'SELECT 1 FROM alert_events WHERE workflow_id = {id:String} LIMIT 1', query_params: { id: workflowId }, format: 'JSONEachRow' })).json();
+      return rows.length > 0;
+    });
     const list = await platform('list', '--status', 'notified', '--severity', 'critical', '--json');
     expect(list.code, list.stderr).toBe(0);
-    expect((JSON.parse(list.stdout) as { id: string }[]).map((r) => r.id)).toContain(workflowId);
+    const listedRow = (JSON.parse(list.stdout) as { id: string; detector: string; summary: string }[]).find((r) => r.id === workflowId);
+    expect(listedRow).toMatchObject({ detector: 'error_rate_high', summary: `error rate 9% on ${service}` });
+    const table = await platform('list', '--status', 'notified', '--severity', 'critical');
+    expect(table.stdout.split('\n').find((l) => l.includes(workflowId))).toMatch(new RegExp(`error_rate_high +error rate 9% on ${service}`));
 
     // The update's validator refuses bad input with a message naming the field.
     const badAck = await platform('ack', workflowId, '--by', 'cli-user', '--note', 'x'.repeat(2001));

@@ -6,7 +6,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { createSilence, expireSilence, listSilences } from '../../activities/alerting/alert-audit.js';
+import { createSilence, expireSilence, incidentSummaries, listSilences } from '../../activities/alerting/alert-audit.js';
 import { alertWorkflowType } from '../../schemas/alerting/alert.js';
 import { incidentStatusSchema, type IncidentState, type TimelineEntry } from '../../schemas/alerting/alert-incident.js';
 import { parseDuration } from '../../schemas/alerting/alert-policy.js';
@@ -146,6 +146,33 @@ function need(value: unknown, what: string): string {
   return value;
 }
 
+/**
+ * Fills each row's detector and summary from the audit trail in ClickHouse (visibility carries
+ * only search attributes). When ClickHouse cannot be asked, says so in one line on stderr and
+ * leaves them empty: the list itself comes from Temporal and stays useful.
+ */
+async function addSummaries(rows: Record<string, string>[]): Promise<void> {
+  if (rows.length === 0) return;
+  const config = loadConfig();
+  const warehouse = createWarehouse(config, resolveEndpoints(config));
+  try {
+    const found = await incidentSummaries(warehouse, rows.map((r) => r.id!));
+    for (const row of rows) {
+      const about = found.get(row.id!);
+      if (about) Object.assign(row, about);
+    }
+  } catch (err) {
+    console.error(`(detector and summary not shown: ClickHouse's alert_events could not be read: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/** `text` cut to at most `max` characters, with an ellipsis when cut. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const client = await connectTemporal(config, resolveEndpoints(config));
@@ -180,16 +207,24 @@ const command: Command = {
               severity: first(sa.AlertSeverity),
               status: first(sa.AlertStatus),
               level: first(sa.AlertLevel),
+              detector: '',
+              summary: '',
               acknowledgedBy: first(sa.AlertAcknowledgedBy),
               pipeline: first(sa.Pipeline),
               since: wf.startTime.toISOString(),
               execution: wf.status.name,
             });
           }
+          await addSummaries(rows);
           if (values.json) console.log(JSON.stringify(rows, null, 2));
           else {
             console.log(`# ${query}`);
-            console.log(renderRows(['id', 'severity', 'status', 'level', 'ack by', 'pipeline', 'since', 'run'], rows.map((r) => Object.values(r))));
+            console.log(
+              renderRows(
+                ['id', 'severity', 'status', 'level', 'detector', 'summary', 'ack by', 'pipeline', 'since', 'run'],
+                rows.map((r) => Object.values({ ...r, summary: clip(r.summary!, 60) })),
+              ),
+            );
           }
           return 0;
         });
