@@ -153,7 +153,7 @@ describe('replay after a contract fix', () => {
   it('a second identical replay, from `platform replay`, lands nothing new under the next generation', { timeout: 180_000 }, async () => {
     const cli = await platform('--pipeline', pipelineId, '--topic', topic, '--partition', '0', '--from', '0', '--to', '20', '--reason', 'again', '--by', 'bob');
     expect(cli.stderr).toBe('');
-    expect(cli.stdout).toContain(`replay generation 2 of ${pipelineId} ${topic}[0] [0, 20): read 20, landed 0 new, 20 already landed, 1 still rejected, 0 dead letters resolved`);
+    expect(cli.stdout).toContain(`replay generation 2 of ${pipelineId} ${topic}[0]: read 20 offset(s) of [0, 20): 19 valid (0 landed now, 19 already landed before), 1 still rejected (dead letters stay open); 0 dead letter(s) resolved`);
     expect(cli.code).toBe(0);
     // Only the open dead letters: the range narrows to offset 17, which still fails.
     const only = await replay({ onlyDeadLetters: true });

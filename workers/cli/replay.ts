@@ -114,9 +114,7 @@ const command: Command = {
       console.log(`started ${workflowId}; waiting for it`);
       try {
         const r = await handle.result() as ReplayResult;
-        console.log(
-          `replay generation ${r.generation} of ${r.pipelineId} ${r.topic}[${r.partition}] [${r.from}, ${r.to}): read ${r.read}, landed ${r.landed} new, ${r.alreadyLanded} already landed, ${r.rejected} still rejected, ${r.resolved} dead letters resolved`,
-        );
+        console.log(describeReplay(r));
         return 0;
       } catch (err) {
         if (err instanceof WorkflowFailedError) {
@@ -135,3 +133,19 @@ const command: Command = {
 };
 
 export default command;
+
+/**
+ * One line that adds up: of the offsets read, the valid ones are split into landed now and landed
+ * before (by the first landing or an earlier replay), and the rest are still rejected (their dead
+ * letters stay open; `alreadyLanded` in the result counts both kinds of earlier rows, which is why
+ * it is not printed as is).
+ */
+export function describeReplay(r: Pick<ReplayResult, 'generation' | 'pipelineId' | 'topic' | 'partition' | 'from' | 'to' | 'read' | 'landed' | 'rejected' | 'resolved'>): string {
+  const valid = r.read - r.rejected;
+  const range = r.from >= r.to ? `no offsets to re-read (no open dead letters in the range)` : `read ${r.read} offset(s) of [${r.from}, ${r.to})`;
+  return (
+    `replay generation ${r.generation} of ${r.pipelineId} ${r.topic}[${r.partition}]: ${range}: ` +
+    `${valid} valid (${r.landed} landed now, ${valid - r.landed} already landed before), ` +
+    `${r.rejected} still rejected (dead letters stay open); ${r.resolved} dead letter(s) resolved`
+  );
+}
