@@ -78,6 +78,10 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const closedText = 'This incident is closed (resolved, or replaced by a newer incident); nothing was changed.';
+const staleText =
+  'This link belongs to an earlier incident of the same alert, which is closed; a newer incident is open and was not changed. Use its own notification, the Temporal UI or the CLI.';
+
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">
 <title>${escapeHtml(title)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}input,textarea{font:inherit;width:100%;margin:.25rem 0 1rem}button{font:inherit;padding:.5rem 1.5rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style></head>
@@ -189,25 +193,43 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     return undefined;
   }
 
-  /** What the incident says about itself, for the confirmation page; nothing when it cannot be asked. */
-  async function describeIncident(claims: AckClaims): Promise<string> {
+  /**
+   * What the incident says about itself, for the confirmation page: a description, or why the link
+   * can no longer change anything (`closed`: the workflow is not running, the incident is resolved,
+   * or the link belongs to an earlier incident of the alert). Nothing when it cannot be asked: the
+   * POST then gives the definitive answer.
+   */
+  async function incidentView(claims: AckClaims): Promise<{ html: string; closed?: string }> {
     try {
-      const state: unknown = await client.withDeadline(Date.now() + 5_000, () => client.workflow.getHandle(claims.workflowId).query('state'));
-      if (typeof state !== 'object' || state === null) return '';
-      const s = state as Record<string, unknown>;
-      const text = (key: string): string => (typeof s[key] === 'string' || typeof s[key] === 'number' ? String(s[key]) : '?');
-      const stale = claims.incident !== undefined && typeof s.firstSeen === 'string' && s.firstSeen !== claims.incident;
-      if (stale) return '<p><strong>This link belongs to an earlier incident of this alert; the open one will not be changed by it.</strong></p>';
-      return `<p><strong>${escapeHtml(text('severity').toUpperCase())}</strong> ${escapeHtml(text('summary'))}<br>Status ${escapeHtml(text('status'))}, level ${escapeHtml(text('level'))}, first seen ${escapeHtml(text('firstSeen'))}${typeof s.acknowledgedBy === 'string' ? `, acknowledged by ${escapeHtml(s.acknowledgedBy)}` : ''}.</p>`;
+      return await client.withDeadline(Date.now() + 5_000, async () => {
+        const handle = client.workflow.getHandle(claims.workflowId);
+        const { status } = await handle.describe();
+        if (status.name !== 'RUNNING') return { html: '', closed: closedText };
+        const state: unknown = await handle.query('state');
+        if (typeof state !== 'object' || state === null) return { html: '' };
+        const s = state as Record<string, unknown>;
+        const text = (key: string): string => (typeof s[key] === 'string' || typeof s[key] === 'number' ? String(s[key]) : '?');
+        if (claims.incident !== undefined && typeof s.firstSeen === 'string' && s.firstSeen !== claims.incident) return { html: '', closed: staleText };
+        if (s.status === 'resolved') return { html: '', closed: closedText };
+        return {
+          html: `<p><strong>${escapeHtml(text('severity').toUpperCase())}</strong> ${escapeHtml(text('summary'))}<br>Status ${escapeHtml(text('status'))}, level ${escapeHtml(text('level'))}, first seen ${escapeHtml(text('firstSeen'))}${typeof s.acknowledgedBy === 'string' ? `, acknowledged by ${escapeHtml(s.acknowledgedBy)}` : ''}.</p>`,
+        };
+      });
     } catch {
-      // Closed, unknown or unreachable: the POST gives the definitive answer.
-      return '';
+      // Unknown or unreachable: the POST gives the definitive answer.
+      return { html: '' };
     }
   }
 
   async function confirmPage(req: IncomingMessage, res: ServerResponse, token: string, claims: AckClaims): Promise<void> {
     const verb = claims.action === 'resolve' ? 'Resolve' : 'Acknowledge';
-    const body = `<p>${verb} incident <code>${escapeHtml(claims.workflowId)}</code>? Nothing happens until you press the button.</p>${await describeIncident(claims)}
+    const view = await incidentView(claims);
+    if (view.closed !== undefined) {
+      // No button for an incident nothing can change any more (the POST would answer 410 too).
+      reply(req, res, 410, { ok: false, error: 'incident_closed', message: view.closed, workflowId: claims.workflowId, action: claims.action }, 'Incident closed', `<p>${escapeHtml(view.closed)}</p>`);
+      return;
+    }
+    const body = `<p>${verb} incident <code>${escapeHtml(claims.workflowId)}</code>? Nothing happens until you press the button.</p>${view.html}
 <p>This is recorded as acknowledged by <strong>${escapeHtml(claims.recipient ?? unknownRecipient)}</strong>, the recipient this link was sent to.</p>
 <form method="post" action="ack"><input type="hidden" name="token" value="${escapeHtml(token)}">
 <label>Note (optional)<textarea name="note" rows="2" maxlength="${maxNoteLength}"></textarea></label>
@@ -243,14 +265,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     } catch (error) {
       if (error instanceof StaleLinkError) {
         log.warn('ack link for an earlier incident', { ...done });
-        const message = 'This link belongs to an earlier incident of the same alert, which is closed; a newer incident is open and was not changed. Use its own notification, the Temporal UI or the CLI.';
-        reply(req, res, 410, { ok: false, error: 'incident_closed', message, ...done }, 'Incident closed', `<p>${escapeHtml(message)}</p>`);
+        reply(req, res, 410, { ok: false, error: 'incident_closed', message: staleText, ...done }, 'Incident closed', `<p>${escapeHtml(staleText)}</p>`);
         return;
       }
       if (error instanceof WorkflowNotFoundError) {
         log.warn('ack link for a closed incident', { ...done });
-        const message = 'This incident is closed (resolved, or replaced by a newer incident); nothing was changed.';
-        reply(req, res, 410, { ok: false, error: 'incident_closed', message, ...done }, 'Incident closed', `<p>${escapeHtml(message)}</p>`);
+        reply(req, res, 410, { ok: false, error: 'incident_closed', message: closedText, ...done }, 'Incident closed', `<p>${escapeHtml(closedText)}</p>`);
         return;
       }
       if (error instanceof WorkflowUpdateFailedError) {

@@ -234,6 +234,9 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     const staleRes = await post({ token: stale, by: 'mallory' });
     expect(staleRes.status).toBe(410);
     expect(staleRes.json.error).toBe('incident_closed');
+    const staleGet = await fetch(`${http.url}/ack?token=${encodeURIComponent(stale)}`, { headers: { accept: 'text/html' } });
+    expect(staleGet.status).toBe(410);
+    expect(await staleGet.text()).not.toContain('<form');
 
     const logged = JSON.stringify(refusals);
     expect(refusals.filter((r) => r.message === 'ack link refused').map((r) => r.reason)).toEqual(
@@ -284,6 +287,12 @@ describe('acknowledge links (real worker, real Temporal)', () => {
     const again = await post({ token: tokenOf(firstLink), by: 'Ada Lovelace' });
     expect(again.status).toBe(410);
     expect(again.json.error).toBe('incident_closed');
+    // Opening the link now says so, and offers no button to press.
+    const page = await fetch(firstLink, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(410);
+    const html = await page.text();
+    expect(html).toContain('This incident is closed');
+    expect(html).not.toContain('<form');
   });
 
   it('a link from the resolved incident cannot acknowledge the next incident of the same alert', async () => {
