@@ -86,7 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`platform ${name}: ${err.message}\n\n${cmd.usage}`);
+      // The error, the usage line and where the rest is: the whole usage (50 lines for generate)
+      // would push the one line that matters off the screen.
+      console.error(`platform ${name}: ${err.message}\n${cmd.usage.split('\n')[0]}\nRun "npm run -s platform -- ${name} --help" for every option.`);
       return 2;
     }
     if (err instanceof ConfigError) {

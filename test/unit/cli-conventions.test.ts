@@ -82,7 +82,7 @@ describe('platform CLI conventions', () => {
     }
   });
 
-  it('an unknown option names itself and the closest known one, and exits 2 with the usage', async () => {
+  it('an unknown option names itself and the closest known one, and exits 2 with the usage line and where to find the rest', async () => {
     const cases: [string[], string][] = [
       [['alerts', 'ack', 'alert-1', '--not', 'hi'], 'platform alerts: ack: unknown option --not; did you mean --note?'],
       [['generate', '--topc', 'requests'], 'platform generate: unknown option --topc; did you mean --topic?'],
@@ -95,8 +95,11 @@ describe('platform CLI conventions', () => {
     for (const [argv, message] of cases) {
       err = [];
       expect(await main(argv), argv.join(' ')).toBe(2);
-      const [first] = err.join('\n').split('\n');
-      expect(first, argv.join(' ')).toBe(message);
+      const lines = err.join('\n').split('\n');
+      expect(lines[0], argv.join(' ')).toBe(message);
+      // Not the whole usage: the error stays on screen.
+      expect(lines[1], argv.join(' ')).toMatch(new RegExp(`^Usage: platform ${argv[0]}`));
+      expect(lines.slice(2), argv.join(' ')).toEqual([`Run "npm run -s platform -- ${argv[0]} --help" for every option.`]);
     }
     err = [];
     expect(await main(['alerts', 'ack', 'alert-1', '--zzzzzzzz'])).toBe(2);
