@@ -18,7 +18,10 @@ if (stale) {
   // the lock file and then refuses `npm ci` as out of sync. The lock still pins every version.
   const cmd = 'install';
   console.log(`[setup] installing npm packages (npm ${cmd}) ...`);
-  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund', '--no-save'], { cwd: root, stdio: 'inherit' });
+  console.log('[setup] the first install compiles zstd-napi from C sources when its prebuilt binary cannot be downloaded (1-3 min; its compiler lines follow)');
+  // --foreground-scripts shows the install scripts' output (the native compile) instead of one
+  // spinner line for minutes; JOBS=max lets node-gyp's make use every core.
+  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund', '--no-save', '--foreground-scripts'], { cwd: root, stdio: 'inherit', env: { JOBS: 'max', ...process.env } });
   if (r.status !== 0) {
     console.error(`[setup] npm ${cmd} failed with exit code ${r.status}; see the output above.`);
     process.exit(r.status ?? 1);
