@@ -69,7 +69,11 @@ export const resolveSignal = defineSignal<[ResolveInput]>('resolve');
 export const snoozeUpdate = defineUpdate<IncidentState, [SnoozeInput]>('snooze');
 /** `snooze` (signal). */
 export const snoozeSignal = defineSignal<[SnoozeInput]>('snooze');
-/** `escalate` (update): jump to the next level now (or re-notify the last one). */
+/**
+ * `escalate` (update): jump to the next level now (or re-notify the last one). On an acknowledged or
+ * snoozed incident it takes the acknowledgement or snooze back (status `notified`), as PagerDuty's
+ * escalate-after-acknowledge does; the timeline keeps both entries.
+ */
 export const escalateUpdate = defineUpdate<IncidentState, [EscalateInput]>('escalate');
 /** `escalate` (signal). */
 export const escalateSignal = defineSignal<[EscalateInput]>('escalate');
@@ -515,7 +519,7 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
       validated('escalate', escalateInputSchema, raw);
       refuseWhenResolved('escalate');
     },
-    description: 'Escalate now to the next level: { "by": "ann", "note": "need help" }. Returns the new state.',
+    description: 'Escalate now to the next level: { "by": "ann", "note": "need help" }; takes back an acknowledgement or snooze. Returns the new state.',
   });
   setHandler(escalateSignal, (raw) => viaSignal('escalate', () => {
     const e = validated('escalate', escalateInputSchema, raw);
