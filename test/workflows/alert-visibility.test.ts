@@ -162,6 +162,12 @@ describe('alert workflow on the dev server', () => {
     expect(resolved.code, resolved.stderr).toBe(0);
     const final: IncidentState = await client.workflow.getHandle(workflowId).result();
     expect(final).toMatchObject({ status: 'resolved', resolvedBy: 'cli-user', acknowledgedBy: 'cli-user' });
+    // Acting on the closed incident says it is closed (not the SDK's bare "workflow execution already completed").
+    const late = await platform('ack', workflowId, '--by', 'cli-user');
+    expect(late.code).not.toBe(0);
+    expect(late.stderr).toMatch(new RegExp(`${workflowId} is closed \\(completed at [0-9T:.-]+Z\\); nothing was changed`));
+    const missing = await platform('resolve', 'alert-0000000000000000', '--by', 'cli-user');
+    expect(missing.stderr).toContain('no incident alert-0000000000000000');
 
     // Silences from the CLI, stored in ClickHouse.
     const silence = await platform('silence', '--matcher', `service=${service}`, '--matcher', 'severity=~"warning|critical"', '--duration', '1h', '--by', 'cli-user', '--comment', 'deploy');

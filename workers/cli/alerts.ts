@@ -5,7 +5,7 @@
  * `state` / `timeline` queries; silences live in ClickHouse (`alert_silences`).
  */
 import { hostname, userInfo } from 'node:os';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { createSilence, expireSilence, incidentSummaries, listSilences } from '../../activities/alerting/alert-audit.js';
 import { alertWorkflowType } from '../../schemas/alerting/alert.js';
 import { incidentStatusSchema, type IncidentState, type TimelineEntry } from '../../schemas/alerting/alert-incident.js';
@@ -104,7 +104,7 @@ function renderRows(headers: string[], rows: string[][]): string {
 function describeState(s: IncidentState): string {
   const lines = [
     `${s.workflowId}  [${s.severity}] ${s.detector}: ${s.summary}`,
-    `  status ${s.status}, level ${s.level}${s.plan ? ` of ${s.plan.levels.length - 1}` : ''}, fired ${s.count}x, first ${s.firstSeen}, last ${s.lastSeen}`,
+    `  status ${s.status}, level ${s.level}${s.plan ? ` (of levels 0-${s.plan.levels.length - 1})` : ''}, fired ${s.count}x, first ${s.firstSeen}, last ${s.lastSeen}`,
     `  labels ${Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   ];
   if (s.plan) lines.push(`  route ${s.plan.routePath} -> receiver ${s.plan.receiver}, policy ${s.plan.policy}`);
@@ -132,11 +132,24 @@ function describeTimeline(entries: TimelineEntry[]): string {
 }
 
 /** Runs an update, turning a refusal into a one-line message (exit code 1). */
-async function update<T>(run: () => Promise<T>): Promise<T> {
+async function update<T>(client: Client, id: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new Error(err.cause?.message ?? err.message);
+    if (err instanceof WorkflowNotFoundError) throw new Error(await closedIncident(client, id));
+    throw err;
+  }
+}
+
+/** Why an update found no running incident: closed (with when and how it ended), or never opened. */
+async function closedIncident(client: Client, id: string): Promise<string> {
+  try {
+    const d = await client.workflow.getHandle(id).describe();
+    const ended = d.closeTime ? ` at ${d.closeTime.toISOString()}` : '';
+    return `${id} is closed (${d.status.name.toLowerCase()}${ended}); nothing was changed. A new firing of the same alert opens a new incident under this id (see platform alerts show ${id}).`;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return `no incident ${id} (see platform alerts list --all)`;
     throw err;
   }
 }
@@ -216,7 +229,7 @@ const command: Command = {
             });
           }
           await addSummaries(rows);
-          if (values.json) console.log(JSON.stringify(rows, null, 2));
+          if (values.json) console.log(JSON.stringify(rows.map((r) => ({ ...r, level: r.level === '' ? null : Number(r.level) })), null, 2));
           else {
             console.log(`# ${query}`);
             console.log(
@@ -246,7 +259,7 @@ const command: Command = {
         const input = { by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
         const def = sub === 'ack' ? acknowledgeUpdate : sub === 'resolve' ? resolveUpdate : escalateUpdate;
         return withClient(async (client) => {
-          const state = await update(() => client.workflow.getHandle(id).executeUpdate(def, { args: [input] }));
+          const state = await update(client, id, () => client.workflow.getHandle(id).executeUpdate(def, { args: [input] }));
           console.log(describeState(state));
           return 0;
         });
@@ -256,7 +269,7 @@ const command: Command = {
         const note = stringOption(values, 'note');
         const input = { until: snoozeUntil(need(values.until, '--until ISO-8601 time or +DURATION (+30m, +2h, +1d)')), by: callerName(stringOption(values, 'by')), ...(note !== undefined ? { note } : {}) };
         return withClient(async (client) => {
-          const state = await update(() => client.workflow.getHandle(id).executeUpdate(snoozeUpdate, { args: [input] }));
+          const state = await update(client, id, () => client.workflow.getHandle(id).executeUpdate(snoozeUpdate, { args: [input] }));
           console.log(describeState(state));
           return 0;
         });

@@ -117,7 +117,10 @@ const command: Command = {
       for (const r of rows) console.log(JSON.stringify(r));
       return 0;
     }
-    if (rows.length === 0) {
+    if (rows.length === 0 && notes.some((n) => n.includes('did not answer its progress query'))) {
+      // Running pipelines exist, but no worker answers for them: say that, not "none" (the note below says which).
+      console.log('no pipeline answered (running pipelines need a worker: npm start or npm run worker)');
+    } else if (rows.length === 0) {
       console.log('no running pipelines (start one with `platform pipeline start --id demo --topic requests`)');
     } else {
       const show = (v: number | null | undefined): string => (v === null || v === undefined ? '?' : String(v));

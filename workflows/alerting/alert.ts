@@ -214,7 +214,7 @@ export async function alert(rawInput: AlertWorkflowInput): Promise<IncidentState
       upsertSearchAttributes(attributes);
       lastAttributes = signature;
     }
-    const levels = s.plan ? ` of ${s.plan.levels.length}` : '';
+    const levels = s.plan ? ` (of levels 0-${s.plan.levels.length - 1})` : '';
     const lines = [
       `**${s.severity.toUpperCase()}** ${s.detector}: ${s.summary}`,
       `Status **${s.status}**, level ${s.level}${levels}; fired ${s.count}x since ${s.firstSeen} (last ${s.lastSeen}).`,
