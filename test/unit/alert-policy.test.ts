@@ -122,4 +122,13 @@ describe('the repo policy (infra/alerting/policy.json)', () => {
     const channels = channelTargetsSchema.parse(JSON.parse(await readFile(new URL('../../infra/alerting/channels.json', import.meta.url), 'utf8')));
     expect(undefinedTargetProblems(config.receivers, channels)).toEqual([]);
   });
+
+  it('a critical incident mutes warnings of its own service only, not of the whole pipeline', async () => {
+    const config = await loadAlertingConfigFile();
+    const critical = routingLabels({ detector: 'error_rate_high', labels: { pipeline: 'demo', service: 'checkout' }, severity: 'critical' });
+    const muted = (service: string) => config.inhibitRules.some((rule) => inhibits(rule, critical, routingLabels({ detector: 'latency_ewma', labels: { pipeline: 'demo', service }, severity: 'warning' })));
+    expect(muted('checkout')).toBe(true);
+    // Before, `equal: ["pipeline"]` let one open critical incident mute every service's warnings (walkthrough finding).
+    expect(muted('search')).toBe(false);
+  });
 });
