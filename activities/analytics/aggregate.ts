@@ -322,8 +322,9 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const nextOffsets = Object.fromEntries(Object.entries(input.watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
       const { batches } = await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
       const before = input.watermark.watermarkMs;
-      const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })));
-      const watermark = advanceWatermark(observed, { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness }, input.nowMs);
+      const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
+      const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })), policy);
+      const watermark = advanceWatermark(observed, policy, input.nowMs);
       if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
       const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });

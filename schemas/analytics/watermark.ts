@@ -9,7 +9,12 @@
  *   nothing for `idlenessMs` of processing time is idle and no longer holds it back; when every
  *   partition is idle the maximum is taken (Flink's valve does the same when the last channel goes
  *   idle);
- * - the combined watermark never moves back, even when an idle partition resumes behind it.
+ * - the combined watermark never moves back, even when an idle partition resumes behind it;
+ * - a pause of the whole pipeline (no partition landed anything for `idlenessMs`: a stopped worker,
+ *   an outage, the stream paused) restarts every partition's idleness clock at the first batch
+ *   after it, as a restarted Flink job starts its idleness timers afresh. Without that, the
+ *   downtime counted as idleness: the first partitions to land after a restart moved the watermark
+ *   past the backlog of the others, whose events then went to `late_events`.
  * Pure and deterministic (processing time is passed in), so workflows keep it in their state.
  * Times are integer milliseconds since the epoch.
  */
@@ -30,6 +35,13 @@ export interface WatermarkState {
   partitions: Record<string, PartitionMark>;
   /** The combined watermark (ms), or null before any event. Never decreases. */
   watermarkMs: number | null;
+  /** Processing time (ms) of the latest batch landed by any partition; absent in older states. */
+  lastLandedMs?: number;
+  /**
+   * Processing time (ms) of the first batch after the latest pause of the whole pipeline: idleness
+   * is counted from here at the earliest. Absent before any pause (and in older states).
+   */
+  resumedAtMs?: number;
 }
 
 /** A landed batch as the tracker sees it (from lineage_batches). */
@@ -55,8 +67,21 @@ export function emptyWatermarkState(): WatermarkState {
   return { partitions: {}, watermarkMs: null };
 }
 
-/** Folds landed batches into the per-partition marks (pure; returns a new state, watermark not yet recombined). */
-export function observeBatches(state: WatermarkState, batches: readonly BatchMark[]): WatermarkState {
+/**
+ * Folds landed batches into the per-partition marks (pure; returns a new state, watermark not yet
+ * recombined). With `policy`, also notes a pause of the whole pipeline (see the module comment):
+ * a batch that finished `idlenessMs` or more after the latest batch of any partition sets
+ * `resumedAtMs`. Without it (the aggregator's pre-patch workflow path) no pause is noted, so old
+ * histories replay unchanged.
+ */
+export function observeBatches(state: WatermarkState, batches: readonly BatchMark[], policy?: Pick<WatermarkPolicy, 'idlenessMs'>): WatermarkState {
+  let { lastLandedMs, resumedAtMs } = state;
+  if (policy) {
+    for (const finished of batches.map((b) => b.finishedAtMs).sort((a, b) => a - b)) {
+      if (lastLandedMs !== undefined && finished - lastLandedMs >= policy.idlenessMs) resumedAtMs = finished;
+      lastLandedMs = lastLandedMs === undefined ? finished : Math.max(lastLandedMs, finished);
+    }
+  }
   const partitions: Record<string, PartitionMark> = {};
   for (const [k, v] of Object.entries(state.partitions)) partitions[k] = { ...v };
   for (const b of batches) {
@@ -70,13 +95,23 @@ export function observeBatches(state: WatermarkState, batches: readonly BatchMar
     }
     partitions[key] = mark;
   }
-  return { partitions, watermarkMs: state.watermarkMs };
+  return {
+    partitions,
+    watermarkMs: state.watermarkMs,
+    ...(lastLandedMs !== undefined ? { lastLandedMs } : {}),
+    ...(resumedAtMs !== undefined ? { resumedAtMs } : {}),
+  };
+}
+
+/** When a partition's idleness clock started: its last activity, or the pipeline's resumption if later. */
+function activeSince(state: WatermarkState, mark: PartitionMark): number {
+  return Math.max(mark.lastActivityMs, state.resumedAtMs ?? Number.NEGATIVE_INFINITY);
 }
 
 /** Partition ids that are idle at processing time `nowMs`. */
 export function idlePartitions(state: WatermarkState, policy: WatermarkPolicy, nowMs: number): string[] {
   return Object.entries(state.partitions)
-    .filter(([, m]) => nowMs - m.lastActivityMs >= policy.idlenessMs)
+    .filter(([, m]) => nowMs - activeSince(state, m) >= policy.idlenessMs)
     .map(([k]) => k);
 }
 
@@ -87,7 +122,7 @@ export function idlePartitions(state: WatermarkState, policy: WatermarkPolicy, n
 export function advanceWatermark(state: WatermarkState, policy: WatermarkPolicy, nowMs: number): WatermarkState {
   const marks = Object.values(state.partitions).filter((m) => Number.isFinite(m.maxEventTimeMs));
   if (marks.length === 0) return state;
-  const active = marks.filter((m) => nowMs - m.lastActivityMs < policy.idlenessMs);
+  const active = marks.filter((m) => nowMs - activeSince(state, m) < policy.idlenessMs);
   const perPartition = (m: PartitionMark) => m.maxEventTimeMs - policy.outOfOrdernessMs;
   const candidate = active.length > 0 ? Math.min(...active.map(perPartition)) : Math.max(...marks.map(perPartition));
   const watermarkMs = state.watermarkMs === null ? candidate : Math.max(state.watermarkMs, candidate);

@@ -137,7 +137,7 @@ describe('watermark', () => {
         let now = 0;
         for (const [batches, advance] of steps) {
           now += advance;
-          state = advanceWatermark(observeBatches(state, batches as BatchMark[]), { outOfOrdernessMs: ooo, idlenessMs: idle }, now);
+          state = advanceWatermark(observeBatches(state, batches as BatchMark[], { idlenessMs: idle }), { outOfOrdernessMs: ooo, idlenessMs: idle }, now);
           if (previous !== null) expect(state.watermarkMs).not.toBeNull();
           if (previous !== null) expect(state.watermarkMs!).toBeGreaterThanOrEqual(previous);
           previous = state.watermarkMs;
@@ -165,5 +165,31 @@ describe('watermark', () => {
     // Partition 1 resumes behind: the watermark holds, it does not go back.
     s = advanceWatermark(observeBatches(s, [{ partition: 1, toOffset: 20, maxEventTimeMs: 60_000, finishedAtMs: 31_000 }]), policy, 31_000);
     expect(s.watermarkMs).toBe(129_000);
+  });
+
+  it('a pause of the whole pipeline is not idleness: after a restart the first partitions to land do not pass the backlog of the others', () => {
+    // Walkthrough finding: npm start stopped for ~1 min; after the restart partitions 1 and 2 landed
+    // first, partition 0 counted as idle (its last batch was before the downtime), the watermark
+    // jumped a minute ahead, and partition 0's backlog went to late_events.
+    const policy = { outOfOrdernessMs: 5_000, idlenessMs: 30_000 };
+    const step = (s: ReturnType<typeof emptyWatermarkState>, batches: BatchMark[], nowMs: number) => advanceWatermark(observeBatches(s, batches, policy), policy, nowMs);
+    let s = step(emptyWatermarkState(), [0, 1, 2].map((p) => ({ partition: p, toOffset: 100, maxEventTimeMs: 1_000_000, finishedAtMs: 1_000_500 })), 1_001_000);
+    expect(s.watermarkMs).toBe(995_000);
+    // 60 s of downtime, then partitions 1 and 2 land events 61 s later in event time.
+    s = step(s, [1, 2].map((p) => ({ partition: p, toOffset: 200, maxEventTimeMs: 1_061_000, finishedAtMs: 1_061_000 })), 1_061_500);
+    expect(s.resumedAtMs).toBe(1_061_000);
+    expect(s.watermarkMs).toBe(995_000); // partition 0 holds it: its idleness clock restarted at the resumption
+    const window = { startMs: 1_000_000, endMs: 1_010_000 };
+    expect(isFinal(window, s.watermarkMs)).toBe(false);
+    // Partition 0's backlog lands: its events are on time, and the watermark moves on.
+    s = step(s, [{ partition: 0, toOffset: 150, maxEventTimeMs: 1_001_500, finishedAtMs: 1_070_000 }], 1_070_000);
+    expect(s.watermarkMs).toBe(996_500);
+    // A partition that stays silent after the resumption is idle again after the timeout.
+    s = step(s, [1, 2].map((p) => ({ partition: p, toOffset: 300, maxEventTimeMs: 1_100_000, finishedAtMs: 1_099_000 })), 1_100_001);
+    expect(s.watermarkMs).toBe(1_095_000);
+    // The old workflow path (no policy) notes no pause, as before.
+    const old = advanceWatermark(observeBatches(observeBatches(emptyWatermarkState(), [0, 1].map((p) => ({ partition: p, toOffset: 1, maxEventTimeMs: 0, finishedAtMs: 0 }))), [{ partition: 1, toOffset: 2, maxEventTimeMs: 90_000, finishedAtMs: 90_000 }]), policy, 90_000);
+    expect(old.resumedAtMs).toBeUndefined();
+    expect(old.watermarkMs).toBe(85_000);
   });
 });
