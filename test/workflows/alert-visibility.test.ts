@@ -192,4 +192,35 @@ describe('alert workflow on the dev server', () => {
     const byReceiver = await (await warehouse.query({ query: alertResponseTimesSql('route_receiver'), query_params: { days: 1 }, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     expect(byReceiver.map((r) => counts(r, 'route_receiver'))).toEqual([['team', 1, 1, 1]]);
   });
+
+  it('platform pipeline stop resolves the pipeline\'s open incidents, which nothing would clear any more', async () => {
+    // Walkthrough finding: after `pipeline stop` the aggregator was gone and its incidents escalated forever.
+    const pipelineId = uniqueId('stopped');
+    // A pipeline no worker serves: stop only needs it to exist.
+    await client.workflow.start('pipeline', { taskQueue: uniqueId('nobody'), workflowId: `pipeline-${pipelineId}`, args: [{ pipelineId, topic: `t-${pipelineId}` }] });
+    const { workflowId } = await fireAlert(client, taskQueue, {
+      detector: 'latency_ewma',
+      labels: { service: uniqueId('svc'), pipeline: pipelineId },
+      severity: 'critical',
+      summary: 'p95 z-score 6',
+      value: 6,
+      threshold: 3,
+      windowStart: new Date(Date.now() - 60_000).toISOString(),
+      windowEnd: new Date().toISOString(),
+      pipeline: pipelineId,
+      firedAt: new Date().toISOString(),
+    });
+    opened.push(workflowId);
+    await waitFor('incident visible with its pipeline', async () => {
+      for await (const wf of client.workflow.list({ query: `WorkflowType = "alert" AND ExecutionStatus = "Running" AND Pipeline = "${pipelineId}"` })) return wf;
+      return undefined;
+    });
+    const env = { ...process.env, TEMPORAL_ADDRESS: stackEndpoints().temporalAddress };
+    const { stdout } = await run('npx', ['tsx', 'workers/platform.ts', 'pipeline', 'stop', '--id', pipelineId, '--by', 'ann'], { cwd: root, env });
+    expect(stdout).toContain(`resolved 1 open incident(s) of pipeline ${pipelineId}`);
+    const final: IncidentState = await client.workflow.getHandle(workflowId).result();
+    expect(final).toMatchObject({ status: 'resolved', resolvedBy: 'platform pipeline stop (ann)' });
+    expect(final.timeline.find((e) => e.type === 'resolved')?.note).toBe(`pipeline ${pipelineId} stopped; its detectors no longer run`);
+    await client.workflow.getHandle(`pipeline-${pipelineId}`).terminate('test cleanup').catch(() => undefined);
+  });
 });

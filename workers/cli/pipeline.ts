@@ -4,7 +4,9 @@
  * shows the equivalent commands.
  */
 import { userInfo } from 'node:os';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { alertWorkflowType } from '../../schemas/alerting/alert.js';
+import { resolveUpdate } from '../../workflows/alerting/alert.js';
 import { partitionWorkflowId, pipelineWorkflowId, type PipelineInputRaw, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { PipelineInputError, startPipeline } from '../pipelines.js';
 import { loadConfig } from '../../schemas/config.js';
@@ -23,7 +25,7 @@ function strings(names: readonly string[]): Record<string, { type: 'string' }> {
 export const pipelineSpec: CommandSpec = {
   subcommands: {
     start: { options: strings(['id', 'topic', 'partitions', 'batch-max', 'start-from', 'processor', 'json']) },
-    stop: { options: strings(['id']) },
+    stop: { options: { ...strings(['id', 'by']), 'keep-incidents': { type: 'boolean' } } },
     list: { options: { all: { type: 'boolean' } } },
     pause: { options: strings(['id', 'partition', 'reason']) },
     resume: { options: strings(['id', 'partition']) },
@@ -33,10 +35,10 @@ export const pipelineSpec: CommandSpec = {
 };
 
 /** The subcommand's string options (the spec declares only strings, and `--all` for list). */
-function parse(args: string[], sub: string): { values: Partial<Record<string, string>>; all: boolean } {
+function parse(args: string[], sub: string): { values: Partial<Record<string, string>>; all: boolean; keepIncidents: boolean } {
   const { values } = parseCommandLine(pipelineSpec, [sub, ...args]);
   const strings = Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  return { values: strings, all: values.all === true };
+  return { values: strings, all: values.all === true, keepIncidents: values['keep-incidents'] === true };
 }
 
 async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectTemporal>>, taskQueue: string) => Promise<T>): Promise<T> {
@@ -110,14 +112,43 @@ async function start(args: string[]): Promise<number> {
 }
 
 async function stop(args: string[]): Promise<number> {
-  const { values } = parse(args, 'stop');
+  const { values, keepIncidents } = parse(args, 'stop');
   if (typeof values.id !== 'string') throw new UsageError('--id: required');
-  const workflowId = pipelineWorkflowId(values.id);
+  const pipelineId = values.id;
+  const workflowId = pipelineWorkflowId(pipelineId);
   return withClient(async (client) => {
     await client.workflow.getHandle(workflowId).cancel();
     console.log(`cancel requested for ${workflowId}; its partition consumers finish their batch in flight and stop`);
+    if (!keepIncidents) {
+      const by = values.by ?? (userInfo().username || 'unknown');
+      const resolved = await resolvePipelineIncidents(client, pipelineId, `platform pipeline stop (${by})`);
+      if (resolved.length > 0) {
+        console.log(`resolved ${resolved.length} open incident(s) of pipeline ${pipelineId}: its detectors stop with it, so nothing would ever clear them (--keep-incidents keeps them open)`);
+      }
+    }
     return 0;
   });
+}
+
+/**
+ * Resolves the open incidents of a pipeline that is being stopped: the aggregator stops with the
+ * pipeline, so their clear conditions are never evaluated again and they would escalate forever.
+ * Alertmanager does the same when a source stops sending an alert (it resolves after
+ * `resolve_timeout`). Each is resolved through its `resolve` update, recorded in its timeline with
+ * `by` and the reason. An incident that closes meanwhile is skipped. Returns the workflow ids resolved.
+ */
+async function resolvePipelineIncidents(client: Awaited<ReturnType<typeof connectTemporal>>, pipelineId: string, by: string): Promise<string[]> {
+  const query = `WorkflowType = "${alertWorkflowType}" AND ExecutionStatus = "Running" AND Pipeline = "${pipelineId.replace(/["\\]/g, '')}"`;
+  const resolved: string[] = [];
+  for await (const wf of client.workflow.list({ query })) {
+    try {
+      await client.workflow.getHandle(wf.workflowId, wf.runId).executeUpdate(resolveUpdate, { args: [{ by, note: `pipeline ${pipelineId} stopped; its detectors no longer run` }] });
+      resolved.push(wf.workflowId);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError) && !(err instanceof WorkflowUpdateFailedError)) throw err;
+    }
+  }
+  return resolved;
 }
 
 async function updatePartitions(args: string[], update: 'pause' | 'resume'): Promise<number> {
@@ -211,7 +242,9 @@ const command: Command = {
     '',
     '  start --id ID --topic TOPIC [--partitions N] [--batch-max N] [--start-from earliest|latest]',
     '        [--json \'{"rollup":{"intervalMs":5000},"detector":{"errorRateThreshold":0.05}}\']',
-    '  stop --id ID                     cancel the pipeline and its partition consumers',
+    '  stop --id ID [--by WHO] [--keep-incidents]',
+    '                                   cancel the pipeline, its partition consumers and aggregator;',
+    '                                   resolves its open incidents (nothing would clear them) unless --keep-incidents',
     '  list [--all]                     running pipelines (on TEMPORAL_TASK_QUEUE unless --all)',
     '  pause --id ID [--partition N] [--reason TEXT]',
     '  resume --id ID [--partition N]',
