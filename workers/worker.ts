@@ -283,8 +283,9 @@ async function main(): Promise<void> {
   log.info('observability', {
     metrics: started.metricsUrl,
     temporalMetrics: runtime.temporalMetricsAddress ? `http://${runtime.temporalMetricsAddress}/metrics` : null,
-    tracing: tracing !== null,
-    openLineage: lineage !== null,
+    // Both are absent (undefined) or null when not configured.
+    tracing: tracing != null,
+    openLineage: lineage != null,
   });
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);

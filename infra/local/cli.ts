@@ -3,7 +3,6 @@
  * ClickHouse servers and leaves them running in the background, stops the ones it started, or
  * shows what is running.
  */
-import { relative } from 'node:path';
 import { ConfigError, loadConfig, type PlatformConfig } from '../../schemas/config.js';
 import { endpoints, ensureStack, stackStatus, stopStack, type ComponentStatus } from './stack.js';
 import { temporalBinary } from './temporal.js';
@@ -45,7 +44,8 @@ function printEndpoints(config: PlatformConfig): void {
   console.log(`Kafka        ${e.kafkaBrokers.join(',')}`);
   console.log(`ClickHouse   ${e.clickhouseUrl}`);
   if (!config.TEMPORAL_ADDRESS) {
-    const cli = relative(process.cwd(), temporalBinary(config)) || temporalBinary(config);
+    // Absolute: the line is pasted into other shells and folders.
+    const cli = temporalBinary(config);
     console.log(`Temporal CLI ${cli}   (e.g. ${cli} workflow list --address ${e.temporalAddress})`);
   }
 }
