@@ -307,6 +307,7 @@ const command: Command = {
         try {
           const silences = await listSilences(warehouse, Date.now());
           if (values.json) console.log(JSON.stringify(silences, null, 2));
+          else if (silences.length === 0) console.log('no silences in force or scheduled');
           else
             console.log(
               renderRows(

@@ -93,6 +93,7 @@ const command: Command = {
       throw err;
     }
     if (sub === 'list') {
+      console.log(`${'pipeline'.padEnd(12)} ${'detector'.padEnd(24)} ${'method'.padEnd(15)} input, levels and clear condition`);
       for (const p of analytics.pipelines) {
         for (const d of p.detectors) console.log(`${p.pipeline.padEnd(12)} ${d.name.padEnd(24)} ${d.method.kind.padEnd(15)} on ${d.aggregation}.${d.measure}${d.ratioOf ? `/${d.ratioOf}` : ''}  levels ${JSON.stringify(d.levels)}  clear < ${d.clear.below} x${d.clear.windows}`);
       }
