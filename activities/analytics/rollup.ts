@@ -8,7 +8,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { AlertFiring } from '../../schemas/alerting/alert.js';
 import { requestTelemetrySubject } from '../../schemas/contracts/request-telemetry/v1.js';
-import { fireAlert } from '../alerting/alert-firing.js';
+import { clearAlert, fireAlert } from '../alerting/alert-firing.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /** Dependencies of {@link createRollupActivities}. */
@@ -47,6 +47,11 @@ export interface DetectThresholdsInput {
   lookbackMinutes: number;
   /** Keys (`service@windowStart`) already fired, so a window fires once. */
   alreadyFired: string[];
+  /**
+   * Complete one-minute windows after a service's latest breach before its incident is cleared
+   * (auto-resolved through the alert workflow's `clear` signal). @default 3
+   */
+  clearWindows?: number;
 }
 
 /** Result of detectThresholds. */
@@ -59,6 +64,8 @@ export interface DetectThresholdsResult {
   keep: string[];
   /** Alert workflow ids signalled by this run. */
   alertWorkflowIds: string[];
+  /** Services whose open incident this run cleared (their latest breach is `clearWindows` windows old). */
+  cleared: string[];
 }
 
 /** Name of the detector rule; part of every alert fingerprint it produces. */
@@ -106,6 +113,32 @@ export function createRollupActivities(deps: RollupDeps) {
 
   async function rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
     return (await deps.warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  }
+
+  /**
+   * The clear path of the error-rate rule (it had none: its incidents stayed open until someone
+   * resolved them). A service whose latest fired window ended `clearWindows` complete windows ago
+   * had no breach since (any would have fired and become its latest), so its incident is cleared
+   * through the alert workflow's `clear` signal, which resolves it and tells the paged channels.
+   * Sent on every run while the key is kept; once the incident is closed the signal finds no
+   * running workflow and is a no-op. Processing time, like the rule's own `now()` bound.
+   */
+  async function clearRecovered(keep: readonly string[], input: DetectThresholdsInput): Promise<string[]> {
+    const clearWindows = input.clearWindows ?? 3;
+    const latest = new Map<string, number>();
+    for (const k of keep) {
+      const at = k.lastIndexOf('@');
+      const service = k.slice(0, at);
+      latest.set(service, Math.max(latest.get(service) ?? Number.NEGATIVE_INFINITY, Date.parse(k.slice(at + 1))));
+    }
+    const cleared: string[] = [];
+    for (const [service, windowStartMs] of latest) {
+      if (Date.now() - (windowStartMs + 60_000) < clearWindows * 60_000) continue;
+      const note = `error rate at or below ${(input.errorRateThreshold * 100).toFixed(1)}% for ${clearWindows} complete windows after ${new Date(windowStartMs).toISOString().slice(11, 16)} UTC`;
+      const result = await clearAlert(deps.temporal, errorRateDetector, { pipeline: input.pipelineId, service }, { detector: errorRateDetector, note, clearedAt: new Date().toISOString() });
+      if (result.cleared) cleared.push(service);
+    }
+    return cleared;
   }
 
   return {
@@ -185,7 +218,8 @@ export function createRollupActivities(deps: RollupDeps) {
       }
       const horizon = Date.now() - input.lookbackMinutes * 60_000 - 60_000;
       const keep = [...new Set([...input.alreadyFired, ...fired])].filter((k) => Date.parse(k.slice(k.lastIndexOf('@') + 1)) >= horizon);
-      return { breaches: breaches.length, fired, keep, alertWorkflowIds };
+      const cleared = await clearRecovered(keep, input);
+      return { breaches: breaches.length, fired, keep, alertWorkflowIds, cleared };
     },
   };
 }

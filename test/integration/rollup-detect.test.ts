@@ -122,10 +122,26 @@ describe('rollups and the error-rate detector', () => {
     const description = await temporal.workflow.getHandle(expectedId).describe();
     expect(description.type).toBe('alert');
     expect(description.taskQueue).toBe(taskQueue);
+    // The breach ended far more than 3 complete windows ago (window base, now ~19 min later), so
+    // the same run clears it: the incident gets `fire` then `clear` (before, it had no clear path
+    // and stayed open until someone resolved it).
+    expect(first.cleared).toEqual(['checkout']);
+    const history = await temporal.workflow.getHandle(expectedId).fetchHistory();
+    const signals = (history.events ?? []).flatMap((e) => (e.workflowExecutionSignaledEventAttributes ? [e.workflowExecutionSignaledEventAttributes.signalName] : []));
+    expect(signals).toEqual(['fire', 'clear']);
 
     const second = await run(acts.detectThresholds, { ...input, alreadyFired: first.keep });
     expect(second.fired).toEqual([]);
     expect(second.breaches).toBe(1);
     expect(second.keep).toEqual(first.keep);
+
+    // A breach in the last complete window is not cleared yet.
+    const recent = Math.floor(Date.now() / minute) * minute - minute;
+    await insertWindow(recent, 'payments', 100, 60, 5000);
+    await run(acts.computeRollups, { pipelineId, since: null, overlapSeconds: 0 });
+    const third = await run(acts.detectThresholds, { ...input, alreadyFired: second.keep });
+    expect(third.fired).toEqual([`payments@${new Date(recent).toISOString()}`]);
+    firedIds.push(...third.alertWorkflowIds);
+    expect(third.cleared).not.toContain('payments');
   });
 });
