@@ -6,6 +6,7 @@
 import { backtest, BacktestError, type BacktestResult } from '../../activities/analytics/backtest.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../../activities/analytics/declarations-file.js';
 import { loadConfig } from '../../schemas/config.js';
+import { errorRateDetector } from '../../activities/analytics/rollup.js';
 import { createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
@@ -97,6 +98,8 @@ const command: Command = {
       for (const p of analytics.pipelines) {
         for (const d of p.detectors) console.log(`${p.pipeline.padEnd(12)} ${d.name.padEnd(24)} ${d.method.kind.padEnd(15)} on ${d.aggregation}.${d.measure}${d.ratioOf ? `/${d.ratioOf}` : ''}  levels ${JSON.stringify(d.levels)}  clear < ${d.clear.below} x${d.clear.windows}`);
       }
+      // The rule every pipeline runs on rollups_1m (configured in the pipeline's input, not in ANALYTICS_FILE).
+      console.log(`${'(every)'.padEnd(12)} ${errorRateDetector.padEnd(24)} ${'threshold'.padEnd(15)} on rollups_1m errors/requests per service and minute  critical > the pipeline's detector.errorRateThreshold (default 0.1, min 50 requests)  clears after 3 minutes without a breach`);
       return 0;
     }
     if (sub !== 'backtest') throw new UsageError(`expected "list" or "backtest", got ${sub ? `"${sub}"` : 'nothing'}`);
