@@ -1,11 +1,11 @@
 /**
- * Temporal's Runtime (installed once per process, before any connection): its log lines go to
- * the platform's JSON logger, and its own metrics (workflow/activity task latencies, schedule-to-
+ * Temporal's Runtime (installed once per process, before any connection): its log lines, the Rust
+ * core's included (forwarded, WARN and above unless LOG_LEVEL=debug), go to the platform's JSON logger, and its own metrics (workflow/activity task latencies, schedule-to-
  * start, slots, polls, sticky cache; the Rust core's meter) are served by its Prometheus exporter
  * on TEMPORAL_METRICS_PORT, with `_total` on counters, units in names and seconds for durations
  * so they follow the same naming as the platform's metrics.
  */
-import { DefaultLogger, Runtime, type LogLevel, type Logger as SdkLogger } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogLevel, type Logger as SdkLogger } from '@temporalio/worker';
 import type { JsonLogger } from '../../activities/observability/json-logger.js';
 import type { PlatformConfig } from '../../schemas/config.js';
 import { portIsFree } from './metrics-server.js';
@@ -40,9 +40,13 @@ export async function installRuntime(config: PlatformConfig, log: JsonLogger, sd
   }
   Runtime.install({
     logger,
-    ...(address
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: address, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } }
-      : {}),
+    telemetryOptions: {
+      // The Rust core prints its own log lines straight to the console unless they are forwarded:
+      // on `npm start` they tore the progress screen ("Task not found when completing", client
+      // retry warnings, ANSI colours). Forwarded, they go where the SDK's other lines go.
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: config.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN' }) },
+      ...(address ? { metrics: { prometheus: { bindAddress: address, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } : {}),
+    },
   });
   return { temporalMetricsAddress: address };
 }

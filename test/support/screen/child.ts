@@ -7,11 +7,15 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { PlatformConfig } from '../../../schemas/config.js';
+import { installRuntime } from '../../../workers/observability/runtime.js';
 import { createScreen, sdkFileLogger, startLog } from '../../../workers/start-screen.js';
 
 const [logPath, taskQueue, address] = process.argv.slice(2) as [string, string, string];
 const screen = createScreen({ tty: true });
-Runtime.install({ logger: sdkFileLogger(startLog(logPath, { level: 'info', secretValues: [] }), (line) => screen.problem(line)) });
+const json = startLog(logPath, { level: 'info', secretValues: [] });
+// As workers/start.ts: installRuntime with the file logger (Core's own lines forwarded to it too).
+await installRuntime({ LOG_LEVEL: 'info', TEMPORAL_METRICS_PORT: 0, METRICS_HOST: '127.0.0.1' } as PlatformConfig, json, sdkFileLogger(json, (line) => screen.problem(line)));
 screen.live('[+00:01] landed 1 | open alerts 0');
 
 const connection = await NativeConnection.connect({ address });
@@ -32,6 +36,8 @@ await worker.runUntil(async () => {
   await handle.result().catch(() => undefined);
 });
 Runtime.instance().logger.error('core lost its connection\nstack line 1\nstack line 2');
+// With Core's lines forwarded, the runtime logger sorts entries in a 100 ms buffer before they reach ours.
+await new Promise((resolve) => setTimeout(resolve, 400));
 screen.live('[+00:02] landed 2 | open alerts 1');
 screen.endLive();
 await clientConnection.close();
