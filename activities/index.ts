@@ -84,7 +84,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),
-    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}) }),
+    ...createRolloutActivities({
+      warehouse: deps.warehouse,
+      temporal: deps.temporal,
+      taskQueue: deps.taskQueue,
+      ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}),
+      ...(deps.analytics ? { analytics: deps.analytics } : {}),
+    }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

@@ -16,6 +16,7 @@ import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
+import { analyticsFileSchema, type AnalyticsFileInput } from '../../schemas/analytics/declarations.js';
 import { pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
 import { onCanary } from '../../schemas/rollouts/routing.js';
 import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
@@ -80,6 +81,24 @@ const analysis: RolloutInputJson['analysis'] = {
     { name: 'field:duration_ms', kind: 'continuous', direction: 'either', relativeTolerance: 0.05, critical: true },
   ],
 };
+
+/**
+ * Analytics declared over the processor's output table (`request_enriched_requests`): per second of
+ * event time, the request count and the median `duration_ms`, and a threshold detector on that
+ * median. A rollout judges them as aggregate metrics (`aggregate:requests_1s.p50`, ...) and detector
+ * firings (`detector:slow_p50`): the same aggregation over the baseline's rows and the canary's.
+ */
+function outputAnalytics(pipeline: string): AnalyticsFileInput['pipelines'][number] {
+  return {
+    pipeline,
+    source: { table: 'request_enriched_requests' },
+    fields: { service: { column: 'service' }, duration: { column: 'duration_ms', type: 'number' } },
+    aggregations: [
+      { name: 'requests_1s', window: { type: 'tumbling', size: '1s' }, measures: [{ name: 'requests', kind: 'count' }, { name: 'p50', kind: 'p50', field: 'duration' }] },
+    ],
+    detectors: [{ name: 'slow_p50', aggregation: 'requests_1s', measure: 'p50', method: { kind: 'threshold' }, levels: { warning: 30 }, clear: { below: 30 } }],
+  };
+}
 
 /**
  * Starts a pipeline on v1 with a backlog, keeps events flowing (paced) while `rollout` runs, and
@@ -184,7 +203,8 @@ beforeAll(async () => {
   warehouse = createWarehouse(config, endpoints, id);
   await migrate(warehouse, id, { admin });
   await warehouse.insert({ table: 'service_catalog', values: demoServiceCatalog, format: 'JSONEachRow' });
-  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue });
+  const analytics = analyticsFileSchema.parse({ pipelines: [outputAnalytics(`good-${suffix}`), outputAnalytics(`agg-${suffix}`)] });
+  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue, analytics });
 }, 300_000);
 
 afterAll(async () => {
@@ -202,7 +222,8 @@ describe('canary rollouts through a running pipeline', () => {
       version: '2',
       baselineVersion: '1',
       steps: [{ shadow: '12s' }, { weight: 50 }, { pause: '12s' }, 'analysis'],
-      analysis,
+      // The declared aggregation and detector over the outputs are judged by default (include: declared).
+      analysis: { ...analysis, aggregates: { measures: { minSamples: 8 }, detectors: { minSamples: 8 } } },
       requestedBy: 'test',
     });
     expect(state.status).toBe('promoted');
@@ -240,7 +261,15 @@ describe('canary rollouts through a running pipeline', () => {
     );
     expect(observed.map((o) => [Number(o.epoch), o.role])).toEqual([[1, 'baseline'], [1, 'canary'], [2, 'baseline'], [2, 'canary']]);
     const [judged] = await rows<{ n: number }>("SELECT count() AS n FROM canary_judgements FINAL WHERE pipeline = {p:String} AND outcome = 'pass'", { p: pipelineId });
-    expect(Number(judged!.n)).toBe(2 * analysis.metrics!.length);
+    const declared = ['aggregate:requests_1s.requests', 'aggregate:requests_1s.p50', 'detector:slow_p50'];
+    expect(Number(judged!.n)).toBe(2 * (analysis.metrics!.length + declared.length));
+    // The declared aggregate metrics were judged on both steps, on enough windows, and passed.
+    const aggregates = await rows<{ step: number; metric: string; verdict: string; baseline_n: number; canary_n: number }>(
+      "SELECT step, metric, verdict, baseline_n, canary_n FROM canary_judgements FINAL WHERE pipeline = {p:String} AND (metric LIKE 'aggregate:%' OR metric LIKE 'detector:%') ORDER BY step, metric",
+      { p: pipelineId },
+    );
+    expect(aggregates.map((a) => [Number(a.step), a.metric, a.verdict])).toEqual([0, 3].flatMap((step) => [...declared].sort().map((m) => [step, m, 'pass'])));
+    for (const a of aggregates) expect(Math.min(Number(a.baseline_n), Number(a.canary_n)), `${a.metric} windows`).toBeGreaterThanOrEqual(8);
   });
 
   it('a version that raises the reject rate is rolled back at the shadow step; nothing of it reaches the live outputs', { timeout: 400_000 }, async () => {
@@ -315,6 +344,65 @@ describe('canary rollouts through a running pipeline', () => {
     // The shadow rows are v4's: exactly one per event of the shadow batches (nothing failed).
     const shadowEvents = batches.filter((b) => b.routing_mode === 'shadow').reduce((n, b) => n + Number(b.canary_events), 0);
     expect(await count('SELECT count() AS n FROM request_enriched_requests_shadow WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(shadowEvents);
+  });
+
+  it('a version whose regression shows in an aggregate is rolled back by the aggregate metric (no field metric, same counts)', { timeout: 400_000 }, async () => {
+    const pipelineId = `agg-${suffix}`;
+    // No field:duration_ms metric here: only the declared aggregation's per-window median can see v4.
+    const { state } = await rolloutThroughPipeline(pipelineId, 505, {
+      version: '4',
+      baselineVersion: '1',
+      steps: [{ shadow: '20s' }, { weight: 25 }, { pause: '12s' }, 'analysis'],
+      analysis: {
+        minSamples: 20,
+        metrics: [
+          ...analysis.metrics!.filter((m) => !m.name.startsWith('field:')),
+          { name: 'aggregate:requests_1s.p50', kind: 'continuous', direction: 'either', relativeTolerance: 0.05, critical: true, minSamples: 8 },
+          { name: 'aggregate:requests_1s.requests', kind: 'continuous', direction: 'either', relativeTolerance: 0.1, minSamples: 8 },
+          { name: 'detector:slow_p50', kind: 'proportion', tolerance: 0.05, minSamples: 8 },
+        ],
+        aggregates: { include: 'named' },
+      },
+      requestedBy: 'test',
+    });
+    expect(state.status).toBe('rolled_back');
+    expect(state.step).toBe(0);
+    const metrics = await rows<{ metric: string; verdict: string; test: string; p_value: number; effect: number; baseline_center: number; baseline_n: number; canary_n: number; baseline_hits: number; canary_hits: number; baseline_samples: number[]; canary_samples: number[] }>(
+      'SELECT metric, verdict, test, p_value, effect, baseline_center, baseline_n, canary_n, baseline_hits, canary_hits, baseline_samples, canary_samples FROM canary_judgements FINAL WHERE pipeline = {p:String} ORDER BY metric',
+      { p: pipelineId },
+    );
+    const by = Object.fromEntries(metrics.map((m) => [m.metric, m]));
+    expect(Object.fromEntries(metrics.map((m) => [m.metric, m.verdict]))).toEqual({
+      reject_rate: 'pass',
+      processing_error_rate: 'pass',
+      processing_time_ms: 'pass',
+      'aggregate:requests_1s.p50': 'fail',
+      'aggregate:requests_1s.requests': 'pass',
+      'detector:slow_p50': expect.stringMatching(/^(pass|fail)$/),
+    });
+    const p50 = by['aggregate:requests_1s.p50']!;
+    expect(p50.test).toBe('mann-whitney-asymptotic');
+    expect(Number(p50.p_value)).toBeLessThan(0.02);
+    expect(Number(p50.effect)).toBeGreaterThan(0.05 * Number(p50.baseline_center));
+    // Shadow: both sides are the same windows of the same events; v4's medians are 1.25 x v1's.
+    expect(Number(p50.baseline_n)).toBeGreaterThanOrEqual(8);
+    expect(Number(p50.canary_n)).toBe(Number(p50.baseline_n));
+    const ratio = [...p50.canary_samples].sort((a, b) => a - b).map((c, i) => c / [...p50.baseline_samples].sort((a, b) => a - b)[i]!);
+    for (const r of ratio) expect(r).toBeCloseTo(1.25, 1);
+    // Counts per window are identical (the same events), so the count passes with p = 1.
+    const requests = by['aggregate:requests_1s.requests']!;
+    expect([...requests.canary_samples].sort()).toEqual([...requests.baseline_samples].sort());
+    // The threshold detector on the median fires in at least as many windows for v4, and in more.
+    const detector = by['detector:slow_p50']!;
+    expect(Number(detector.canary_n)).toBe(Number(detector.baseline_n));
+    expect(Number(detector.canary_hits)).toBeGreaterThan(Number(detector.baseline_hits));
+    await checkLiveOutputs(pipelineId);
+    expect(await count('SELECT count() AS n FROM request_enriched_requests WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(0);
+    // A metric naming a measure the declaration does not have is refused at start, naming the field.
+    const refused = await temporal.workflow
+      .execute('canaryRollout', { taskQueue, workflowId: rolloutWorkflowId(pipelineId, '2'), args: [{ pipeline: pipelineId, version: '2', analysis: { metrics: [{ name: 'aggregate:requests_1s.p99', kind: 'continuous' }] } }] })
+      .catch((e: unknown) => e as Error & { cause?: Error });
+    expect(String((refused as { cause?: Error }).cause?.message)).toBe('canaryRollout input: input.analysis.metrics.0.name: aggregation requests_1s has no measure "p99" (measures: requests, p50)');
   });
 
   it('a terminated rollout (no abort, no final routing row) stops routing at the next batch boundary; live outputs stay exact', { timeout: 300_000 }, async () => {

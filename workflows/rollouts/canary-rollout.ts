@@ -466,7 +466,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   // lock is taken or anything is published. Versioned: runs started before the check replay without it.
   if (!carried && patched('rollout-checks-target')) {
     try {
-      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags });
+      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags, metrics: input.analysis.metrics.map((m) => m.name) });
     } catch (err) {
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'invalid_input') {
         throw refuse('invalid_input', err.cause.message);
