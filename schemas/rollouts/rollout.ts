@@ -14,8 +14,18 @@ import { severitySchema } from '../alerting/alert.js';
 /** Workflow type of a rollout (public name: Temporal CLI, UI). */
 export const canaryRolloutWorkflowType = 'canaryRollout';
 
-/** Workflow id of a rollout: `rollout-<pipeline>-<version>`, e.g. `rollout-orders-3`. */
+/**
+ * Workflow id of a rollout: `rollout-<pipeline>-<version number>`, e.g. `rollout-orders-3` for a
+ * version written `3` or `v3`, `rollout-orders-request-enriched@3` for `request-enriched@v3`; so the
+ * same target always gets the same id, whichever way it was written.
+ */
 export function rolloutWorkflowId(pipeline: string, version: string): string {
+  const normalized = version.replace(/^v(\d+)$/, '$1').replace(/@v(\d+)$/, '@$1');
+  return `rollout-${pipeline}-${normalized}`;
+}
+
+/** The id a rollout got before ids were numbered (`rollout-<pipeline>-<version as written>`): runs started then replay with it. */
+export function legacyRolloutWorkflowId(pipeline: string, version: string): string {
   return `rollout-${pipeline}-${version}`;
 }
 

@@ -42,6 +42,7 @@ import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import {
   describeStep,
   formatDuration,
+  legacyRolloutWorkflowId,
   rolloutInputSchema,
   rolloutLockWorkflowId,
   rolloutWorkflowId,
@@ -121,7 +122,9 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   const input: RolloutInput = parsed.data;
   const info = workflowInfo();
   const expectedId = rolloutWorkflowId(input.pipeline, input.version);
-  if (info.workflowId !== expectedId) {
+  // Runs started before ids were numbered (`rollout-demo-v1`) keep theirs; new ones are refused it.
+  const legacy = info.workflowId !== expectedId && info.workflowId === legacyRolloutWorkflowId(input.pipeline, input.version) && !patched('rollout-id-numbered');
+  if (info.workflowId !== expectedId && !legacy) {
     throw refuse('invalid_input', `canaryRollout: workflow id must be "${expectedId}" (rollout-<pipeline>-<version>), got "${info.workflowId}"`);
   }
   const steps: RolloutStep[] = input.steps;
