@@ -26,6 +26,7 @@ import { processors as treeProcessors } from '../../schemas/processors/index.js'
 import type { ProcessorFamily } from '../../schemas/processing/define.js';
 import { describeTargetRefusal, type RolloutTarget } from '../../schemas/rollouts/target.js';
 import { checkRolloutTarget, type RolloutTargetInput } from './target.js';
+import { rolloutRunEvent, type RolloutLineageSink } from '../observability/rollout-lineage.js';
 
 /** Input of `publishRouting`: one routing change of a rollout, as the pipeline's planner reads it. */
 export interface PublishRoutingInput {
@@ -66,6 +67,8 @@ export interface RolloutActivityDeps {
   catalogue?: readonly ProcessorFamily[];
   /** Analytics declarations: the aggregations and detectors judged as aggregate metrics. @default none */
   analytics?: AnalyticsFile;
+  /** OpenLineage: one run per rollout, an event per step change. @default none (not emitted) */
+  lineage?: RolloutLineageSink;
 }
 
 /** Input of `judgeCanary`. */
@@ -234,9 +237,18 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       canaryVersion: string;
       workflowId: string;
       runId: string;
+      /** First run id of the workflow (the OpenLineage run); absent in runs recorded before lineage. */
+      firstRunId?: string;
       events: (RolloutEvent & { status: RolloutStatus; routing: Routing })[];
     }): Promise<void> {
       if (input.events.length === 0) return;
+      const lineage = deps.lineage;
+      if (lineage) {
+        // Off the hot path: the emitter queues and never blocks or throws. A retried activity re-sends
+        // the same events (same run id, seq in the facet); consumers treat run events as idempotent.
+        const ref = { rolloutId: input.rolloutId, firstRunId: input.firstRunId ?? input.runId, pipeline: input.pipeline, baselineVersion: input.baselineVersion, canaryVersion: input.canaryVersion };
+        for (const e of input.events) lineage.enqueue(rolloutRunEvent(ref, e, lineage.location));
+      }
       await warehouse.insert({
         table: 'rollout_events',
         format: 'JSONEachRow',

@@ -10,12 +10,19 @@
  * - in both, the live outputs hold every processed event exactly once (no duplicate, no gap), and
  *   each row's processor version is exactly the one the batch plan's routing gives its key.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
+import { silentLogger } from '../../activities/logger.js';
+import type { RunEvent } from '../../activities/observability/openlineage.js';
+import { lineageFromConfig } from '../../workers/observability/lineage.js';
+import { openLineageValidator } from '../support/openlineage-validator.js';
 import { analyticsFileSchema, type AnalyticsFileInput } from '../../schemas/analytics/declarations.js';
 import { pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
 import { onCanary } from '../../schemas/rollouts/routing.js';
@@ -27,7 +34,15 @@ import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { processors as regressedCatalogue } from '../fixtures/processors/regressed.js';
 import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
-const config = { ...testConfig(), LOG_LEVEL: 'warn' as const };
+const lineageDir = mkdtempSync(join(tmpdir(), 'rollout-lineage-'));
+const lineageFile = join(lineageDir, 'openlineage.jsonl');
+const config = { ...testConfig(), LOG_LEVEL: 'warn' as const, OPENLINEAGE_FILE: lineageFile };
+
+/** The OpenLineage run events the worker appended to OPENLINEAGE_FILE for one rollout (by job and facet). */
+function rolloutLineage(pipelineId: string): RunEvent[] {
+  const lines = readFileSync(lineageFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunEvent);
+  return lines.filter((e) => (e.job as { name: string }).name === `${pipelineId}.canaryRollout`);
+}
 const id = uniqueId('t');
 const suffix = id.slice(-6);
 const taskQueue = `canary-${id}`;
@@ -204,7 +219,8 @@ beforeAll(async () => {
   await migrate(warehouse, id, { admin });
   await warehouse.insert({ table: 'service_catalog', values: demoServiceCatalog, format: 'JSONEachRow' });
   const analytics = analyticsFileSchema.parse({ pipelines: [outputAnalytics(`good-${suffix}`), outputAnalytics(`agg-${suffix}`)] });
-  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue, analytics });
+  const lineage = lineageFromConfig(config, endpoints, 'test', undefined, silentLogger)!;
+  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue, analytics, observability: { lineage } });
 }, 300_000);
 
 afterAll(async () => {
@@ -213,7 +229,28 @@ afterAll(async () => {
   await worker?.shutdown();
   await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } }).catch(() => undefined);
   await Promise.all([admin?.close(), warehouse?.close(), temporal?.connection.close()]);
+  rmSync(lineageDir, { recursive: true, force: true });
 });
+
+/** The rollout's run events: valid against the pinned spec, one run, START first, then RUNNING ones, then `end`. */
+async function checkRolloutLineage(pipelineId: string, end: 'COMPLETE' | 'FAIL', state: RolloutState): Promise<RunEvent[]> {
+  const validate = openLineageValidator();
+  const events = await waitFor('the rollout run events in OPENLINEAGE_FILE', async () => {
+    const found = rolloutLineage(pipelineId);
+    return found.some((e) => e.eventType === end) ? found : undefined;
+  }, 30_000);
+  for (const e of events) expect(validate(e), JSON.stringify(e)).toEqual([]);
+  expect(new Set(events.map((e) => e.run.runId)).size).toBe(1);
+  const facets = events.map((e) => e.run.facets!.rolloutStep as { seq: number; event: string; step: number; kind: string; weight: number; verdict?: string });
+  const bySeq = events.map((e, i) => [facets[i]!.seq, e.eventType] as const).sort((a, b) => a[0] - b[0]);
+  expect(bySeq[0]![1]).toBe('START');
+  expect(bySeq.at(-1)![1]).toBe(end);
+  expect(bySeq.slice(1, -1).every(([, t]) => t === 'RUNNING')).toBe(true);
+  // One event per audit event, with the judgement verdicts the rollout recorded.
+  expect(facets.map((f) => f.seq).sort((a, b) => a - b)).toEqual(state.events.map((e) => e.seq));
+  expect(facets.filter((f) => f.event === 'judgement').map((f) => f.verdict)).toEqual(state.judgements.map((j) => j.outcome));
+  return events;
+}
 
 describe('canary rollouts through a running pipeline', () => {
   it('a good version goes shadow -> 50 % -> analysis and is promoted to 100 %; live outputs exact, versions exact', { timeout: 400_000 }, async () => {
@@ -229,6 +266,10 @@ describe('canary rollouts through a running pipeline', () => {
     expect(state.status).toBe('promoted');
     expect(state.judgements.map((j) => j.outcome)).toEqual(['pass', 'pass']);
     expect(state.handover).toContain('switched to request-enriched@2');
+    // Lineage: one OpenLineage run, START ... RUNNING (shadow, weight 50, judgements) ... COMPLETE.
+    const lineage = await checkRolloutLineage(pipelineId, 'COMPLETE', state);
+    const kinds = lineage.map((e) => e.run.facets!.rolloutStep as { event: string; kind: string; weight: number });
+    expect(kinds.filter((k) => k.event === 'routing').map((k) => [k.kind, k.weight])).toEqual([['shadow', 0], ['weight', 50], ['canary', 100]]);
 
     const batches = await checkLiveOutputs(pipelineId);
     const modes = new Set(batches.map((b) => b.routing_mode));
@@ -285,6 +326,7 @@ describe('canary rollouts through a running pipeline', () => {
     expect(state.step).toBe(0);
     expect(state.judgements).toHaveLength(1);
     expect(state.judgements[0]!.outcome).toBe('fail');
+    await checkRolloutLineage(pipelineId, 'FAIL', state);
     const metrics = await rows<{ metric: string; verdict: string; baseline_hits: number; canary_hits: number }>(
       'SELECT metric, verdict, baseline_hits, canary_hits FROM canary_judgements FINAL WHERE pipeline = {p:String} ORDER BY metric',
       { p: pipelineId },

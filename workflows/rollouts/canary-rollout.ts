@@ -372,6 +372,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
         canaryVersion: s.version,
         workflowId: info.workflowId,
         runId: info.runId,
+        firstRunId: info.firstExecutionRunId,
         events,
       });
     }
