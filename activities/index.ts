@@ -24,6 +24,7 @@ import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
 import type { LandingObserver } from './observability/landing-observer.js';
 import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { createRolloutActivities } from './rollouts/rollout-activities.js';
+import type { RolloutLineageSink } from './observability/rollout-lineage.js';
 
 /** What the alerting activities need: the validated policy and channel files, and the secrets. */
 export interface AlertingDeps {
@@ -65,6 +66,8 @@ export interface ActivityDeps {
   landingObserver?: LandingObserver;
   /** Processor versions the landing activities can run. @default the working tree's catalogue */
   processorCatalogue?: readonly ProcessorFamily[];
+  /** OpenLineage sink of the rollouts' run events (the worker's emitter). @default none */
+  rolloutLineage?: RolloutLineageSink;
 }
 
 /** Builds every activity of the platform. */
@@ -84,7 +87,14 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertRoutingActivities({ alerting: deps.alerting.policy, client: deps.temporal, taskQueue: deps.taskQueue }),
     ...createAlertAuditActivities({ warehouse: deps.warehouse }),
     ...createProcessingActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.log ? { log: deps.log } : {}) }),
-    ...createRolloutActivities({ warehouse: deps.warehouse, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}) }),
+    ...createRolloutActivities({
+      warehouse: deps.warehouse,
+      temporal: deps.temporal,
+      taskQueue: deps.taskQueue,
+      ...(deps.processorCatalogue ? { catalogue: deps.processorCatalogue } : {}),
+      ...(deps.analytics ? { analytics: deps.analytics } : {}),
+      ...(deps.rolloutLineage ? { lineage: deps.rolloutLineage } : {}),
+    }),
     ...createNotifyActivities({
       targets: deps.alerting.targets,
       secrets: deps.alerting.secrets,

@@ -11,6 +11,7 @@ import { untilUp } from './dependencies.js';
 import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
+import type { RolloutLineageSink } from '../activities/observability/rollout-lineage.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
@@ -227,6 +228,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     analytics,
     ...(obs.metrics ? { landingObserver: metricsLandingObserver(obs.metrics) } : {}),
     ...(options.processorCatalogue ? { processorCatalogue: options.processorCatalogue } : {}),
+    // The OpenLineage emitter also takes the rollouts' run events (anything with enqueue and location).
+    ...(obs.lineage && 'enqueue' in obs.lineage && 'location' in obs.lineage ? { rolloutLineage: obs.lineage as unknown as RolloutLineageSink } : {}),
   });
   const connection = await NativeConnection.connect({
     address: endpoints.temporalAddress,

@@ -109,7 +109,7 @@ export function sourceRows(spec: PipelineAnalytics, a: Aggregation, p: Params, w
  * `ws` (window start ms) per row, one row per window containing `t` (tumbling or hopping). For a
  * session aggregation, the event's own window `[t, t + gap)` (what lateness is judged on).
  */
-function windowJoin(a: Aggregation, p: Params): string {
+export function windowJoin(a: Aggregation, p: Params): string {
   if (a.window.type === 'session') return 'ARRAY JOIN [t] AS ws';
   const size = a.window.size;
   const slide = a.window.type === 'hopping' ? a.window.slide : a.window.size;

@@ -42,7 +42,7 @@ const facetUrls = {
 } as const;
 
 /** A run event as sent (plain JSON). */
-export type RunEvent = Record<string, unknown> & { eventType: 'START' | 'COMPLETE' | 'FAIL'; run: { runId: string; facets?: Record<string, unknown> } };
+export type RunEvent = Record<string, unknown> & { eventType: 'START' | 'RUNNING' | 'COMPLETE' | 'ABORT' | 'FAIL'; run: { runId: string; facets?: Record<string, unknown> } };
 
 /** Where the landing's datasets live, for dataset namespaces and names. */
 export interface LineageLocation {
@@ -251,6 +251,11 @@ export class OpenLineageEmitter implements LandingLineageSink {
 
   constructor(private readonly options: OpenLineageEmitterOptions) {
     this.maxQueue = options.maxQueue ?? 1000;
+  }
+
+  /** Where the emitted events say their datasets live (namespace, brokers, ClickHouse, producer). */
+  get location(): LineageLocation {
+    return this.options.location;
   }
 
   started(input: LandingRange, run: LandingRun): void {

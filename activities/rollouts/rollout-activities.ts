@@ -13,9 +13,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { clearAlert, fireAlert } from '../alerting/alert-firing.js';
 import { alertFiringSchema, type AlertFiring } from '../../schemas/alerting/alert.js';
 import { describeZodError } from '../../schemas/alerting/alert-incident.js';
-import { analysisSchema, rolloutLockWorkflowId, type AnalysisConfig } from '../../schemas/rollouts/rollout.js';
+import { aggregateMetricPrefix, analysisSchema, detectorMetricPrefix, implicitAggregateMetric, rolloutLockWorkflowId, type AnalysisConfig } from '../../schemas/rollouts/rollout.js';
+import type { AnalyticsFile } from '../../schemas/analytics/declarations.js';
+import { lookupProcessor } from '../../schemas/processors/index.js';
+import { aggregateMetricRefusal, aggregateSamples, declaredAggregateMetrics, judgeableAggregations, stepBatches } from './aggregate-metrics.js';
 import type { JudgementSummary, RolloutEvent, RolloutStatus, Routing } from '../../schemas/rollouts/rollout-state.js';
-import { judge, type JudgementReport, type MetricReport } from './judge.js';
+import { judge, type JudgementReport, type MetricReport, type MetricSamples } from './judge.js';
 import { jsonFloat, loadObservations } from './observations.js';
 import { pipelineWorkflowId } from '../../schemas/ingest/pipeline.js';
 import { canaryProcessorName } from '../../schemas/rollouts/routing.js';
@@ -23,6 +26,7 @@ import { processors as treeProcessors } from '../../schemas/processors/index.js'
 import type { ProcessorFamily } from '../../schemas/processing/define.js';
 import { describeTargetRefusal, type RolloutTarget } from '../../schemas/rollouts/target.js';
 import { checkRolloutTarget, type RolloutTargetInput } from './target.js';
+import { rolloutRunEvent, type RolloutLineageSink } from '../observability/rollout-lineage.js';
 
 /** Input of `publishRouting`: one routing change of a rollout, as the pipeline's planner reads it. */
 export interface PublishRoutingInput {
@@ -61,6 +65,10 @@ export interface RolloutActivityDeps {
   taskQueue: string;
   /** Processor versions this worker can run (a rollout's target must be one). @default the working tree's catalogue */
   catalogue?: readonly ProcessorFamily[];
+  /** Analytics declarations: the aggregations and detectors judged as aggregate metrics. @default none */
+  analytics?: AnalyticsFile;
+  /** OpenLineage: one run per rollout, an event per step change. @default none (not emitted) */
+  lineage?: RolloutLineageSink;
 }
 
 /** Input of `judgeCanary`. */
@@ -139,16 +147,53 @@ export function judgementRows(input: JudgeCanaryInput, judgementId: string, repo
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   const { warehouse, temporal } = deps;
   const catalogue = deps.catalogue ?? treeProcessors;
+  const analytics = deps.analytics ?? { pipelines: [] };
+
+  /**
+   * The analysis with the step's aggregate and detector metrics: those named in `metrics`, plus,
+   * with `aggregates.include: "declared"`, every declared aggregation measure and window detector
+   * over the canary processor's outputs (defaults from `aggregates`). Adds their samples to `samples`.
+   */
+  async function withAggregateMetrics(input: JudgeCanaryInput, analysis: AnalysisConfig, samples: Map<string, MetricSamples>): Promise<AnalysisConfig> {
+    const spec = analytics.pipelines.find((p) => p.pipeline === input.pipeline);
+    const named = new Set(analysis.metrics.map((m) => m.name));
+    const isAggregate = (name: string) => name.startsWith(aggregateMetricPrefix) || name.startsWith(detectorMetricPrefix);
+    if (!spec || (analysis.aggregates.include === 'named' && ![...named].some(isAggregate))) return analysis;
+    const step = await stepBatches(warehouse, input);
+    const found = step ? lookupProcessor(step.canary.name, step.canary.version, catalogue) : null;
+    if (!step || !found?.found) return analysis;
+    const aggregations = judgeableAggregations(spec, found.processor);
+    const implicit = analysis.aggregates.include === 'declared'
+      ? declaredAggregateMetrics(spec, aggregations).filter((n) => !named.has(n)).map((n) => implicitAggregateMetric(n, analysis.aggregates))
+      : [];
+    const metrics = [...analysis.metrics, ...implicit];
+    const wanted = metrics.map((m) => m.name).filter(isAggregate);
+    const reject = samples.get('reject_rate');
+    const events = { baseline: reject?.baseline.events ?? 0, canary: reject?.canary.events ?? 0 };
+    for (const [name, sample] of await aggregateSamples(warehouse, spec, aggregations, wanted, step, events)) samples.set(name, sample);
+    return { ...analysis, metrics };
+  }
+
   return {
     /**
      * Refuses a rollout whose target is not a registered processor version of this worker's
      * catalogue, or whose flags that version's flag schema refuses: a non-retryable `invalid_input`
      * failure whose message names the field (`input.version: processor request-enriched has
      * versions 1, 2, not 9 ...`). A plain `3` is read as the pipeline's processor at version 3.
+     * With `metrics` (the names of `analysis.metrics`), also refuses an `aggregate:` or `detector:`
+     * metric that names no declared aggregation, measure or window detector over the target's
+     * outputs (`input.analysis.metrics.3.name: ...`).
      */
-    async checkRolloutTarget(input: RolloutTargetInput): Promise<RolloutTarget> {
+    async checkRolloutTarget(input: RolloutTargetInput & { metrics?: string[] }): Promise<RolloutTarget> {
+      const refuse = (message: string) => ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${message}` });
       const check = await checkRolloutTarget(temporal, catalogue, input);
-      if (!check.ok) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${describeTargetRefusal(check)}` });
+      if (!check.ok) throw refuse(describeTargetRefusal(check));
+      const found = lookupProcessor(check.target.name, check.target.version, catalogue);
+      const spec = analytics.pipelines.find((p) => p.pipeline === input.pipeline);
+      for (const [i, name] of (input.metrics ?? []).entries()) {
+        const why = found.found ? aggregateMetricRefusal(name, input.pipeline, spec, found.processor) : null;
+        if (why) throw refuse(`input.analysis.metrics.${i}.name: ${why}`);
+      }
       return check.target;
     },
 
@@ -164,11 +209,12 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       }
       const judgementId = `${input.rolloutId}/step-${input.step}/epoch-${input.epoch}/j${input.seq}`;
       const samples = await loadObservations(warehouse, { rolloutId: input.rolloutId, epoch: input.epoch, from: input.windowStart, to: input.windowEnd });
-      const report = judge(analysis.data, samples);
+      const judged = await withAggregateMetrics(input, analysis.data, samples);
+      const report = judge(judged, samples);
       await warehouse.insert({
         table: 'canary_judgements',
         format: 'JSONEachRow',
-        values: judgementRows({ ...input, analysis: analysis.data }, judgementId, report, samples, input.windowEnd),
+        values: judgementRows({ ...input, analysis: judged }, judgementId, report, samples, input.windowEnd),
         clickhouse_settings: { insert_deduplication_token: `judgement/${judgementId}`, date_time_input_format: 'best_effort' },
       });
       return {
@@ -191,9 +237,18 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       canaryVersion: string;
       workflowId: string;
       runId: string;
+      /** First run id of the workflow (the OpenLineage run); absent in runs recorded before lineage. */
+      firstRunId?: string;
       events: (RolloutEvent & { status: RolloutStatus; routing: Routing })[];
     }): Promise<void> {
       if (input.events.length === 0) return;
+      const lineage = deps.lineage;
+      if (lineage) {
+        // Off the hot path: the emitter queues and never blocks or throws. A retried activity re-sends
+        // the same events (same run id, seq in the facet); consumers treat run events as idempotent.
+        const ref = { rolloutId: input.rolloutId, firstRunId: input.firstRunId ?? input.runId, pipeline: input.pipeline, baselineVersion: input.baselineVersion, canaryVersion: input.canaryVersion };
+        for (const e of input.events) lineage.enqueue(rolloutRunEvent(ref, e, lineage.location));
+      }
       await warehouse.insert({
         table: 'rollout_events',
         format: 'JSONEachRow',

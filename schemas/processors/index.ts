@@ -7,12 +7,12 @@
  * `platform processors check`, then `platform processors lock`. Pure; importable from workflows.
  */
 import { defineCatalogue, type ProcessorDefinition, type ProcessorFamily } from '../processing/define.js';
-import { requestEnrichedV1, requestEnrichedV2 } from './request-enriched/index.js';
+import { requestEnrichedV1, requestEnrichedV2, requestEnrichedV3 } from './request-enriched/index.js';
 
-export { requestEnrichedV1, requestEnrichedV2 };
+export { requestEnrichedV1, requestEnrichedV2, requestEnrichedV3 };
 
-/** Every processor version in the working tree. */
-export const processorVersions: readonly ProcessorDefinition[] = [requestEnrichedV1, requestEnrichedV2];
+/** Every processor version in the working tree (v3 is a demo of a bad version: see its file). */
+export const processorVersions: readonly ProcessorDefinition[] = [requestEnrichedV1, requestEnrichedV2, requestEnrichedV3];
 
 /** The catalogue grouped by name (versions 1..n checked). */
 export const processors: readonly ProcessorFamily[] = defineCatalogue(processorVersions);

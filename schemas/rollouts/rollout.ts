@@ -14,8 +14,18 @@ import { severitySchema } from '../alerting/alert.js';
 /** Workflow type of a rollout (public name: Temporal CLI, UI). */
 export const canaryRolloutWorkflowType = 'canaryRollout';
 
-/** Workflow id of a rollout: `rollout-<pipeline>-<version>`, e.g. `rollout-orders-3`. */
+/**
+ * Workflow id of a rollout: `rollout-<pipeline>-<version number>`, e.g. `rollout-orders-3` for a
+ * version written `3` or `v3`, `rollout-orders-request-enriched@3` for `request-enriched@v3`; so the
+ * same target always gets the same id, whichever way it was written.
+ */
 export function rolloutWorkflowId(pipeline: string, version: string): string {
+  const normalized = version.replace(/^v(\d+)$/, '$1').replace(/@v(\d+)$/, '@$1');
+  return `rollout-${pipeline}-${normalized}`;
+}
+
+/** The id a rollout got before ids were numbered (`rollout-<pipeline>-<version as written>`): runs started then replay with it. */
+export function legacyRolloutWorkflowId(pipeline: string, version: string): string {
   return `rollout-${pipeline}-${version}`;
 }
 
@@ -137,6 +147,76 @@ export function smallestUsefulSampleSize(alpha: number): number {
   return n;
 }
 
+/** Prefix of an aggregate metric: `aggregate:<aggregation>.<measure>` (a declared aggregation's measure, per window). */
+export const aggregateMetricPrefix = 'aggregate:';
+/** Prefix of a detector metric: `detector:<detector>` (windows in which a declared window detector fires, out of windows judged). */
+export const detectorMetricPrefix = 'detector:';
+
+/** The declared aggregation and measure an `aggregate:<aggregation>.<measure>` metric names, or null. */
+export function parseAggregateMetric(name: string): { aggregation: string; measure: string } | null {
+  const m = /^aggregate:([a-z][a-z0-9_]{0,62})\.([a-z][a-z0-9_]{0,62})$/.exec(name);
+  return m ? { aggregation: m[1]!, measure: m[2]! } : null;
+}
+
+/** The declared detector a `detector:<detector>` metric names, or null. */
+export function parseDetectorMetric(name: string): string | null {
+  return /^detector:([a-z][a-z0-9_]{0,62})$/.exec(name)?.[1] ?? null;
+}
+
+const metricDefaults = z
+  .object({
+    direction: z.enum(['increase', 'decrease', 'either']).optional(),
+    tolerance: z.number().min(0).optional(),
+    relativeTolerance: z.number().min(0).optional(),
+    weight: z.number().positive().optional(),
+    critical: z.boolean().optional(),
+    minSamples: z.number().int().positive().optional(),
+  })
+  .strict();
+
+/**
+ * Aggregate values and detector firings in the judgement: the pipeline's declared aggregations
+ * (`infra/analytics/pipelines.json`) whose source is an output table of the processor rolling out,
+ * computed per window over the baseline's rows and over the canary's rows of the step, and the
+ * declared window detectors over them run on both series.
+ * - `include: "declared"` judges every measure of every such aggregation (`aggregate:<aggregation>.<measure>`,
+ *   continuous: the per-window values of each group) and every window detector on them
+ *   (`detector:<name>`, proportion: windows firing / windows judged), with the defaults below,
+ *   besides the metrics named in `metrics`; `"named"` judges only those named in `metrics`.
+ * - `measures` / `detectors`: defaults of the implicit metrics (a metric named in `metrics` uses its own values).
+ */
+export const aggregatesSchema = z
+  .object({
+    /** @default "declared" */
+    include: z.enum(['declared', 'named']).default('declared'),
+    /** @default either direction, relativeTolerance 0.1, weight 1, not critical, minSamples analysis.minSamples */
+    measures: metricDefaults.default({}),
+    /** @default direction increase, tolerance 0.05 (5 percentage points of windows firing), weight 1, not critical */
+    detectors: metricDefaults.default({}),
+  })
+  .strict();
+/** Parsed aggregate configuration. */
+export type AggregatesConfig = z.infer<typeof aggregatesSchema>;
+
+/**
+ * The metric configuration of an implicit aggregate (`aggregate:...`) or detector (`detector:...`)
+ * metric from the rollout's `analysis.aggregates` defaults.
+ */
+export function implicitAggregateMetric(name: string, aggregates: AggregatesConfig): MetricConfig {
+  const detector = name.startsWith(detectorMetricPrefix);
+  const d = detector ? aggregates.detectors : aggregates.measures;
+  return metricSchema.parse({
+    name,
+    kind: detector ? 'proportion' : 'continuous',
+    direction: d.direction ?? (detector ? 'increase' : 'either'),
+    tolerance: d.tolerance ?? (detector ? 0.05 : 0),
+    relativeTolerance: d.relativeTolerance ?? (detector ? 0 : 0.1),
+    weight: d.weight ?? 1,
+    critical: d.critical ?? false,
+    ...(d.minSamples !== undefined ? { minSamples: d.minSamples } : {}),
+  });
+}
+
 /** The judgement: confidence, minimum sample size, metrics, and the score thresholds (Kayenta's shape). */
 export const analysisSchema = z
   .object({
@@ -150,6 +230,8 @@ export const analysisSchema = z
     marginalScore: z.number().min(0).max(100).default(75),
     /** @default reject_rate and processing_error_rate (proportions, critical), processing_time_ms (continuous, increase, 25 % tolerance) */
     metrics: z.array(metricSchema).min(1, 'expected at least one metric').default(() => defaultMetrics.map((m) => metricSchema.parse(m))),
+    /** Aggregate values and detector firings (see {@link aggregatesSchema}). @default include every declared aggregation and detector over the processor's outputs */
+    aggregates: aggregatesSchema.prefault({}),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -166,10 +248,22 @@ export const analysisSchema = z
       }
     };
     check(a.minSamples, ['minSamples']);
+    for (const group of ['measures', 'detectors'] as const) {
+      const n = a.aggregates[group].minSamples;
+      if (n !== undefined) check(n, ['aggregates', group, 'minSamples']);
+    }
     const seen = new Set<string>();
     a.metrics.forEach((m, i) => {
       if (m.minSamples !== undefined) check(m.minSamples, ['metrics', i, 'minSamples']);
       if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric "${m.name}"` });
+      if (m.name.startsWith(aggregateMetricPrefix)) {
+        if (!parseAggregateMetric(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `expected aggregate:<aggregation>.<measure> (lowercase identifiers), got "${m.name}"` });
+        else if (m.kind !== 'continuous') ctx.addIssue({ code: 'custom', path: ['metrics', i, 'kind'], message: `expected "continuous" for an aggregate metric (its samples are per-window values), got "${m.kind}"` });
+      }
+      if (m.name.startsWith(detectorMetricPrefix)) {
+        if (!parseDetectorMetric(m.name)) ctx.addIssue({ code: 'custom', path: ['metrics', i, 'name'], message: `expected detector:<detector> (a lowercase identifier), got "${m.name}"` });
+        else if (m.kind !== 'proportion') ctx.addIssue({ code: 'custom', path: ['metrics', i, 'kind'], message: `expected "proportion" for a detector metric (windows firing out of windows judged), got "${m.kind}"` });
+      }
       seen.add(m.name);
     });
   });

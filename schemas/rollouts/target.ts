@@ -27,7 +27,7 @@ export type RolloutTargetCheck =
  * is null (pipeline not running, or running without a processor), a plain `3` / `v3` must name a
  * version of exactly one processor family of the catalogue; `name@3` is always checked as written.
  * Refusals name the field and what is expected, e.g.
- * `input.version: processor request-enriched has versions 1, 2, not 9 (expected a registered version: 3, v3 or name@3)`.
+ * `input.version: processor request-enriched has versions 1, 2, 3, not 9 (expected a registered version: 3, v3 or name@3)`.
  */
 export function resolveRolloutTarget(
   version: string,

@@ -178,7 +178,7 @@ describe('processors in a running pipeline', () => {
         return String((err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message);
       }
     };
-    expect(await refusal('setProcessor', { name: 'request-enriched', version: 7, reason: 'x' })).toContain('processor request-enriched has versions 1, 2, not 7');
+    expect(await refusal('setProcessor', { name: 'request-enriched', version: 7, reason: 'x' })).toContain('processor request-enriched has versions 1, 2, 3, not 7');
     expect(await refusal('setProcessor', { name: 'request-enriched', version: 2 })).toContain('reason: expected a reason');
     expect(await refusal('setFlags', { flags: { errorStatusFrom: 42 }, reason: 'x' })).toContain('flags.errorStatusFrom');
     await handle.executeUpdate('setFlags', { args: [{ flags: { excludeServices: ['search'] }, requestedBy: 'test', reason: 'search is noisy' }] });

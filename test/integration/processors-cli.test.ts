@@ -41,15 +41,15 @@ describe('platform processors', () => {
 
   it('registers the working tree, idempotently, and lists and shows it from processor_registry', async () => {
     const first = await platform('register');
-    expect(first.stdout).toContain('Registered request-enriched@1, request-enriched@2.');
+    expect(first.stdout).toContain('Registered request-enriched@1, request-enriched@2, request-enriched@3.');
     expect(first.code).toBe(0);
     expect((await platform('register')).stdout).toContain('Nothing new to register.');
     const result = await warehouse.query({ query: 'SELECT name, version, registered_by, output_schemas FROM processor_registry ORDER BY version', format: 'JSONEachRow' });
     const rows = await result.json<{ name: string; version: number; registered_by: string; output_schemas: string }>();
-    expect(rows.map((r) => [r.name, Number(r.version)])).toEqual([['request-enriched', 1], ['request-enriched', 2]]);
+    expect(rows.map((r) => [r.name, Number(r.version)])).toEqual([['request-enriched', 1], ['request-enriched', 2], ['request-enriched', 3]]);
     expect(Object.keys(JSON.parse(rows[1]!.output_schemas) as object)).toEqual(['errors', 'requests']);
     const list = JSON.parse((await platform('list', '--json')).stdout) as { name: string; registered: number[]; tree: number[] }[];
-    expect(list).toContainEqual(expect.objectContaining({ name: 'request-enriched', registered: [1, 2], tree: [1, 2] }));
+    expect(list).toContainEqual(expect.objectContaining({ name: 'request-enriched', registered: [1, 2, 3], tree: [1, 2, 3] }));
     const show = await platform('show', 'request-enriched', '2');
     expect(show.stdout).toMatch(/protocol\s+LowCardinality\(String\)/);
     expect(show.stdout).toContain('registered:');
@@ -63,7 +63,7 @@ describe('platform processors', () => {
   it('check refuses a version whose outputs retype or drop a column, naming the field path', async () => {
     const run = await platform('check', '--catalogue', 'test/fixtures/processors/breaking.ts');
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain('v3  new, REFUSED');
+    expect(run.stdout).toContain('v4  new, REFUSED');
     expect(run.stdout).toContain('requests.status  column_retyped');
     expect(run.stdout).toContain('requests.region  column_removed');
     const json = JSON.parse((await platform('check', '--json', '--catalogue', 'test/fixtures/processors/breaking.ts')).stdout) as { ok: boolean };

@@ -10,12 +10,20 @@
  * - in both, the live outputs hold every processed event exactly once (no duplicate, no gap), and
  *   each row's processor version is exactly the one the batch plan's routing gives its key.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
+import { silentLogger } from '../../activities/logger.js';
+import type { RunEvent } from '../../activities/observability/openlineage.js';
+import { lineageFromConfig } from '../../workers/observability/lineage.js';
+import { openLineageValidator } from '../support/openlineage-validator.js';
+import { analyticsFileSchema, type AnalyticsFileInput } from '../../schemas/analytics/declarations.js';
 import { pipelineWorkflowId, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
 import { onCanary } from '../../schemas/rollouts/routing.js';
 import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
@@ -26,7 +34,15 @@ import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { processors as regressedCatalogue } from '../fixtures/processors/regressed.js';
 import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
-const config = { ...testConfig(), LOG_LEVEL: 'warn' as const };
+const lineageDir = mkdtempSync(join(tmpdir(), 'rollout-lineage-'));
+const lineageFile = join(lineageDir, 'openlineage.jsonl');
+const config = { ...testConfig(), LOG_LEVEL: 'warn' as const, OPENLINEAGE_FILE: lineageFile };
+
+/** The OpenLineage run events the worker appended to OPENLINEAGE_FILE for one rollout (by job and facet). */
+function rolloutLineage(pipelineId: string): RunEvent[] {
+  const lines = readFileSync(lineageFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunEvent);
+  return lines.filter((e) => (e.job as { name: string }).name === `${pipelineId}.canaryRollout`);
+}
 const id = uniqueId('t');
 const suffix = id.slice(-6);
 const taskQueue = `canary-${id}`;
@@ -80,6 +96,24 @@ const analysis: RolloutInputJson['analysis'] = {
     { name: 'field:duration_ms', kind: 'continuous', direction: 'either', relativeTolerance: 0.05, critical: true },
   ],
 };
+
+/**
+ * Analytics declared over the processor's output table (`request_enriched_requests`): per second of
+ * event time, the request count and the median `duration_ms`, and a threshold detector on that
+ * median. A rollout judges them as aggregate metrics (`aggregate:requests_1s.p50`, ...) and detector
+ * firings (`detector:slow_p50`): the same aggregation over the baseline's rows and the canary's.
+ */
+function outputAnalytics(pipeline: string): AnalyticsFileInput['pipelines'][number] {
+  return {
+    pipeline,
+    source: { table: 'request_enriched_requests' },
+    fields: { service: { column: 'service' }, duration: { column: 'duration_ms', type: 'number' } },
+    aggregations: [
+      { name: 'requests_1s', window: { type: 'tumbling', size: '1s' }, measures: [{ name: 'requests', kind: 'count' }, { name: 'p50', kind: 'p50', field: 'duration' }] },
+    ],
+    detectors: [{ name: 'slow_p50', aggregation: 'requests_1s', measure: 'p50', method: { kind: 'threshold' }, levels: { warning: 30 }, clear: { below: 30 } }],
+  };
+}
 
 /**
  * Starts a pipeline on v1 with a backlog, keeps events flowing (paced) while `rollout` runs, and
@@ -184,7 +218,9 @@ beforeAll(async () => {
   warehouse = createWarehouse(config, endpoints, id);
   await migrate(warehouse, id, { admin });
   await warehouse.insert({ table: 'service_catalog', values: demoServiceCatalog, format: 'JSONEachRow' });
-  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue });
+  const analytics = analyticsFileSchema.parse({ pipelines: [outputAnalytics(`good-${suffix}`), outputAnalytics(`agg-${suffix}`)] });
+  const lineage = lineageFromConfig(config, endpoints, 'test', undefined, silentLogger)!;
+  worker = await startWorker({ config, endpoints, database: id, taskQueue, skipMigrations: true, processorCatalogue: regressedCatalogue, analytics, observability: { lineage } });
 }, 300_000);
 
 afterAll(async () => {
@@ -193,7 +229,28 @@ afterAll(async () => {
   await worker?.shutdown();
   await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } }).catch(() => undefined);
   await Promise.all([admin?.close(), warehouse?.close(), temporal?.connection.close()]);
+  rmSync(lineageDir, { recursive: true, force: true });
 });
+
+/** The rollout's run events: valid against the pinned spec, one run, START first, then RUNNING ones, then `end`. */
+async function checkRolloutLineage(pipelineId: string, end: 'COMPLETE' | 'FAIL', state: RolloutState): Promise<RunEvent[]> {
+  const validate = openLineageValidator();
+  const events = await waitFor('the rollout run events in OPENLINEAGE_FILE', async () => {
+    const found = rolloutLineage(pipelineId);
+    return found.some((e) => e.eventType === end) ? found : undefined;
+  }, 30_000);
+  for (const e of events) expect(validate(e), JSON.stringify(e)).toEqual([]);
+  expect(new Set(events.map((e) => e.run.runId)).size).toBe(1);
+  const facets = events.map((e) => e.run.facets!.rolloutStep as { seq: number; event: string; step: number; kind: string; weight: number; verdict?: string });
+  const bySeq = events.map((e, i) => [facets[i]!.seq, e.eventType] as const).sort((a, b) => a[0] - b[0]);
+  expect(bySeq[0]![1]).toBe('START');
+  expect(bySeq.at(-1)![1]).toBe(end);
+  expect(bySeq.slice(1, -1).every(([, t]) => t === 'RUNNING')).toBe(true);
+  // One event per audit event, with the judgement verdicts the rollout recorded.
+  expect(facets.map((f) => f.seq).sort((a, b) => a - b)).toEqual(state.events.map((e) => e.seq));
+  expect(facets.filter((f) => f.event === 'judgement').map((f) => f.verdict)).toEqual(state.judgements.map((j) => j.outcome));
+  return events;
+}
 
 describe('canary rollouts through a running pipeline', () => {
   it('a good version goes shadow -> 50 % -> analysis and is promoted to 100 %; live outputs exact, versions exact', { timeout: 400_000 }, async () => {
@@ -202,12 +259,17 @@ describe('canary rollouts through a running pipeline', () => {
       version: '2',
       baselineVersion: '1',
       steps: [{ shadow: '12s' }, { weight: 50 }, { pause: '12s' }, 'analysis'],
-      analysis,
+      // The declared aggregation and detector over the outputs are judged by default (include: declared).
+      analysis: { ...analysis, aggregates: { measures: { minSamples: 8 }, detectors: { minSamples: 8 } } },
       requestedBy: 'test',
     });
     expect(state.status).toBe('promoted');
     expect(state.judgements.map((j) => j.outcome)).toEqual(['pass', 'pass']);
     expect(state.handover).toContain('switched to request-enriched@2');
+    // Lineage: one OpenLineage run, START ... RUNNING (shadow, weight 50, judgements) ... COMPLETE.
+    const lineage = await checkRolloutLineage(pipelineId, 'COMPLETE', state);
+    const kinds = lineage.map((e) => e.run.facets!.rolloutStep as { event: string; kind: string; weight: number });
+    expect(kinds.filter((k) => k.event === 'routing').map((k) => [k.kind, k.weight])).toEqual([['shadow', 0], ['weight', 50], ['canary', 100]]);
 
     const batches = await checkLiveOutputs(pipelineId);
     const modes = new Set(batches.map((b) => b.routing_mode));
@@ -240,7 +302,15 @@ describe('canary rollouts through a running pipeline', () => {
     );
     expect(observed.map((o) => [Number(o.epoch), o.role])).toEqual([[1, 'baseline'], [1, 'canary'], [2, 'baseline'], [2, 'canary']]);
     const [judged] = await rows<{ n: number }>("SELECT count() AS n FROM canary_judgements FINAL WHERE pipeline = {p:String} AND outcome = 'pass'", { p: pipelineId });
-    expect(Number(judged!.n)).toBe(2 * analysis.metrics!.length);
+    const declared = ['aggregate:requests_1s.requests', 'aggregate:requests_1s.p50', 'detector:slow_p50'];
+    expect(Number(judged!.n)).toBe(2 * (analysis.metrics!.length + declared.length));
+    // The declared aggregate metrics were judged on both steps, on enough windows, and passed.
+    const aggregates = await rows<{ step: number; metric: string; verdict: string; baseline_n: number; canary_n: number }>(
+      "SELECT step, metric, verdict, baseline_n, canary_n FROM canary_judgements FINAL WHERE pipeline = {p:String} AND (metric LIKE 'aggregate:%' OR metric LIKE 'detector:%') ORDER BY step, metric",
+      { p: pipelineId },
+    );
+    expect(aggregates.map((a) => [Number(a.step), a.metric, a.verdict])).toEqual([0, 3].flatMap((step) => [...declared].sort().map((m) => [step, m, 'pass'])));
+    for (const a of aggregates) expect(Math.min(Number(a.baseline_n), Number(a.canary_n)), `${a.metric} windows`).toBeGreaterThanOrEqual(8);
   });
 
   it('a version that raises the reject rate is rolled back at the shadow step; nothing of it reaches the live outputs', { timeout: 400_000 }, async () => {
@@ -256,6 +326,7 @@ describe('canary rollouts through a running pipeline', () => {
     expect(state.step).toBe(0);
     expect(state.judgements).toHaveLength(1);
     expect(state.judgements[0]!.outcome).toBe('fail');
+    await checkRolloutLineage(pipelineId, 'FAIL', state);
     const metrics = await rows<{ metric: string; verdict: string; baseline_hits: number; canary_hits: number }>(
       'SELECT metric, verdict, baseline_hits, canary_hits FROM canary_judgements FINAL WHERE pipeline = {p:String} ORDER BY metric',
       { p: pipelineId },
@@ -315,6 +386,65 @@ describe('canary rollouts through a running pipeline', () => {
     // The shadow rows are v4's: exactly one per event of the shadow batches (nothing failed).
     const shadowEvents = batches.filter((b) => b.routing_mode === 'shadow').reduce((n, b) => n + Number(b.canary_events), 0);
     expect(await count('SELECT count() AS n FROM request_enriched_requests_shadow WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(shadowEvents);
+  });
+
+  it('a version whose regression shows in an aggregate is rolled back by the aggregate metric (no field metric, same counts)', { timeout: 400_000 }, async () => {
+    const pipelineId = `agg-${suffix}`;
+    // No field:duration_ms metric here: only the declared aggregation's per-window median can see v4.
+    const { state } = await rolloutThroughPipeline(pipelineId, 505, {
+      version: '4',
+      baselineVersion: '1',
+      steps: [{ shadow: '20s' }, { weight: 25 }, { pause: '12s' }, 'analysis'],
+      analysis: {
+        minSamples: 20,
+        metrics: [
+          ...analysis.metrics!.filter((m) => !m.name.startsWith('field:')),
+          { name: 'aggregate:requests_1s.p50', kind: 'continuous', direction: 'either', relativeTolerance: 0.05, critical: true, minSamples: 8 },
+          { name: 'aggregate:requests_1s.requests', kind: 'continuous', direction: 'either', relativeTolerance: 0.1, minSamples: 8 },
+          { name: 'detector:slow_p50', kind: 'proportion', tolerance: 0.05, minSamples: 8 },
+        ],
+        aggregates: { include: 'named' },
+      },
+      requestedBy: 'test',
+    });
+    expect(state.status).toBe('rolled_back');
+    expect(state.step).toBe(0);
+    const metrics = await rows<{ metric: string; verdict: string; test: string; p_value: number; effect: number; baseline_center: number; baseline_n: number; canary_n: number; baseline_hits: number; canary_hits: number; baseline_samples: number[]; canary_samples: number[] }>(
+      'SELECT metric, verdict, test, p_value, effect, baseline_center, baseline_n, canary_n, baseline_hits, canary_hits, baseline_samples, canary_samples FROM canary_judgements FINAL WHERE pipeline = {p:String} ORDER BY metric',
+      { p: pipelineId },
+    );
+    const by = Object.fromEntries(metrics.map((m) => [m.metric, m]));
+    expect(Object.fromEntries(metrics.map((m) => [m.metric, m.verdict]))).toEqual({
+      reject_rate: 'pass',
+      processing_error_rate: 'pass',
+      processing_time_ms: 'pass',
+      'aggregate:requests_1s.p50': 'fail',
+      'aggregate:requests_1s.requests': 'pass',
+      'detector:slow_p50': expect.stringMatching(/^(pass|fail)$/),
+    });
+    const p50 = by['aggregate:requests_1s.p50']!;
+    expect(p50.test).toBe('mann-whitney-asymptotic');
+    expect(Number(p50.p_value)).toBeLessThan(0.02);
+    expect(Number(p50.effect)).toBeGreaterThan(0.05 * Number(p50.baseline_center));
+    // Shadow: both sides are the same windows of the same events; v4's medians are 1.25 x v1's.
+    expect(Number(p50.baseline_n)).toBeGreaterThanOrEqual(8);
+    expect(Number(p50.canary_n)).toBe(Number(p50.baseline_n));
+    const ratio = [...p50.canary_samples].sort((a, b) => a - b).map((c, i) => c / [...p50.baseline_samples].sort((a, b) => a - b)[i]!);
+    for (const r of ratio) expect(r).toBeCloseTo(1.25, 1);
+    // Counts per window are identical (the same events), so the count passes with p = 1.
+    const requests = by['aggregate:requests_1s.requests']!;
+    expect([...requests.canary_samples].sort()).toEqual([...requests.baseline_samples].sort());
+    // The threshold detector on the median fires in at least as many windows for v4, and in more.
+    const detector = by['detector:slow_p50']!;
+    expect(Number(detector.canary_n)).toBe(Number(detector.baseline_n));
+    expect(Number(detector.canary_hits)).toBeGreaterThan(Number(detector.baseline_hits));
+    await checkLiveOutputs(pipelineId);
+    expect(await count('SELECT count() AS n FROM request_enriched_requests WHERE pipeline = {p:String} AND processor_version = 4', { p: pipelineId })).toBe(0);
+    // A metric naming a measure the declaration does not have is refused at start, naming the field.
+    const refused = await temporal.workflow
+      .execute('canaryRollout', { taskQueue, workflowId: rolloutWorkflowId(pipelineId, '2'), args: [{ pipeline: pipelineId, version: '2', analysis: { metrics: [{ name: 'aggregate:requests_1s.p99', kind: 'continuous' }] } }] })
+      .catch((e: unknown) => e as Error & { cause?: Error });
+    expect(String((refused as { cause?: Error }).cause?.message)).toBe('canaryRollout input: input.analysis.metrics.0.name: aggregation requests_1s has no measure "p99" (measures: requests, p50)');
   });
 
   it('a terminated rollout (no abort, no final routing row) stops routing at the next batch boundary; live outputs stay exact', { timeout: 300_000 }, async () => {

@@ -10,7 +10,7 @@ describe('processor selection', () => {
 
   it('refuses an unknown processor, an unknown version and a bad flag, naming the field', () => {
     expect(() => resolveSelection({ name: 'nope', version: 1, flags: {} })).toThrow(/processor: no processor named "nope"; known: request-enriched/);
-    expect(() => resolveSelection({ name: 'request-enriched', version: 9, flags: {} })).toThrow(/processor request-enriched has versions 1, 2, not 9/);
+    expect(() => resolveSelection({ name: 'request-enriched', version: 9, flags: {} })).toThrow(/processor request-enriched has versions 1, 2, 3, not 9/);
     expect(() => resolveSelection({ name: 'request-enriched', version: 1, flags: { errorStatusFrom: 42 } })).toThrow(/flags\.errorStatusFrom: .*>=400/);
     expect(() => resolveSelection({ name: 'request-enriched', version: 1, flags: { typo: true } })).toThrow(/flags\.\(root\): Unrecognized key: "typo"/);
   });

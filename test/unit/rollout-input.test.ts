@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { describeZodError } from '../../schemas/alerting/alert-incident.js';
-import { rolloutInputSchema, smallestTwoSidedP, smallestUsefulSampleSize } from '../../schemas/rollouts/rollout.js';
+import { rolloutInputSchema, rolloutWorkflowId, smallestTwoSidedP, smallestUsefulSampleSize } from '../../schemas/rollouts/rollout.js';
 
 function refusal(input: unknown): string {
   const r = rolloutInputSchema.safeParse(input);
@@ -25,6 +25,13 @@ describe('rollout input', () => {
       ['processing_time_ms', 'continuous', 'increase', false],
     ]);
     expect(input.notify).toEqual({ severity: 'critical', remindEvery: 3_600_000 });
+  });
+
+  it('names a rollout after the version number, however the version is written', () => {
+    expect(rolloutWorkflowId('demo', 'v1')).toBe('rollout-demo-1');
+    expect(rolloutWorkflowId('demo', '1')).toBe('rollout-demo-1');
+    expect(rolloutWorkflowId('demo', 'request-enriched@v3')).toBe('rollout-demo-request-enriched@3');
+    expect(rolloutWorkflowId('demo', 'request-enriched@3')).toBe('rollout-demo-request-enriched@3');
   });
 
   it('accepts every step spelling of the README', () => {

@@ -22,15 +22,15 @@ describe('rollout target', () => {
   });
 
   it('refuses a version that is not registered, naming input.version and the known versions', () => {
-    expect(refusal(resolveRolloutTarget('9', {}, 'request-enriched', tree))).toBe('input.version: processor request-enriched has versions 1, 2, not 9 (expected a registered version: 3, v3 or name@3)');
-    expect(refusal(resolveRolloutTarget('3', {}, 'request-enriched', tree))).toMatch(/^input\.version: processor request-enriched has versions 1, 2, not 3/);
+    expect(refusal(resolveRolloutTarget('9', {}, 'request-enriched', tree))).toBe('input.version: processor request-enriched has versions 1, 2, 3, not 9 (expected a registered version: 3, v3 or name@3)');
+    expect(refusal(resolveRolloutTarget('4', {}, 'request-enriched', tree))).toMatch(/^input\.version: processor request-enriched has versions 1, 2, 3, not 4/);
     expect(refusal(resolveRolloutTarget('orders-enriched@2', {}, 'request-enriched', tree))).toMatch(/^input\.version: no processor named "orders-enriched"; known: request-enriched/);
     expect(refusal(resolveRolloutTarget('latest', {}, 'request-enriched', tree))).toBe('input.version: "latest" names no processor version (expected a registered version: 3, v3 or name@3)');
   });
 
   it('a pipeline without a processor: a plain version must name exactly one registered family', () => {
     expect(resolveRolloutTarget('v2', {}, null, tree)).toMatchObject({ ok: true, target: { name: 'request-enriched', version: 2 } });
-    expect(refusal(resolveRolloutTarget('v7', {}, null, tree))).toBe('input.version: "v7": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2)');
+    expect(refusal(resolveRolloutTarget('v7', {}, null, tree))).toBe('input.version: "v7": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2, 3)');
   });
 
   it('refuses flags the target version does not accept, naming input.flags.<flag>', () => {

@@ -291,6 +291,10 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     const wrongId = await h.env.client.workflow.start('canaryRollout', { workflowId: 'my-rollout', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: '1' }] });
     const err2 = await wrongId.result().then(() => undefined, (e: unknown) => e);
     expect(String((err2 as WorkflowFailedError).cause?.message)).toBe('canaryRollout: workflow id must be "rollout-x-1" (rollout-<pipeline>-<version>), got "my-rollout"');
+    // A version written v1 names the rollout after the number: rollout-x-1, not rollout-x-v1.
+    const lettered = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-v1', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: 'v1' }] });
+    const err3 = await lettered.result().then(() => undefined, (e: unknown) => e);
+    expect(String((err3 as WorkflowFailedError).cause?.message)).toBe('canaryRollout: workflow id must be "rollout-x-1" (rollout-<pipeline>-<version>), got "rollout-x-v1"');
   });
 });
 

@@ -42,6 +42,7 @@ import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import {
   describeStep,
   formatDuration,
+  legacyRolloutWorkflowId,
   rolloutInputSchema,
   rolloutLockWorkflowId,
   rolloutWorkflowId,
@@ -121,7 +122,9 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   const input: RolloutInput = parsed.data;
   const info = workflowInfo();
   const expectedId = rolloutWorkflowId(input.pipeline, input.version);
-  if (info.workflowId !== expectedId) {
+  // Runs started before ids were numbered (`rollout-demo-v1`) keep theirs; new ones are refused it.
+  const legacy = info.workflowId !== expectedId && info.workflowId === legacyRolloutWorkflowId(input.pipeline, input.version) && !patched('rollout-id-numbered');
+  if (info.workflowId !== expectedId && !legacy) {
     throw refuse('invalid_input', `canaryRollout: workflow id must be "${expectedId}" (rollout-<pipeline>-<version>), got "${info.workflowId}"`);
   }
   const steps: RolloutStep[] = input.steps;
@@ -369,6 +372,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
         canaryVersion: s.version,
         workflowId: info.workflowId,
         runId: info.runId,
+        firstRunId: info.firstExecutionRunId,
         events,
       });
     }
@@ -466,7 +470,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   // lock is taken or anything is published. Versioned: runs started before the check replay without it.
   if (!carried && patched('rollout-checks-target')) {
     try {
-      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags });
+      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags, metrics: input.analysis.metrics.map((m) => m.name) });
     } catch (err) {
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'invalid_input') {
         throw refuse('invalid_input', err.cause.message);
