@@ -2,7 +2,7 @@
  * Builds the clients for the three servers from the validated config and the resolved endpoints.
  * The one place that knows about TLS, SASL and credentials; secrets are passed, never logged.
  */
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type Logger as ClickHouseLogger } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { registerKafkaCodecs } from '../activities/ingest/kafka-codecs.js';
@@ -50,16 +50,44 @@ export function createKafka(config: PlatformConfig, endpoints: StackEndpoints, c
   });
 }
 
+/** A warning or error the ClickHouse client logs about itself (a failed request, a bad setting). */
+export interface WarehouseLogEntry {
+  level: 'warn' | 'error';
+  message: string;
+  err?: Error;
+  /** The client's details: operation, query_id, connection_id, settings (never log them whole). */
+  args?: Record<string, unknown>;
+}
+
 /**
  * Creates the warehouse client (the only ClickHouse code path). `database` defaults to the
- * configured one; tests pass their own so they can share a server.
+ * configured one; tests pass their own so they can share a server. `options.onLog` receives the
+ * client's own warnings and errors instead of its default console logger, which prints a
+ * multi-line dump (with the query's settings) for every failed request.
  */
 export function createWarehouse(
   config: PlatformConfig,
   endpoints: StackEndpoints,
   database: string = config.CLICKHOUSE_DATABASE,
+  options: { onLog?: (entry: WarehouseLogEntry) => void } = {},
 ): ClickHouseClient {
+  const onLog = options.onLog;
+  const LoggerClass = onLog
+    ? class implements ClickHouseLogger {
+        // The client's trace, debug and info lines are dropped (below the threshold it is given).
+        trace = (): void => undefined;
+        debug = (): void => undefined;
+        info = (): void => undefined;
+        warn(p: { message: string; err?: Error; args?: Record<string, unknown> }): void {
+          onLog({ level: 'warn', message: p.message, ...(p.err ? { err: p.err } : {}), ...(p.args ? { args: p.args } : {}) });
+        }
+        error(p: { message: string; err: Error; args?: Record<string, unknown> }): void {
+          onLog({ level: 'error', message: p.message, err: p.err, ...(p.args ? { args: p.args } : {}) });
+        }
+      }
+    : undefined;
   return createClient({
+    ...(LoggerClass ? { log: { LoggerClass, level: ClickHouseLogLevel.WARN } } : {}),
     url: endpoints.clickhouseUrl,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,

@@ -7,7 +7,7 @@
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
-import { untilUp } from './dependencies.js';
+import { shortReason, untilUp } from './dependencies.js';
 import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
@@ -38,6 +38,8 @@ import type { PlatformMetrics } from '../activities/observability/metrics.js';
 import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
+import { classifyOutage, OutageTracker } from './observability/outages.js';
+import { outageInterceptor } from './observability/outage-interceptor.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -159,7 +161,45 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const log = options.log ?? consoleLogger(config.LOG_LEVEL);
   const version = processorVersion(config);
 
-  const warehouse = createWarehouse(config, endpoints, database);
+  // Outages of a running worker's dependencies: one line when each starts, one when it ends (workers/observability/outages.ts).
+  const outageTargets = { clickhouseUrl: endpoints.clickhouseUrl, kafkaBrokers: endpoints.kafkaBrokers, temporalAddress: endpoints.temporalAddress };
+  const outageProbe = createKafka(config, endpoints, '-probe', { retries: 0, quiet: true });
+  let temporalForProbe: Client | null = null;
+  let serving = false;
+  const outages = new OutageTracker({
+    log,
+    probes: {
+      clickhouse: async () => {
+        const ping = await warehouse.ping();
+        if (!ping.success) throw ping.error;
+      },
+      kafka: async () => {
+        const a = outageProbe.admin();
+        try {
+          await a.connect();
+          await a.listTopics();
+        } finally {
+          await a.disconnect().catch(() => undefined);
+        }
+      },
+      temporal: async () => {
+        if (!temporalForProbe) throw new Error('no Temporal client yet');
+        await temporalForProbe.workflowService.getSystemInfo({});
+      },
+    },
+  });
+  const warehouse = createWarehouse(config, endpoints, database, {
+    onLog: (entry) => {
+      // A request that failed because the server is unreachable is part of an outage (its
+      // operation's failure is counted where it surfaces); anything else is one line, no dump.
+      const dependency = entry.err ? classifyOutage(entry.err, outageTargets) : null;
+      // While the start waits for the servers, untilUp logs their state instead.
+      if (dependency) {
+        if (serving) outages.noticed(dependency, entry.err);
+      }
+      else log[entry.level](`clickhouse client: ${entry.message.trim()}`, { operation: entry.args?.operation, queryId: entry.args?.query_id, ...(entry.err ? { reason: shortReason(entry.err) } : {}) });
+    },
+  });
   const wait = options.waitForDependencies ? { log } : null;
   // All three are waited for at once, so each one's down/up lines appear as its state changes.
   let waitedTemporal: Client | null = null;
@@ -201,6 +241,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     }
   }
   const temporal = waitedTemporal ?? (await connectTemporal(config, endpoints));
+  temporalForProbe = temporal;
+  serving = true;
   const kafka = createKafka(config, endpoints, '-worker');
   const resources = new KafkaResources(kafka, log, { ssl: config.KAFKA_SSL, sasl: config.KAFKA_SASL_MECHANISM !== undefined });
   const alerting = options.alerting ?? (await loadAlerting(config));
@@ -241,13 +283,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     activities,
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
-      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) })],
+      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
       ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
     },
     ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
   });
   log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
   const done = worker.run().finally(async () => {
+    outages.close();
     await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
   });
