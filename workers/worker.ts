@@ -38,7 +38,7 @@ import type { PlatformMetrics } from '../activities/observability/metrics.js';
 import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
-import { classifyOutage, OutageTracker } from './observability/outages.js';
+import { classifyOutage, isKafkaConnectionLog, OutageTracker } from './observability/outages.js';
 import { outageInterceptor } from './observability/outage-interceptor.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
@@ -243,7 +243,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const temporal = waitedTemporal ?? (await connectTemporal(config, endpoints));
   temporalForProbe = temporal;
   serving = true;
-  const kafka = createKafka(config, endpoints, '-worker');
+  const kafka = createKafka(config, endpoints, '-worker', {
+    onLog: (entry) => {
+      // Connection errors (one per KafkaJS retry) open or join a Kafka outage; others are one line without the stack.
+      if (isKafkaConnectionLog(entry.message)) outages.noticed('kafka', entry.message);
+      else log[entry.level](`kafkajs: ${entry.message}`, { broker: entry.fields.broker, groupId: entry.fields.groupId, error: entry.fields.error });
+    },
+  });
   const resources = new KafkaResources(kafka, log, { ssl: config.KAFKA_SSL, sasl: config.KAFKA_SASL_MECHANISM !== undefined });
   const alerting = options.alerting ?? (await loadAlerting(config));
   const processingSecrets = await processorSecrets(config.PROCESSOR_PSEUDONYM_KEY, config.PLATFORM_STATE_DIR);

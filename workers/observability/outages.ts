@@ -132,6 +132,15 @@ const kafkaUnreachableNames = new Set(['KafkaJSConnectionError', 'KafkaJSConnect
 /** gRPC status UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): Temporal's frontend cannot be reached. */
 const grpcUnreachable = new Set([14, 4]);
 
+/**
+ * True when a KafkaJS log line is about the brokers being unreachable (a connection error, a
+ * request timeout, retries exhausted on either, a consumer crash caused by one): such lines
+ * belong to an outage, not to the log one by one.
+ */
+export function isKafkaConnectionLog(message: string): boolean {
+  return /Connection error|Connection timeout|Closed connection|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSBrokerNotFound|KafkaJSRequestTimeoutError|Request .* timed out|Failed to connect/i.test(message);
+}
+
 /** The error and its causes (`cause`, KafkaJS `originalError`, `retriedError`), outermost first, at most 8 deep. */
 function chain(err: unknown): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
