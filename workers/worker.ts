@@ -287,6 +287,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities,
+    // Heartbeats reach Temporal at most 0.5 s apart (the SDK's default throttle is 80 % of the
+    // heartbeat timeout): a landing's 2 s heartbeat timeout then has 1.5 s of margin.
+    maxHeartbeatThrottleInterval: '500 milliseconds',
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
       activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
