@@ -87,6 +87,8 @@ export interface StartWorkerOptions {
    * instead of failing when one is down at start (see workers/dependencies.ts). @default false
    */
   waitForDependencies?: boolean;
+  /** Outage tracker (one line when a dependency's outage starts, one when it ends); main() passes the one its SDK logger feeds. @default a new one on `log` */
+  outages?: OutageTracker;
   /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
   processorCatalogue?: readonly ProcessorFamily[];
 }
@@ -166,9 +168,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const outageProbe = createKafka(config, endpoints, '-probe', { retries: 0, quiet: true });
   let temporalForProbe: Client | null = null;
   let serving = false;
-  const outages = new OutageTracker({
-    log,
-    probes: {
+  const outages = options.outages ?? new OutageTracker({ log });
+  outages.setProbes({
       clickhouse: async () => {
         const ping = await warehouse.ping();
         if (!ping.success) throw ping.error;
@@ -186,7 +187,6 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         if (!temporalForProbe) throw new Error('no Temporal client yet');
         await temporalForProbe.workflowService.getSystemInfo({});
       },
-    },
   });
   const warehouse = createWarehouse(config, endpoints, database, {
     onLog: (entry) => {
@@ -329,7 +329,9 @@ async function main(): Promise<void> {
   const log = createJsonLogger({ level: config.LOG_LEVEL, component: 'worker', secretValues: configSecretValues(config) });
   // The SDK's own log lines (and workflow `log` lines) go to the same JSON log; its metrics to TEMPORAL_METRICS_PORT.
   // Installed before any connection exists.
-  const runtime = await installRuntime(config, log);
+  // Outages of Temporal, ClickHouse and Kafka: one line each way (workers/observability/outages.ts); the SDK's own lines feed it too.
+  const outages = new OutageTracker({ log });
+  const runtime = await installRuntime(config, log, undefined, outages);
   const started = await startObservability(config, endpoints, processorVersion(config), log);
   const { tracing, lineage } = started.observability;
   log.info('observability', {
@@ -341,7 +343,7 @@ async function main(): Promise<void> {
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, log, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
+  const running = await startWorker({ config, endpoints, log, outages, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
   const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {

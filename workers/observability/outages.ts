@@ -53,7 +53,13 @@ export class OutageTracker {
   private closed = false;
 
   constructor(private readonly options: OutageTrackerOptions) {
+    this.options = { ...options };
     this.probeEveryMs = options.probeEveryMs ?? 500;
+  }
+
+  /** Sets (or replaces) the health probes, e.g. once the clients exist. */
+  setProbes(probes: Partial<Record<Dependency, () => Promise<void>>>): void {
+    this.options.probes = { ...this.options.probes, ...probes };
   }
 
   /** True while an outage of `dependency` is open. */
