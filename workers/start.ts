@@ -106,10 +106,12 @@ async function main(): Promise<number> {
   say(`  metrics: ${observed.metricsUrl ?? 'not served (see the worker log)'}${runtime.temporalMetricsAddress ? `, Temporal SDK metrics: http://${runtime.temporalMetricsAddress}/metrics` : ''}`);
   const worker = await startWorker({ config, endpoints, log, alerting: await loadAlerting(config, ack), observability: observed.observability });
   const temporal = await connectTemporal(config, endpoints);
-  const kafka = createKafka(config, endpoints, '-start');
+  // The demo stream's and the screen's own clients log to the file, never to the screen: during an
+  // outage KafkaJS wrote one JSON line per retry (160 in 30 s) and buried the `!` lines saying why.
+  const kafka = createKafka(config, endpoints, '-start', { onLog: (entry) => json.warn(entry.message, { source: 'kafkajs', kafkaLevel: entry.level }) });
   const admin = kafka.admin();
   await admin.connect();
-  const warehouse = createWarehouse(config, endpoints);
+  const warehouse = createWarehouse(config, endpoints, config.CLICKHOUSE_DATABASE, { onLog: (entry) => json.warn(entry.message, { source: 'clickhouse-client', clickhouseLevel: entry.level, ...(entry.err ? { error: entry.err.message } : {}) }) });
 
   // Keep the registry in step with the code that validates: new contract versions are registered
   // (each re-checked against its subject's compatibility mode); a refused subject is reported.

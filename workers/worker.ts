@@ -7,7 +7,7 @@
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
  */
-import { untilUp } from './dependencies.js';
+import { shortReason, untilUp } from './dependencies.js';
 import type { ProcessorFamily } from '../schemas/processing/define.js';
 import { AnalyticsConfigError, loadAnalyticsFile } from '../activities/analytics/declarations-file.js';
 import type { AnalyticsFile } from '../schemas/analytics/declarations.js';
@@ -39,6 +39,8 @@ import type { PlatformMetrics } from '../activities/observability/metrics.js';
 import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
+import { classifyOutage, isKafkaConnectionLog, OutageTracker } from './observability/outages.js';
+import { outageInterceptor } from './observability/outage-interceptor.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -86,6 +88,8 @@ export interface StartWorkerOptions {
    * instead of failing when one is down at start (see workers/dependencies.ts). @default false
    */
   waitForDependencies?: boolean;
+  /** Outage tracker (one line when a dependency's outage starts, one when it ends); main() passes the one its SDK logger feeds. @default a new one on `log` */
+  outages?: OutageTracker;
   /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
   processorCatalogue?: readonly ProcessorFamily[];
 }
@@ -160,7 +164,43 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const log = options.log ?? consoleLogger(config.LOG_LEVEL);
   const version = processorVersion(config);
 
-  const warehouse = createWarehouse(config, endpoints, database);
+  // Outages of a running worker's dependencies: one line when each starts, one when it ends (workers/observability/outages.ts).
+  const outageTargets = { clickhouseUrl: endpoints.clickhouseUrl, kafkaBrokers: endpoints.kafkaBrokers, temporalAddress: endpoints.temporalAddress };
+  const outageProbe = createKafka(config, endpoints, '-probe', { retries: 0, quiet: true });
+  let temporalForProbe: Client | null = null;
+  let serving = false;
+  const outages = options.outages ?? new OutageTracker({ log });
+  outages.setProbes({
+      clickhouse: async () => {
+        const ping = await warehouse.ping();
+        if (!ping.success) throw ping.error;
+      },
+      kafka: async () => {
+        const a = outageProbe.admin();
+        try {
+          await a.connect();
+          await a.listTopics();
+        } finally {
+          await a.disconnect().catch(() => undefined);
+        }
+      },
+      temporal: async () => {
+        if (!temporalForProbe) throw new Error('no Temporal client yet');
+        await temporalForProbe.workflowService.getSystemInfo({});
+      },
+  });
+  const warehouse = createWarehouse(config, endpoints, database, {
+    onLog: (entry) => {
+      // A request that failed because the server is unreachable is part of an outage (its
+      // operation's failure is counted where it surfaces); anything else is one line, no dump.
+      const dependency = entry.err ? classifyOutage(entry.err, outageTargets) : null;
+      // While the start waits for the servers, untilUp logs their state instead.
+      if (dependency) {
+        if (serving) outages.noticed(dependency, entry.err);
+      }
+      else log[entry.level](`clickhouse client: ${entry.message.trim()}`, { operation: entry.args?.operation, queryId: entry.args?.query_id, ...(entry.err ? { reason: shortReason(entry.err) } : {}) });
+    },
+  });
   const wait = options.waitForDependencies ? { log } : null;
   // All three are waited for at once, so each one's down/up lines appear as its state changes.
   let waitedTemporal: Client | null = null;
@@ -202,7 +242,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     }
   }
   const temporal = waitedTemporal ?? (await connectTemporal(config, endpoints));
-  const kafka = createKafka(config, endpoints, '-worker');
+  temporalForProbe = temporal;
+  serving = true;
+  const kafka = createKafka(config, endpoints, '-worker', {
+    onLog: (entry) => {
+      // Connection errors (one per KafkaJS retry) open or join a Kafka outage; others are one line without the stack.
+      if (isKafkaConnectionLog(entry.message)) outages.noticed('kafka', entry.message);
+      else log[entry.level](`kafkajs: ${entry.message}`, { broker: entry.fields.broker, groupId: entry.fields.groupId, error: entry.fields.error });
+    },
+  });
   const resources = new KafkaResources(kafka, log, { ssl: config.KAFKA_SSL, sasl: config.KAFKA_SASL_MECHANISM !== undefined });
   const alerting = options.alerting ?? (await loadAlerting(config));
   const processingSecrets = await processorSecrets(config.PROCESSOR_PSEUDONYM_KEY, config.PLATFORM_STATE_DIR);
@@ -242,15 +290,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities,
+    // Heartbeats reach Temporal at most 0.5 s apart (the SDK's default throttle is 80 % of the
+    // heartbeat timeout): a landing's 2 s heartbeat timeout then has 1.5 s of margin.
+    maxHeartbeatThrottleInterval: '500 milliseconds',
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
-      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) })],
+      activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
       ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
     },
     ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
   });
   log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
   const done = worker.run().finally(async () => {
+    outages.close();
     await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
   });
@@ -280,7 +332,9 @@ async function main(): Promise<void> {
   const log = createJsonLogger({ level: config.LOG_LEVEL, component: 'worker', secretValues: configSecretValues(config) });
   // The SDK's own log lines (and workflow `log` lines) go to the same JSON log; its metrics to TEMPORAL_METRICS_PORT.
   // Installed before any connection exists.
-  const runtime = await installRuntime(config, log);
+  // Outages of Temporal, ClickHouse and Kafka: one line each way (workers/observability/outages.ts); the SDK's own lines feed it too.
+  const outages = new OutageTracker({ log });
+  const runtime = await installRuntime(config, log, undefined, outages);
   const started = await startObservability(config, endpoints, processorVersion(config), log);
   const { tracing, lineage } = started.observability;
   log.info('observability', {
@@ -293,7 +347,7 @@ async function main(): Promise<void> {
   // Refuses a non-loopback bind without a signing secret before anything connects.
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
-  const running = await startWorker({ config, endpoints, log, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
+  const running = await startWorker({ config, endpoints, log, outages, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
   // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
   const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {

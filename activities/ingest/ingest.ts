@@ -820,8 +820,8 @@ export function createIngestActivities(deps: IngestDeps) {
     }
     // Set when KafkaJS could not read a step: the rest of this landing is read by the raw reader.
     const readMode = { raw: false };
-    // Every second: the workflow's heartbeat timeout is 3 s, and heartbeats deliver cancellation.
-    const beat = setInterval(() => ctx.heartbeat(progress), 1_000);
+    // Every 0.5 s: the workflow's heartbeat timeout is 2 s, and heartbeats deliver cancellation.
+    const beat = setInterval(() => ctx.heartbeat(progress), 500);
     try {
       for (let i = progress.stepsDone; i < plan.steps.length; i++) {
         // Cancellation (pipeline stop, pause) takes effect here, between steps: never half a step.

@@ -38,6 +38,15 @@ let admin: ClickHouseClient;
 let warehouse: ClickHouseClient;
 let produced: GeneratorSummary;
 
+interface LogLine {
+  msg?: string;
+  dependency?: string;
+  outageMs?: number;
+  retriedOperations?: number;
+  text: string;
+}
+const lines: LogLine[] = [];
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -66,16 +75,34 @@ async function spawnWorker(name: string): Promise<ChildProcess> {
       PROCESSOR_VERSION: `outage-${name}`,
       // Small steps: a batch is many inserts, so the kill falls inside a landing.
       PIPELINE_CHUNK_MAX_BYTES: '4096',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
       LOCAL_ACK_PORT: String(await freePort()),
       METRICS_PORT: String(await freePort()),
       TEMPORAL_METRICS_PORT: String(await freePort()),
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // The worker's log lines, kept for the diagnosis of a slow recovery (path printed below).
-  child.stderr?.on('data', (chunk: Buffer) => appendFileSync(workerLog, chunk));
+  // The worker's log lines (JSON on stdout, anything a library prints on stderr), kept for the
+  // assertions on outage lines and the diagnosis of a slow recovery (path printed below).
+  let buffered = '';
+  const collect = (chunk: Buffer): void => {
+    appendFileSync(workerLog, chunk);
+    buffered += chunk.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    for (const text of parts) {
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        // not the JSON log: kept as text
+      }
+      lines.push({ ...(parsed as Partial<LogLine>), text });
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
   workers.set(name, child);
   return child;
 }
@@ -134,5 +161,16 @@ describe('a Kafka outage in the middle of a stream', () => {
     console.log(`kafka outage: produced ${produced.valid + produced.rejected}, landed ${events!.n}, dead-lettered ${dead!.n}, duplicated ${Number(events!.n) - Number(events!.u)}, lost ${produced.valid - Number(events!.u)}`);
     expect([Number(events!.n), Number(events!.u), Number(dead!.n)]).toEqual([produced.valid, produced.valid, produced.rejected]);
     expect(worker.exitCode).toBeNull();
+
+    // One start line and one end line for the outage; no line per KafkaJS retry, no `Activity failed` dump.
+    const started = lines.filter((l) => l.msg === 'dependency outage started' && l.dependency === 'kafka');
+    const ended = lines.filter((l) => l.msg === 'dependency outage ended' && l.dependency === 'kafka');
+    const address = broker!.broker;
+    const noisy = lines.filter((l) => l.msg === 'Activity failed' || (l.text.includes(address) && !l.msg?.startsWith('dependency outage')));
+    console.log(`kafka outage: outage lines ${started.length} start / ${ended.length} end (outageMs ${ended[0]?.outageMs}, retriedOperations ${ended[0]?.retriedOperations}); ${noisy.length} lines that should have been folded${noisy.length > 0 ? `, e.g.\n${noisy.slice(0, 3).map((l) => l.text.slice(0, 300)).join('\n')}` : ''}`);
+    expect(started).toHaveLength(1);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.retriedOperations).toBeGreaterThan(0);
+    expect(noisy).toHaveLength(0);
   });
 });

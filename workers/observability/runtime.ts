@@ -9,6 +9,7 @@ import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogLevel, type 
 import type { JsonLogger } from '../../activities/observability/json-logger.js';
 import type { PlatformConfig } from '../../schemas/config.js';
 import { portIsFree } from './metrics-server.js';
+import type { OutageTracker } from './outages.js';
 
 const levels: Record<PlatformConfig['LOG_LEVEL'], LogLevel> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 
@@ -23,10 +24,17 @@ export interface RuntimeInstallation {
  * port is free) the Prometheus exporter. A taken port is logged as a warning, not a crash: a
  * second worker on the same machine runs without its own SDK metrics endpoint.
  */
-export async function installRuntime(config: PlatformConfig, log: JsonLogger, sdkLogger?: SdkLogger): Promise<RuntimeInstallation> {
+export async function installRuntime(config: PlatformConfig, log: JsonLogger, sdkLogger?: SdkLogger, outages?: OutageTracker): Promise<RuntimeInstallation> {
   const sdkLog = log.child('temporal-sdk');
   // `npm start` passes its own (the file log, with ERROR lines also on the screen).
   const logger = sdkLogger ?? new DefaultLogger(levels[config.LOG_LEVEL], (entry) => {
+    // The Core SDK's gRPC retries against an unreachable server (one line per retry) belong to a
+    // Temporal outage: each is a retried call, counted there (the tracker's probe ends the outage),
+    // and none is logged one by one.
+    if (outages && isTemporalUnreachableLog(entry.message, entry.meta)) {
+      outages.failed('temporal', entry.message);
+      return;
+    }
     const meta = { ...(entry.meta ?? {}), sdkLevel: entry.level };
     if (entry.level === 'ERROR') sdkLog.error(entry.message, meta);
     else if (entry.level === 'WARN') sdkLog.warn(entry.message, meta);
@@ -43,10 +51,17 @@ export async function installRuntime(config: PlatformConfig, log: JsonLogger, sd
     telemetryOptions: {
       // The Rust core prints its own log lines straight to the console unless they are forwarded:
       // on `npm start` they tore the progress screen ("Task not found when completing", client
-      // retry warnings, ANSI colours). Forwarded, they go where the SDK's other lines go.
+      // retry warnings, ANSI colours). Forwarded, they go where the SDK's other lines go, and a
+      // worker's outage tracker counts the gRPC retries of a Temporal outage among them.
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: config.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN' }) },
       ...(address ? { metrics: { prometheus: { bindAddress: address, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } : {}),
     },
   });
   return { temporalMetricsAddress: address };
+}
+
+/** True when a Core SDK log line is about Temporal's frontend being unreachable (gRPC UNAVAILABLE, a transport or connect error). */
+export function isTemporalUnreachableLog(message: string, meta?: Record<string, unknown>): boolean {
+  const text = `${message} ${meta ? JSON.stringify(meta) : ''}`;
+  return /Unavailable|tcp connect error|transport error|ConnectionRefused|Connection refused|connection reset|broken pipe/i.test(text);
 }

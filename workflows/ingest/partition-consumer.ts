@@ -65,11 +65,13 @@ const { planBatch, commitProgress } = proxyActivities<Activities>({
 const { landBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   // A worker that dies mid-batch is noticed within this and the same batch retried elsewhere
-  // (the activity heartbeats every second). Heartbeats also deliver cancellation.
-  heartbeatTimeout: '3 seconds',
+  // (the activity heartbeats every 0.5 s and the worker sends them at most 0.5 s apart,
+  // `maxHeartbeatThrottleInterval`, so a live landing has 1.5 s of margin). Heartbeats also
+  // deliver cancellation. Was 3 s: the SIGKILL pickup took 3.6-4.3 s, first rows 4.6-5.3 s.
+  heartbeatTimeout: '2 seconds',
   // A cancel (stop or pause) waits for the step in flight to finish: no half-landed step.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', nonRetryableErrorTypes },
+  retry: { initialInterval: '100 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', nonRetryableErrorTypes },
 });
 
 /** Loop iterations per run before continue-as-new (history stays small). */

@@ -350,7 +350,10 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         lastError = err.cause?.message ?? err.message;
-        log.warn('periodic run failed (re-attach, rollup or detect); the next run catches up', { error: lastError });
+        // A dependency outage is already one start and one end line in the worker's log
+        // (type `dependency_unavailable`, workers/observability/outage-interceptor.ts): debug here.
+        const outage = err.cause instanceof ApplicationFailure && err.cause.type === 'dependency_unavailable';
+        log[outage ? 'debug' : 'warn']('periodic run failed (re-attach, rollup or detect); the next run catches up', { error: lastError });
       }
     }
   } catch (err) {
