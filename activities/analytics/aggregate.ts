@@ -153,6 +153,16 @@ export function createAggregationActivities(deps: AggregationDeps) {
       return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
     },
 
+    /**
+     * Whether the pipeline declares analytics (windows or detectors) in this worker's declarations
+     * file. The supervisor asks once per run, so that partition consumers of a pipeline without
+     * analytics never signal an aggregator that does not exist. Returns a boolean, not the spec,
+     * to keep the supervisor's history small.
+     */
+    async pipelineDeclaresAnalytics(input: { pipeline: string }): Promise<{ declared: boolean }> {
+      return { declared: deps.analytics.pipelines.some((p) => p.pipeline === input.pipeline) };
+    },
+
     /** Creates the table of every aggregation of the pipeline (idempotent). */
     async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
