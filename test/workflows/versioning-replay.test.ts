@@ -1,10 +1,17 @@
 /**
- * Histories recorded before the supervisor told its partition consumers whether the pipeline
+ * Workflow changes of issue 11 are versioned: histories recorded with the code before each change
+ * replay with today's code (a missing `patched()` guard fails here with a nondeterminism error).
+ *
+ * Ingest: histories recorded before the supervisor told its partition consumers whether the pipeline
  * declares analytics (`reportLandings`) replay with today's code: the supervisor's new activity is
  * behind `patched('pipeline-tells-consumers-about-analytics')`, and a consumer whose input lacks
  * the field reports landings as before. Recorded on the local Temporal dev server with the code
  * of commit 346a26b (a pipeline without analytics; its partition's history holds the failed
  * `batchLanded` signals this change removes) by test/fixtures/histories/record.ts.
+ *
+ * Aggregator: a history recorded before signalling overlapped the next iteration
+ * (`patched('aggregator-overlaps-signalling')`), with the code of commit ec6609b, from
+ * test/integration/analytics-aggregator.test.ts (fire, upgrade and resolve signalled).
  */
 import { readFile } from 'node:fs/promises';
 import proto from '@temporalio/proto';
@@ -36,5 +43,24 @@ describe('ingest workflows replay histories recorded before reportLandings', () 
     const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(types).not.toContain('pipelineDeclaresAnalytics');
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-pipeline')).resolves.toBeUndefined();
+  });
+});
+
+describe('aggregator replays a history recorded before signalling overlapped the next iteration', () => {
+  it('sequential aggregateLanded / signalDetections', { timeout: 60_000 }, async () => {
+    const h = await history('aggregator-before-overlap.pb');
+    const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(types.filter((t) => t === 'signalDetections').length).toBeGreaterThanOrEqual(3);
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-aggregator')).resolves.toBeUndefined();
+  });
+
+  it('under load, where landings were reported while detections were being signalled', { timeout: 60_000 }, async () => {
+    // Recorded from `npm run bench:latency -- --seconds 30` with the code of 346a26b: here the
+    // overlapped loop would schedule the next aggregateLanded before signalDetections completed,
+    // so this history is the one that tells a missing guard.
+    const h = await history('aggregator-before-overlap-loaded.pb');
+    const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(types.filter((t) => t === 'signalDetections').length).toBeGreaterThanOrEqual(10);
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-aggregator-loaded')).resolves.toBeUndefined();
   });
 });
