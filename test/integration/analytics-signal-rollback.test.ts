@@ -1,11 +1,11 @@
 /**
- * The aggregator overlaps an iteration's detector signalling with the next iteration; detector
- * state must still advance only once its signal went out. Real stack (Temporal dev server,
- * ClickHouse, the platform's workflows and activities in a worker built here), with one injected
- * fault: the first `signalDetections` fails non-retryably (as an activity failure the retry
- * policy does not retry). The aggregator rolls back to the last delivered state and redoes the
- * iteration: the incident opens exactly once, for the right window, the transition and the judged
- * windows are counted once, and the detector goes on from there (the next clean window resolves it).
+ * Detector state advances only once its signals went out: when delivering an iteration's
+ * transitions fails, the aggregator keeps the state from before that iteration and redoes it.
+ * Real stack (Temporal dev server, ClickHouse, the platform's workflows and activities in a worker
+ * built here), with one injected fault: the first `signalDetections` (a local activity since
+ * `aggregator-signals-from-local-activity`) fails non-retryably. The incident opens exactly once,
+ * for the right window, the transition and the judged windows are counted once, and the detector
+ * goes on from there (the next clean window resolves it).
  */
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -102,8 +102,8 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
   }
 }
 
-describe('aggregator signalling overlapped with the next iteration', () => {
-  it('a failed delivery rolls back to the last delivered state: one incident, counted once, and the detector goes on', { timeout: 180_000 }, async () => {
+describe('aggregator detector delivery failure', () => {
+  it('a failed delivery leaves the detector state where it was and the iteration is redone: one incident, counted once, and the detector goes on', { timeout: 180_000 }, async () => {
     const id = `aggregator-${pipeline}`;
     started.push(id);
     const handle = await temporal.workflow.start('aggregator', { taskQueue, workflowId: id, args: [{ pipeline }] });

@@ -9,9 +9,10 @@
  * of commit 346a26b (a pipeline without analytics; its partition's history holds the failed
  * `batchLanded` signals this change removes) by test/fixtures/histories/record.ts.
  *
- * Aggregator: a history recorded before signalling overlapped the next iteration
- * (`patched('aggregator-overlaps-signalling')`), with the code of commit ec6609b, from
- * test/integration/analytics-aggregator.test.ts (fire, upgrade and resolve signalled).
+ * Aggregator: histories recorded while signalDetections was a task-queue activity (before
+ * `patched('aggregator-signals-from-local-activity')`): one with the code of commit ec6609b from
+ * test/integration/analytics-aggregator.test.ts (fire, upgrade and resolve signalled), one under
+ * load from `npm run bench:latency -- --seconds 30` with the code of 346a26b.
  */
 import { readFile } from 'node:fs/promises';
 import proto from '@temporalio/proto';
@@ -46,19 +47,17 @@ describe('ingest workflows replay histories recorded before reportLandings', () 
   });
 });
 
-describe('aggregator replays a history recorded before signalling overlapped the next iteration', () => {
+describe('aggregator replays histories recorded before signalDetections became a local activity', () => {
   it('sequential aggregateLanded / signalDetections', { timeout: 60_000 }, async () => {
-    const h = await history('aggregator-before-overlap.pb');
+    const h = await history('aggregator-task-queue-signal.pb');
     const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(types.filter((t) => t === 'signalDetections').length).toBeGreaterThanOrEqual(3);
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-aggregator')).resolves.toBeUndefined();
   });
 
   it('under load, where landings were reported while detections were being signalled', { timeout: 60_000 }, async () => {
-    // Recorded from `npm run bench:latency -- --seconds 30` with the code of 346a26b: here the
-    // overlapped loop would schedule the next aggregateLanded before signalDetections completed,
-    // so this history is the one that tells a missing guard.
-    const h = await history('aggregator-before-overlap-loaded.pb');
+    // 29 signalling iterations, landings reported while detections were being signalled.
+    const h = await history('aggregator-task-queue-signal-loaded.pb');
     const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(types.filter((t) => t === 'signalDetections').length).toBeGreaterThanOrEqual(10);
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-aggregator-loaded')).resolves.toBeUndefined();

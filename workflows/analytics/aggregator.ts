@@ -11,7 +11,7 @@
  * Start from the CLI:
  * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { AggregateStepResult, AggregationActivities, FinalWindow } from '../../activities/analytics/aggregate.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
@@ -97,6 +97,16 @@ const acts = proxyActivities<AggregationActivities & DetectionActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['invalid_input'] },
 });
 
+// signalDetections as a local activity: it runs inside the workflow task that judged the windows,
+// which saves a dispatch through the task queue and the workflow task that would handle its
+// completion (two round trips per signalling iteration, each 50-400 ms on a worker whose main
+// thread also lands batches). Short (one signal-with-start per transition), so the workflow task
+// is not held long; retried by the worker with the same policy.
+const local = proxyLocalActivities<DetectionActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['invalid_input'] },
+});
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Runs the pipeline's aggregations and detectors, forever (continue-as-new keeps history short). */
@@ -160,35 +170,15 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
 
   setHandler(aggregatorDetectorsQuery, () => detectors, { description: 'Detector state per detector and series: baseline windows, EWMA, for/clear counters, open level.' });
 
-  // Since the patch an iteration's signalling overlaps the next iteration's aggregation (see
-  // SignalPipeline): a window that becomes final no longer waits for the previous iteration's
-  // signals to be delivered. Runs started before replay the sequential loop.
-  const overlap = patched('aggregator-overlaps-signalling');
-  const signals = new SignalPipeline({ watermark, detectors, lastSeen, finalWindows, transitions });
-  /** Drops every state computed after the last confirmed one (a delivery failed). */
-  const rollBack = (failure: string) => {
-    ({ watermark, detectors, lastSeen, finalWindows, transitions } = signals.confirmed);
-    lastError = failure;
-    log.warn('detector signalling failed; redoing the iterations since the last delivered one', { error: failure });
-  };
+  // Since the patch the transitions are delivered by a local activity; runs started before replay
+  // the task-queue activity. Either way the iteration awaits the delivery before it commits the
+  // detector state, so state advances only once its signals went out.
+  const signalDetections = patched('aggregator-signals-from-local-activity') ? local.signalDetections : acts.signalDetections;
 
   for (let iteration = 0; ; iteration++) {
     if (iteration >= input.iterationsPerRun || workflowInfo().continueAsNewSuggested) {
-      if (overlap) {
-        // Carry only delivered state: wait for the signals in flight.
-        await signals.settle();
-        const failed = signals.takeFailure();
-        if (failed !== null) rollBack(failed);
-      }
       await condition(allHandlersFinished);
       return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions } });
-    }
-    if (overlap) {
-      // The signals of an earlier iteration did not go out: redo from the last delivered state
-      // (the aggregation step is a recomputation, so redoing it is safe), as a failed iteration
-      // always was redone.
-      const failed = signals.takeFailure();
-      if (failed !== null) rollBack(failed);
     }
     // Landings reported from here on need another iteration; those before are read now.
     landedSince = false;
@@ -248,30 +238,16 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       const absent = evaluateAbsence(spec, nextSeen, nextDetectors, now);
       nextDetectors = absent.states;
       found.push(...absent.transitions);
-      const next: AggregatorState = { watermark: advanced, detectors: nextDetectors, lastSeen: nextSeen, finalWindows: finalWindows + judgedWindows, transitions: transitions + found.length };
-      if (overlap) {
-        if (found.length > 0) {
-          // In order: this iteration's signals leave only once the previous ones were delivered.
-          await signals.settle();
-          const failed = signals.takeFailure();
-          if (failed !== null) {
-            rollBack(failed);
-            continue;
-          }
-          const observedAtMs = now;
-          signals.send(next, acts.signalDetections({ pipeline: spec.pipeline, events: found.map((t) => ({ ...t, observedAtMs })) }), () => {
-            latencies.push(Date.now() - observedAtMs);
-            if (latencies.length > 200) latencies.shift();
-          });
-        } else {
-          signals.confirmAfterInFlight(next);
-        }
-      } else if (found.length > 0) {
-        await acts.signalDetections({ pipeline: spec.pipeline, events: found.map((t) => ({ ...t, observedAtMs: now })) });
+      if (found.length > 0) {
+        await signalDetections({ pipeline: spec.pipeline, events: found.map((t) => ({ ...t, observedAtMs: now })) });
         latencies.push(Date.now() - now);
         if (latencies.length > 200) latencies.shift();
       }
-      ({ watermark, detectors, lastSeen, finalWindows, transitions } = next);
+      watermark = advanced;
+      detectors = nextDetectors;
+      lastSeen = nextSeen;
+      finalWindows += judgedWindows;
+      transitions += found.length;
       lastError = null;
     } catch (err) {
       // A failed step is retried next iteration from the same cursor and watermark (state is only
@@ -284,89 +260,5 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     // fallback; runs started before it replay the plain poll.
     if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, spec.pollInterval);
     else await condition(() => false, spec.pollInterval);
-  }
-}
-
-/** What an aggregator carries from iteration to iteration (and across continue-as-new). */
-interface AggregatorState {
-  watermark: WatermarkState;
-  detectors: DetectorStates;
-  lastSeen: LastSeen;
-  finalWindows: number;
-  transitions: number;
-}
-
-/**
- * The aggregator's detector signalling, overlapped with the next iteration (software pipelining
- * of a two-stage loop: aggregate and judge iteration i+1 while the transitions of i are
- * delivered).
- *
- * How "detector state advances only once its signal went out" still holds: the loop computes
- * iteration i+1 from the state i produced, but
- * - signals leave in iteration order: i+1's signalDetections is scheduled only after i's completed,
- *   so an alert workflow never sees a transition before its predecessor;
- * - `confirmed` (what continue-as-new carries) is the state of the last iteration whose signals,
- *   and all earlier ones, were delivered;
- * - when a signalDetections fails (only non-retryably: transient faults are retried by its activity
- *   retry policy), every state computed after `confirmed` is dropped and those iterations are
- *   redone from it; a generation counter turns the confirmations chained behind the failure into
- *   no-ops.
- * Pure workflow code (promises resolved by activity completions; no timers of its own).
- */
-class SignalPipeline {
-  /** State of the last iteration whose transitions (and all earlier ones) were delivered. */
-  confirmed: AggregatorState;
-  private inFlight: Promise<void> | null = null;
-  private failure: string | null = null;
-  private generation = 0;
-
-  constructor(initial: AggregatorState) {
-    this.confirmed = initial;
-  }
-
-  /** Delivers `signal` in the background; `next` is confirmed once it (and everything before it) completed. */
-  send(next: AggregatorState, signal: Promise<unknown>, onDelivered: () => void): void {
-    const generation = this.generation;
-    this.inFlight = signal.then(
-      () => {
-        if (generation !== this.generation) return;
-        this.confirmed = next;
-        onDelivered();
-      },
-      (err: unknown) => {
-        if (generation !== this.generation) return;
-        this.failure = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
-        this.generation++;
-      },
-    );
-  }
-
-  /** An iteration without transitions: its state is confirmed once the signals in flight are delivered. */
-  confirmAfterInFlight(next: AggregatorState): void {
-    const pending = this.inFlight;
-    if (!pending) {
-      this.confirmed = next;
-      return;
-    }
-    const generation = this.generation;
-    this.inFlight = pending.then(() => {
-      if (generation === this.generation) this.confirmed = next;
-    });
-  }
-
-  /** Waits until nothing is in flight. Never rejects: a failure is kept for {@link takeFailure}. */
-  async settle(): Promise<void> {
-    while (this.inFlight) {
-      const current = this.inFlight;
-      await current;
-      if (this.inFlight === current) this.inFlight = null;
-    }
-  }
-
-  /** The failure of a delivery since the last call (the caller rolls back to `confirmed`), or null. */
-  takeFailure(): string | null {
-    const f = this.failure;
-    this.failure = null;
-    return f;
   }
 }
