@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { stepWindows } from '../../schemas/analytics/step-windows.js';
 import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
-import { sessionTableDdl } from './session-sql.js';
+import { judgeableSessionsQuery, sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
 import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
 
@@ -153,6 +153,16 @@ export function createAggregationActivities(deps: AggregationDeps) {
       return { spec: deps.analytics.pipelines.find((p) => p.pipeline === input.pipeline) ?? null };
     },
 
+    /**
+     * Whether the pipeline declares analytics (windows or detectors) in this worker's declarations
+     * file. The supervisor asks once per run, so that partition consumers of a pipeline without
+     * analytics never signal an aggregator that does not exist. Returns a boolean, not the spec,
+     * to keep the supervisor's history small.
+     */
+    async pipelineDeclaresAnalytics(input: { pipeline: string }): Promise<{ declared: boolean }> {
+      return { declared: deps.analytics.pipelines.some((p) => p.pipeline === input.pipeline) };
+    },
+
     /** Creates the table of every aggregation of the pipeline (idempotent). */
     async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
@@ -249,6 +259,12 @@ export function createAggregationActivities(deps: AggregationDeps) {
         if (a.window.type === 'session') {
           const done = await sessionStep({ warehouse: deps.warehouse, rows, timed }, spec, step);
           finalized[a.name] = done.finalized;
+          if (input.returnFinalWindows && judged.has(a.name) && input.watermarkAfterMs !== null) {
+            // One more statement, only for session aggregations that a window detector reads.
+            const q = judgeableSessionsQuery(spec, step);
+            const found = await timed('sessionsJudged', () => rows<{ key_id: string; keys: Record<string, string>; ws: string; we: string; measures: Record<string, number | string>; revision: number }>(q.query, q.params));
+            finalWindows[a.name] = found.map((r) => ({ aggregation: a.name, key: r.key_id, keys: r.keys, startMs: Number(r.ws), endMs: Number(r.we), measures: Object.fromEntries(Object.entries(r.measures).map(([k, v]) => [k, Number(v)])), revision: Number(r.revision) }));
+          }
           continue;
         }
         let affected: AffectedWindows | null = null;

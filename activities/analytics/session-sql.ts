@@ -103,6 +103,29 @@ ORDER BY key_id, window_start`,
   };
 }
 
+/**
+ * Sessions a window detector judges in this step: live sessions whose end plus the allowed
+ * lateness the watermark passes now (`before < end - 1 + allowedLateness <= after`). Judged then,
+ * not at the first finalisation, because within the allowed lateness a session can still grow or
+ * merge with its neighbour (its identity, the start, may change); past it, late events of the
+ * session go to late_events. Ordered by start, then key.
+ */
+export function judgeableSessionsQuery(spec: PipelineAnalytics, input: StepInput): BuiltQuery {
+  const p = new Params();
+  const table = p.add('Identifier', input.table);
+  const lateness = p.add('Int64', input.allowedLatenessMs);
+  const before = p.add('Int64', input.watermarkBeforeMs ?? noWatermark);
+  const after = p.add('Int64', input.watermarkAfterMs ?? noWatermark);
+  return {
+    query: `SELECT key_id, keys, toString(toUnixTimestamp64Milli(window_start)) AS ws, toString(toUnixTimestamp64Milli(window_end)) AS we, measures, revision
+FROM ${table} FINAL
+WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String} AND is_deleted = 0
+  AND toUnixTimestamp64Milli(window_end) - 1 + ${lateness} > ${before} AND toUnixTimestamp64Milli(window_end) - 1 + ${lateness} <= ${after}
+ORDER BY window_start, key_id`,
+    params: { ...p.values, pipeline: input.pipeline, aggregation: input.aggregation.name },
+  };
+}
+
 /** Excludes rows recorded in late_events for this aggregation (from `fromMs` on). */
 function notLate(p: Params, fromMs: number): string {
   return `(src_topic, src_partition, src_offset) NOT IN (SELECT topic, partition, offset FROM late_events

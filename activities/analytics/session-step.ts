@@ -139,9 +139,12 @@ export async function sessionStep(ctx: SessionStepContext, spec: PipelineAnalyti
       tombstoned++;
     }
   }
-  // Sessions of keys without new data whose end the watermark passes now: rewritten as final.
+  // Sessions whose end the watermark passes now and that were not recomputed above (keys without
+  // new data, and sessions of a key with new data that end before its restart point, e.g. the
+  // previous session of a key whose new events opened a new one): rewritten as final.
   for (const s of stored) {
-    if (restart.has(s.key_id) || Number(s.final) === 1 || !isFinal(Number(s.we))) continue;
+    const from = restart.get(s.key_id);
+    if ((from !== undefined && Number(s.ws) >= from) || Number(s.final) === 1 || !isFinal(Number(s.we))) continue;
     rows.push(row(s.key_id, s.keys, Number(s.ws), Number(s.we), { measures: s.measures, events: s.events, revision: s.revision, final: true, fin: step.stepMs }));
     finalized.push(Number(s.ws));
   }

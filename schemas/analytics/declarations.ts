@@ -144,7 +144,10 @@ export const pipelineAnalyticsSchema = z
         const step = a.window.type === 'hopping' ? a.window.slide : a.window.size;
         if (d.method.period % step !== 0) ctx.addIssue({ code: 'custom', path: ['detectors', i, 'method', 'period'], message: `expected a multiple of the window step (${step} ms), got ${d.method.period} ms` });
       }
-      if (d.method.kind !== 'absence' && a.window.type === 'session') ctx.addIssue({ code: 'custom', path: ['detectors', i, 'aggregation'], message: 'window detectors judge tumbling or hopping aggregations; session windows have no regular series' });
+      // Over sessions, a key's series is its sessions in start order, judged once final and past
+      // the allowed lateness. A seasonal baseline needs "the same window one period ago", which
+      // sessions (no fixed grid) do not have; every other kind compares with earlier sessions.
+      if (d.method.kind === 'seasonal' && a.window.type === 'session') ctx.addIssue({ code: 'custom', path: ['detectors', i, 'method', 'kind'], message: `a seasonal detector compares a window with the same window one period earlier, which session windows (aggregation ${a.name}) do not have; use threshold, rate_of_change, ewma, mad or absence` });
     });
   });
 /** Analytics of one pipeline (parsed). */

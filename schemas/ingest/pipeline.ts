@@ -122,6 +122,14 @@ export const partitionConsumerInputSchema = z.strictObject({
   processor: processorSelectionSchema.optional(),
   /** Why the partition is paused, when the breaker paused it (carried across continue-as-new). */
   pausedBy: z.string().optional(),
+  /**
+   * Whether the pipeline declares analytics, so that the consumer reports each landed batch to
+   * the pipeline's aggregator (`batchLanded` signal to `aggregator-<pipeline>`). The supervisor
+   * sets it from the analytics declarations; with `false` no signal is sent, since it could only
+   * fail and add a failed external-signal command to every batch's history. Carried across
+   * continue-as-new. @default unset: report (consumers started before the field existed, or by hand)
+   */
+  reportLandings: z.boolean().optional(),
 });
 
 /** Input of a partition consumer as written (defaults optional). */

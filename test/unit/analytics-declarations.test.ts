@@ -35,11 +35,15 @@ describe('analytics declarations', () => {
       pipelines: [{ pipeline: 'p', fields: {}, aggregations: [{ name: 'a', window: { type: 'tumbling', size: '1m' }, groupBy: ['nope'], measures: [{ name: 'm', kind: 'p95' }] }], detectors: [{ name: 'd', aggregation: 'zz', measure: 'm', method: { kind: 'ewma' }, levels: { warning: 3 }, clear: { below: 1 } }] }],
     });
     const paths = second.error!.issues.map((i) => i.path.join('.'));
-    // Session aggregations are accepted (aggregated in ClickHouse); window detectors over them are not.
+    // Session aggregations are accepted (aggregated in ClickHouse), and so are window detectors over
+    // them, except a seasonal one (no "same window one period ago"), refused naming method.kind.
     const session = { pipeline: 'p', aggregations: [{ name: 'a', window: { type: 'session', gap: '30s', maxDuration: '10m' }, measures: [{ name: 'n', kind: 'count' }] }] };
     expect(analyticsFileSchema.safeParse({ pipelines: [session] }).success).toBe(true);
-    const judged = analyticsFileSchema.safeParse({ pipelines: [{ ...session, detectors: [{ name: 'd', aggregation: 'a', measure: 'n', method: { kind: 'threshold' }, levels: { warning: 3 }, clear: { below: 1 } }] }] });
-    expect(judged.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['pipelines.0.detectors.0.aggregation: window detectors judge tumbling or hopping aggregations; session windows have no regular series']);
+    const judge = (method: Record<string, unknown>) => analyticsFileSchema.safeParse({ pipelines: [{ ...session, detectors: [{ name: 'd', aggregation: 'a', measure: 'n', method, levels: { warning: 3 }, clear: { below: 1 } }] }] });
+    for (const kind of ['threshold', 'rate_of_change', 'ewma', 'mad']) expect(judge({ kind }).error?.issues, kind).toBeUndefined();
+    expect(judge({ kind: 'seasonal', period: '1h' }).error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'pipelines.0.detectors.0.method.kind: a seasonal detector compares a window with the same window one period earlier, which session windows (aggregation a) do not have; use threshold, rate_of_change, ewma, mad or absence',
+    ]);
     expect(paths).toEqual(expect.arrayContaining(['pipelines.0.aggregations.0.groupBy.0', 'pipelines.0.aggregations.0.measures.0.field', 'pipelines.0.detectors.0.aggregation']));
   });
 });

@@ -245,8 +245,10 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     inFlight = null;
     // Tell the pipeline's aggregator at once (it judges windows the landing made final) instead of
     // letting it find the batch at its next poll. Not awaited: the command leaves with the next
-    // plan, and a missing aggregator (no analytics declared) only fails the signal. Versioned.
-    if (landed.valid > 0 && patched('partition-reports-batch-landed')) {
+    // plan. A pipeline without analytics has no aggregator: the supervisor says so
+    // (reportLandings false) and nothing is sent, instead of one failed signal per batch.
+    // Versioned: only inputs written since the field exists carry false.
+    if (landed.valid > 0 && input.reportLandings !== false && patched('partition-reports-batch-landed')) {
       getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId))
         .signal(batchLandedSignal, { partition, from: plan.from, to: plan.to })
         .catch(() => undefined);

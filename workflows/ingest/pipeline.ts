@@ -71,7 +71,7 @@ export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
 const nonRetryableErrorTypes = ['invalid_input'];
 
-const { ensureTopic } = proxyActivities<Activities>({
+const { ensureTopic, pipelineDeclaresAnalytics } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 });
@@ -122,6 +122,8 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   ]);
   const state = { rollupWatermark: input.state?.rollupWatermark ?? null, firedKeys: input.state?.firedKeys ?? [] };
   let partitions: number[] = [];
+  // Whether consumers report landings to the aggregator (set from the declarations at start).
+  let reportLandings: boolean | undefined;
   let rollupRuns = 0;
   let alertsFired = 0;
   let lastError: string | null = null;
@@ -275,6 +277,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
         pollIntervalMs: input.pollIntervalMs,
         duplicateIdWindowMinutes: input.duplicateIdWindowMinutes,
         ...(status.processor ? { processor: status.processor } : {}),
+        ...(reportLandings === undefined ? {} : { reportLandings }),
       };
       try {
         await startChild(partitionConsumer, {
@@ -307,6 +310,10 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
   }
 
   if (status.processor) await prepareProcessor(status.processor);
+  // Whether the pipeline has an aggregator to report landings to; consumers of a pipeline without
+  // analytics then send no batchLanded signal (it could only fail, once per batch). Asked once per
+  // run: declarations are read at worker start. Consumers already running keep what they were told.
+  if (patched('pipeline-tells-consumers-about-analytics')) reportLandings = (await pipelineDeclaresAnalytics({ pipeline: pipelineId })).declared;
   await attachConsumers(ensureTopic);
   // Runs started before the aggregator existed replay without it (workflow versioning).
   if (patched('pipeline-aggregator')) await attachAggregator();
