@@ -193,6 +193,13 @@ describe('worker metrics and logs during a pipeline run', () => {
       const body = (await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: q })}`)).json()) as { data: { result: { value: [number, string] }[] } };
       return body.data.result[0]?.value[1] === '3' ? true : undefined;
     }, 30_000);
+    // The SDK's exporter is a second scrape target, scraped on its own schedule: wait until
+    // Prometheus holds this worker's landBatch executions too (CI once queried before it did).
+    await waitFor('Prometheus to scrape the SDK landBatch executions', async () => {
+      const q = 'count(temporal_activity_execution_latency_seconds_count{activity_type="landBatch"})';
+      const body = (await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: q })}`)).json()) as { data: { result: { value: [number, string] }[] } };
+      return Number(body.data.result[0]?.value[1] ?? 0) > 0 ? true : undefined;
+    }, 30_000);
     const end = Date.now() / 1000 + 1;
     const start = runStarted / 1000 - 5;
     const escaped = pipelineId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
