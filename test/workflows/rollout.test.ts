@@ -9,7 +9,7 @@
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RolloutInputJson } from '../../schemas/rollouts/rollout.js';
+import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
 import { finalRolloutStatuses as finalStatuses, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, pauseUpdate, promoteUpdate, resumeUpdate, stateQuery, type canaryRollout } from '../../workflows/rollouts/canary-rollout.js';
 import { uniqueId } from '../support/stack.js';
@@ -48,7 +48,8 @@ interface Started {
 async function start(input: Omit<RolloutInputJson, 'pipeline' | 'version'> & { version?: string; pipeline?: string }): Promise<Started> {
   const pipeline = input.pipeline ?? uniqueId('p').replace(/_/g, '-');
   const version = input.version ?? 'v2';
-  const id = `rollout-${pipeline}-${version}`;
+  // The id the workflow requires: rollout-<pipeline>-<version number> (v2 -> 2).
+  const id = rolloutWorkflowId(pipeline, version);
   const t0 = await h.env.currentTimeMs();
   const handle = await h.env.client.workflow.start<typeof canaryRollout>('canaryRollout', {
     workflowId: id,
