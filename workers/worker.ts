@@ -170,20 +170,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   let temporalForProbe: Client | null = null;
   let serving = false;
   const outages = options.outages ?? new OutageTracker({ log });
+  // One health check per server, used both while the start waits for them and to end an outage.
+  const pingClickHouse = async (): Promise<void> => {
+    const ping = await warehouse.ping();
+    if (!ping.success) throw ping.error;
+  };
+  const pingKafka = async (): Promise<void> => {
+    const a = outageProbe.admin();
+    try {
+      await a.connect();
+      await a.listTopics();
+    } finally {
+      await a.disconnect().catch(() => undefined);
+    }
+  };
   outages.setProbes({
-      clickhouse: async () => {
-        const ping = await warehouse.ping();
-        if (!ping.success) throw ping.error;
-      },
-      kafka: async () => {
-        const a = outageProbe.admin();
-        try {
-          await a.connect();
-          await a.listTopics();
-        } finally {
-          await a.disconnect().catch(() => undefined);
-        }
-      },
+      clickhouse: pingClickHouse,
+      kafka: pingKafka,
       temporal: async () => {
         if (!temporalForProbe) throw new Error('no Temporal client yet');
         await temporalForProbe.workflowService.getSystemInfo({});
@@ -205,29 +208,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   // All three are waited for at once, so each one's down/up lines appear as its state changes.
   let waitedTemporal: Client | null = null;
   if (wait) {
-    const probe = createKafka(config, endpoints, '-probe', { retries: 0, quiet: true });
     [, , waitedTemporal] = await Promise.all([
-      untilUp(
-        'clickhouse',
-        async () => {
-          const ping = await warehouse.ping();
-          if (!ping.success) throw ping.error;
-        },
-        wait,
-      ),
-      untilUp(
-        'kafka',
-        async () => {
-          const a = probe.admin();
-          try {
-            await a.connect();
-            await a.listTopics();
-          } finally {
-            await a.disconnect().catch(() => undefined);
-          }
-        },
-        wait,
-      ),
+      untilUp('clickhouse', pingClickHouse, wait),
+      untilUp('kafka', pingKafka, wait),
       // Short attempts, so a server that comes back is noticed within the backoff cap.
       untilUp('temporal', () => connectTemporal(config, endpoints, { connectTimeoutMs: 2000 }), wait),
     ]);
