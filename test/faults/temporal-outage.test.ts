@@ -42,6 +42,8 @@ let temporal: Client;
 let admin: ClickHouseClient;
 let warehouse: ClickHouseClient;
 let produced: GeneratorSummary;
+/** Set when landing resumed more than 5 s after the server answered: the database file is kept for `temporal workflow show`. */
+let keepDir = false;
 
 interface LogLine {
   msg?: string;
@@ -120,7 +122,8 @@ afterAll(async () => {
   }
   await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } }).catch(() => undefined);
   await Promise.all([admin?.close(), warehouse?.close(), connection?.close().catch(() => undefined)]);
-  rmSync(dir, { recursive: true, force: true });
+  if (keepDir || process.env.SW_FAULT_KEEP_STATE === '1') console.log(`temporal outage: server database kept in ${dir} (temporal.db)`);
+  else rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
 describe('a Temporal outage under a running worker', () => {
@@ -183,6 +186,8 @@ describe('a Temporal outage under a running worker', () => {
       const [r] = await rows<{ n: string }>('SELECT count() AS n FROM events');
       return Number(r!.n) > Number(before!.n) ? Date.now() : undefined;
     }, 120_000, 50);
+    keepDir = firstRows - healthyAt > 5_000;
+    appendFileSync(workerLog, `==== test: first new rows at ${new Date(firstRows).toISOString()}\n`);
 
     await waitFor('every event landed', async () => {
       const [r] = await rows<{ n: string }>('SELECT sum(valid_count + rejected_count) AS n FROM lineage_batches');
