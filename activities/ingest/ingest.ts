@@ -605,7 +605,8 @@ export function createIngestActivities(deps: IngestDeps) {
      * Plans the next batch: `[from, min(high watermark, from + maxEvents))`, cut into steps of
      * about `chunkMaxBytes` each (estimated from `recordBytes`), each with its de-duplication
      * token. The result is recorded in the workflow's history, so every landing attempt of the
-     * batch uses these steps, whatever worker runs it.
+     * batch uses these steps, whatever worker runs it. Heartbeats every 0.5 s while it runs (its
+     * heartbeat timeout is 2 s, so a lost attempt is retried within 2 s).
      */
     planBatch: heartbeating(async (input: PlanBatchInput): Promise<BatchPlan> => {
       // The routing read (processor pipelines only) overlaps the Kafka round trips; an empty batch ignores it.
@@ -667,7 +668,7 @@ export function createIngestActivities(deps: IngestDeps) {
       }
     },
 
-    /** Commits `offset` as the pipeline group's position on the partition. */
+    /** Commits `offset` as the pipeline group's position on the partition. Heartbeats every 0.5 s while it runs. */
     commitProgress: heartbeating(async (input: CommitProgressInput): Promise<void> => {
       await committer.commit(input.consumerGroup, input.topic, input.partition, input.offset);
     }),
