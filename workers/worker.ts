@@ -189,7 +189,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       kafka: pingKafka,
       temporal: async () => {
         if (!temporalForProbe) throw new Error('no Temporal client yet');
-        await temporalForProbe.workflowService.getSystemInfo({});
+        // One attempt bounded to 1 s: the client's retry interceptor would otherwise keep one probe
+        // retrying for up to ~20 s, and the tracker probes again 0.5 s after a failed probe.
+        const probe = temporalForProbe;
+        await probe.connection.withDeadline(Date.now() + 1000, () => probe.workflowService.getSystemInfo({}));
       },
   });
   const warehouse = createWarehouse(config, endpoints, database, {

@@ -31,6 +31,7 @@ import { recordObservations } from '../rollouts/observations.js';
 import { KafkaRangeFetcher, type FetchedRecord } from './kafka-range.js';
 import { RawRangeReader, RawReadError, type PoisonBatch, type RawRangeReaderOptions } from './kafka-raw-fetch.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { heartbeating } from './heartbeat.js';
 import type { LandingObserver } from '../observability/landing-observer.js';
 import { inSpan, inSpanSync } from '../observability/spans.js';
 
@@ -604,9 +605,10 @@ export function createIngestActivities(deps: IngestDeps) {
      * Plans the next batch: `[from, min(high watermark, from + maxEvents))`, cut into steps of
      * about `chunkMaxBytes` each (estimated from `recordBytes`), each with its de-duplication
      * token. The result is recorded in the workflow's history, so every landing attempt of the
-     * batch uses these steps, whatever worker runs it.
+     * batch uses these steps, whatever worker runs it. Heartbeats every 0.5 s while it runs (its
+     * heartbeat timeout is 2 s, so a lost attempt is retried within 2 s).
      */
-    async planBatch(input: PlanBatchInput): Promise<BatchPlan> {
+    planBatch: heartbeating(async (input: PlanBatchInput): Promise<BatchPlan> => {
       // The routing read (processor pipelines only) overlaps the Kafka round trips; an empty batch ignores it.
       const routingRow = input.processor ? latestRouting(deps.warehouse, input.pipelineId) : null;
       routingRow?.catch(() => undefined);
@@ -649,7 +651,7 @@ export function createIngestActivities(deps: IngestDeps) {
         source,
         ...(routing ? { routing } : {}),
       };
-    },
+    }),
 
     /**
      * Lands exactly the planned batch: step by step, fetches the step's offsets, validates,
@@ -666,10 +668,10 @@ export function createIngestActivities(deps: IngestDeps) {
       }
     },
 
-    /** Commits `offset` as the pipeline group's position on the partition. */
-    async commitProgress(input: CommitProgressInput): Promise<void> {
+    /** Commits `offset` as the pipeline group's position on the partition. Heartbeats every 0.5 s while it runs. */
+    commitProgress: heartbeating(async (input: CommitProgressInput): Promise<void> => {
       await committer.commit(input.consumerGroup, input.topic, input.partition, input.offset);
-    },
+    }),
   };
 
   /** Offsets of `[step.from, step.to)` already in `events` and in `dead_letters` for this pipeline. */

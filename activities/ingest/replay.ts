@@ -11,6 +11,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import { InvalidInputError, toActivityFailure } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { heartbeating } from './heartbeat.js';
 
 /** Dependencies of {@link createReplayActivities}. */
 export interface ReplayDeps {
@@ -135,7 +136,7 @@ export function createReplayActivities(deps: ReplayDeps) {
      * `onlyDeadLetters` narrows the range to its open dead letters. Throws a non-retryable
      * `invalid_input` failure naming `to` when the range is not landed yet.
      */
-    async planReplay(input: PlanReplayInput): Promise<ReplayPlan> {
+    planReplay: heartbeating(async (input: PlanReplayInput): Promise<ReplayPlan> => {
       try {
         const admin = await deps.admin();
         const group = await admin.fetchOffsets({ groupId: input.consumerGroup, topics: [input.topic] });
@@ -182,7 +183,7 @@ export function createReplayActivities(deps: ReplayDeps) {
       } catch (err) {
         throw toActivityFailure(err);
       }
-    },
+    }),
 
     /**
      * Marks resolved the dead letters whose offsets the replay batch `batchId` landed into
@@ -190,7 +191,7 @@ export function createReplayActivities(deps: ReplayDeps) {
      * (`processing_recoveries`) (one `dead_letter_resolutions` row per offset, with who, why and the generation).
      * Offsets already resolved are left out, so a retry adds nothing. Returns how many it marked.
      */
-    async resolveDeadLetters(input: ResolveDeadLettersInput): Promise<{ resolved: number }> {
+    resolveDeadLetters: heartbeating(async (input: ResolveDeadLettersInput): Promise<{ resolved: number }> => {
       const { workflowId, runId } = execution();
       const rows = await (
         await warehouse.query({
@@ -227,12 +228,12 @@ export function createReplayActivities(deps: ReplayDeps) {
         clickhouse_settings: dedup(`${input.batchId}/resolutions/${digest}`),
       });
       return { resolved: rows.length };
-    },
+    }),
 
     /** Writes the replay's `completed` row to `lineage_replays` (who, when, why, range, generation, counts, batch ids). */
-    async recordReplay(input: RecordReplayInput): Promise<void> {
+    recordReplay: heartbeating(async (input: RecordReplayInput): Promise<void> => {
       await lineageRow(input, 'completed');
-    },
+    }),
   };
 }
 

@@ -2,7 +2,7 @@
  * A Temporal outage under a RUNNING worker (issue 7, point 7): a worker lands a stream through a
  * Temporal dev server this test starts itself (free ports, its own database file, so it restarts
  * with its workflows; the shared server is never touched); the server is SIGKILLed in the middle
- * of the stream, stays down 10 s and is started again. Asserted: ONE `dependency outage started`
+ * of the stream, stays down 10 s (SW_FAULT_OUTAGE_SECONDS) and is started again. Asserted: ONE `dependency outage started`
  * and ONE `dependency outage ended` line for temporal (retried count > 0), no other line naming the
  * server's address, the same PID, and every event landed exactly once (merges stopped). Printed:
  * seconds from the server answering again to the first new rows. `npm run test:faults`.
@@ -42,6 +42,10 @@ let temporal: Client;
 let admin: ClickHouseClient;
 let warehouse: ClickHouseClient;
 let produced: GeneratorSummary;
+/** How long the server stays down: SW_FAULT_OUTAGE_SECONDS, default 10. */
+const outageSeconds = Number(process.env.SW_FAULT_OUTAGE_SECONDS ?? 10);
+/** Set when landing resumed more than 5 s after the server answered: the database file is kept for `temporal workflow show`. */
+let keepDir = false;
 
 interface LogLine {
   msg?: string;
@@ -120,7 +124,8 @@ afterAll(async () => {
   }
   await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } }).catch(() => undefined);
   await Promise.all([admin?.close(), warehouse?.close(), connection?.close().catch(() => undefined)]);
-  rmSync(dir, { recursive: true, force: true });
+  if (keepDir || process.env.SW_FAULT_KEEP_STATE === '1') console.log(`temporal outage: server database kept in ${dir} (temporal.db)`);
+  else rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
 describe('a Temporal outage under a running worker', () => {
@@ -175,7 +180,7 @@ describe('a Temporal outage under a running worker', () => {
     appendFileSync(workerLog, `==== test: SIGKILL of the Temporal server at ${new Date(killedAt).toISOString()}\n`);
     server!.kill('SIGKILL');
     await new Promise((r) => server!.once('exit', r));
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, outageSeconds * 1000));
     const [before] = await rows<{ n: string }>('SELECT count() AS n FROM events');
     const healthyAt = await startServer();
     appendFileSync(workerLog, `==== test: Temporal server healthy at ${new Date(healthyAt).toISOString()}\n`);
@@ -183,6 +188,8 @@ describe('a Temporal outage under a running worker', () => {
       const [r] = await rows<{ n: string }>('SELECT count() AS n FROM events');
       return Number(r!.n) > Number(before!.n) ? Date.now() : undefined;
     }, 120_000, 50);
+    keepDir = firstRows - healthyAt > 5_000;
+    appendFileSync(workerLog, `==== test: first new rows at ${new Date(firstRows).toISOString()}\n`);
 
     await waitFor('every event landed', async () => {
       const [r] = await rows<{ n: string }>('SELECT sum(valid_count + rejected_count) AS n FROM lineage_batches');

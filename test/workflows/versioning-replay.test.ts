@@ -1,5 +1,5 @@
 /**
- * Workflow changes of issue 11 are versioned: histories recorded with the code before each change
+ * Workflow changes of issues 11 and 7 are versioned: histories recorded with the code before each change
  * replay with today's code (a missing `patched()` guard fails here with a nondeterminism error).
  *
  * Ingest: histories recorded before the supervisor told its partition consumers whether the pipeline
@@ -61,5 +61,23 @@ describe('aggregator replays histories recorded before signalDetections became a
     const types = (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(types.filter((t) => t === 'signalDetections').length).toBeGreaterThanOrEqual(10);
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-aggregator-loaded')).resolves.toBeUndefined();
+  });
+});
+
+describe('partition consumer replays a history recorded before its short activities had a heartbeat timeout', () => {
+  // Recorded with the code of commit 8257630 by test/faults/temporal-outage.test.ts (the slow run,
+  // from the database file it kept): planBatch and commitProgress scheduled with a 30 s
+  // start-to-close timeout only, a commitProgress attempt lost in the Temporal outage and retried
+  // after that timeout. Activity options are not part of the replay check, so the change needs
+  // no patched() guard; this proves it.
+  it('with the lost commitProgress attempt retried by its START_TO_CLOSE timeout', { timeout: 60_000 }, async () => {
+    const h = await history('partition-temporal-outage-before-heartbeats.pb');
+    const events = h.events ?? [];
+    const scheduled = events.map((e) => e.activityTaskScheduledEventAttributes).filter((a) => a?.activityType?.name === 'planBatch');
+    expect(scheduled.length).toBeGreaterThan(10);
+    expect(scheduled.map((a) => Number(a?.heartbeatTimeout?.seconds ?? 0) + (a?.heartbeatTimeout?.nanos ?? 0))).toEqual(scheduled.map(() => 0));
+    const retried = events.map((e) => e.activityTaskStartedEventAttributes).find((a) => Number(a?.attempt) === 2);
+    expect(retried?.lastFailure?.timeoutFailureInfo?.timeoutType).toBe(proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, h, 'recorded-partition-outage')).resolves.toBeUndefined();
   });
 });

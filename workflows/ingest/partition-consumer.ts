@@ -6,7 +6,6 @@
  * its de-duplication token matches. History holds offsets and counts only.
  */
 import {
-  ActivityCancellationType,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -35,6 +34,7 @@ import {
   type PartitionProgress,
 } from '../../schemas/ingest/pipeline.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
+import { landingActivityOptions, partitionStepActivityOptions } from './activity-options.js';
 import { advanceBreaker, resolveSelection, type BreakerState, type ProcessorChange, type ProcessorSelection } from '../../schemas/processing/selection.js';
 import { breakerPauseSignal, breakerTrippedSignal, processorChangedSignal } from './processor-control.js';
 import { aggregatorWorkflowId, batchLandedSignal } from '../analytics/aggregator.js';
@@ -50,29 +50,10 @@ export const pauseUpdate = defineUpdate<PartitionProgress, [unknown?]>('pause');
 /** `resume` (update): continue after a pause. */
 export const resumeUpdate = defineUpdate<PartitionProgress, [unknown?]>('resume');
 
-/** Error types no retry can fix. */
-const nonRetryableErrorTypes = ['invalid_input', 'range_invalid'];
-
-// Retries back off to at most 2 s: after an outage of Kafka or ClickHouse the partition lands again
-// within about 2 s of the server answering (with 30 s it took 29.8 s after a 28 s Kafka outage,
-// test/faults/kafka-outage.test.ts). A retry is one cheap request, so a few partitions retrying
-// every 2 s during an outage cost nothing.
-const { planBatch, commitProgress } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '2 seconds', nonRetryableErrorTypes },
-});
-
-const { landBatch } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  // A worker that dies mid-batch is noticed within this and the same batch retried elsewhere
-  // (the activity heartbeats every 0.5 s and the worker sends them at most 0.5 s apart,
-  // `maxHeartbeatThrottleInterval`, so a live landing has 1.5 s of margin). Heartbeats also
-  // deliver cancellation. Was 3 s: the SIGKILL pickup took 3.6-4.3 s, first rows 4.6-5.3 s.
-  heartbeatTimeout: '2 seconds',
-  // A cancel (stop or pause) waits for the step in flight to finish: no half-landed step.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '100 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', nonRetryableErrorTypes },
-});
+// Options of the data path's activities (heartbeat timeout 2 s, retries at most 2 s apart, a
+// landing cancelled at step boundaries): one definition for every workflow that lands a range.
+const { planBatch, commitProgress } = proxyActivities<Activities>(partitionStepActivityOptions);
+const { landBatch } = proxyActivities<Activities>(landingActivityOptions);
 
 /** Loop iterations per run before continue-as-new (history stays small). */
 const iterationsPerRun = 500;

@@ -8,29 +8,29 @@
  * letters it resolved are marked (`dead_letter_resolutions`), and the replay is recorded in
  * `lineage_replays` (who, when, why, range, generation, counts). History holds offsets and counts.
  */
-import { ActivityCancellationType, ApplicationFailure, defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import { planRange, stepEventsFor } from '../../schemas/ingest/batch-plan.js';
 import { defaultConsumerGroup } from '../../schemas/ingest/pipeline.js';
 import { replayInputSchema, replayWorkflowId, type ReplayInputRaw, type ReplayResult } from '../../schemas/ingest/replay.js';
 import { kafkaTopicKey, parseOrFail, pipelineKey } from '../boundary.js';
+import { dataPathHeartbeatTimeout, dataPathNonRetryableErrorTypes, landingActivityOptions } from './activity-options.js';
 
 /** `progress` (query): the replay's generation, range and counts so far. */
 export const replayProgressQuery = defineQuery<ReplayResult>('progress');
 
-const nonRetryableErrorTypes = ['invalid_input', 'range_invalid'];
-
+// The replay's bookkeeping keeps its 60 s bound and its patient retries (up to 30 s apart), but has
+// the data path's heartbeat timeout: an attempt lost in a Temporal outage is retried within 2 s.
 const { planReplay, resolveDeadLetters, recordReplay } = proxyActivities<Activities>({
   startToCloseTimeout: '60 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes },
+  heartbeatTimeout: dataPathHeartbeatTimeout,
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: dataPathNonRetryableErrorTypes },
 });
 
-const { landBatch } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '3 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes },
-});
+// The partition consumer's landing options (heartbeat timeout 2 s, retry from 100 ms up to 2 s
+// apart, cancellation at step boundaries): a replay's landing recovers from a dead worker or an
+// outage as fast as the partition's own.
+const { landBatch } = proxyActivities<Activities>(landingActivityOptions);
 
 /**
  * Offsets per replay landing step: 8 MiB of records at the 1 KiB estimate. A constant of the
