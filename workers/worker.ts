@@ -39,6 +39,7 @@ import type { PlatformMetrics } from '../activities/observability/metrics.js';
 import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
+import { analyticsTaskQueue } from '../schemas/analytics/task-queue.js';
 import { classifyOutage, isKafkaConnectionLog, OutageTracker } from './observability/outages.js';
 import { outageInterceptor } from './observability/outage-interceptor.js';
 
@@ -267,11 +268,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
   });
-  const worker = await Worker.create({
+  // Bundled once for both Workers (each would bundle on its own from workflowsPath).
+  const workflowBundle = options.workflowBundle ?? (await bundlePlatformWorkflows({ tracing: Boolean(obs.tracing) }));
+  const workerOptions = {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    workflowBundle,
     activities,
     // Heartbeats reach Temporal at most 0.5 s apart (the SDK's default throttle is 80 % of the
     // heartbeat timeout): a landing's 2 s heartbeat timeout then has 1.5 s of margin.
@@ -279,12 +281,24 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
       activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
-      ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
     },
     ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
+  };
+  const worker = await Worker.create({ ...workerOptions, taskQueue });
+  // The analytics task queue (aggregators and their activities, schemas/analytics/task-queue.ts)
+  // gets a Worker of its own in this process: its own workflow thread, pollers and slots, so a
+  // window that became final is judged without waiting behind the landings' workflow tasks.
+  const analyticsQueue = analyticsTaskQueue(taskQueue);
+  const analyticsWorker = await Worker.create({ ...workerOptions, taskQueue: analyticsQueue });
+  log.info('worker polling', { taskQueue, analyticsTaskQueue: analyticsQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
+  const runs = [worker.run(), analyticsWorker.run()];
+  const bothRun = Promise.all(runs).then(() => undefined, async (err: unknown) => {
+    // One Worker failed: stop the other too, so the process ends instead of half-serving.
+    for (const w of [worker, analyticsWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(runs);
+    throw err;
   });
-  log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
-  const done = worker.run().finally(async () => {
+  const done = bothRun.finally(async () => {
     outages.close();
     await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
@@ -298,7 +312,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     warehouse,
     done,
     async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of [worker, analyticsWorker]) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
   };

@@ -75,7 +75,7 @@ export interface LatencyResult {
   /** Window final -> alert workflow signalled. */
   latency: Percentiles;
   /** The split of the same samples: final -> the iteration's first activity (poll wait and lag). */
-  breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
+  breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; aggregateDispatch: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
   /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, affected, recompute, insert), from its result. */
   aggregateStatements: Record<string, Percentiles>;
   /** Baseline: the raw ClickHouse GROUP BY of one window, timed from the bench. */
@@ -223,7 +223,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     // A local activity (signalDetections since aggregator-signals-from-local-activity) leaves one
     // marker, recorded when the workflow task that ran it completed: `local` with the alert
     // workflows it signalled (its result); its input (the windows) is not in history.
-    interface Act { name: string; scheduledMs: number; completedMs: number; windowEnds: number[]; timingsMs: Record<string, number>; local?: string[] }
+    interface Act { name: string; scheduledMs: number; startedMs: number; completedMs: number; windowEnds: number[]; timingsMs: Record<string, number>; local?: string[] }
     const acts: Act[] = [];
     for await (const run of ctx.temporal.workflow.list({ query: `WorkflowId = '${aggregatorWorkflowId(pipeline)}'` })) {
       const history = await ctx.temporal.workflow.getHandle(aggregatorWorkflowId(pipeline), run.runId).fetchHistory();
@@ -236,7 +236,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
             const arg = defaultPayloadConverter.fromPayload<{ events: { transition: string; windowEndMs: number }[] }>(sch.input.payloads[0]);
             windowEnds = arg.events.filter((x) => x.transition !== 'resolve').map((x) => x.windowEndMs);
           }
-          const act: Act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), completedMs: NaN, windowEnds, timingsMs: {} };
+          const act: Act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), startedMs: NaN, completedMs: NaN, windowEnds, timingsMs: {} };
           byId.set(String(e.eventId), act);
           acts.push(act);
         }
@@ -245,7 +245,13 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
           const data = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(marker.details.data.payloads[0]);
           const result = marker.details.result?.payloads?.[0];
           const ids = result ? defaultPayloadConverter.fromPayload<{ workflowIds?: string[] }>(result).workflowIds ?? [] : [];
-          acts.push({ name: data.activity_type ?? '', scheduledMs: tsMs(e.eventTime), completedMs: tsMs(e.eventTime), windowEnds: [], timingsMs: {}, local: ids });
+          acts.push({ name: data.activity_type ?? '', scheduledMs: tsMs(e.eventTime), startedMs: tsMs(e.eventTime), completedMs: tsMs(e.eventTime), windowEnds: [], timingsMs: {}, local: ids });
+        }
+        // The started event is written at completion, stamped with the time a worker picked the task up.
+        const picked = e.activityTaskStartedEventAttributes;
+        if (picked) {
+          const act = byId.get(String(picked.scheduledEventId));
+          if (act) act.startedMs = tsMs(e.eventTime);
         }
         const done = e.activityTaskCompletedEventAttributes;
         if (done) {
@@ -265,6 +271,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     const wait: number[] = [];
     const read: number[] = [];
     const agg: number[] = [];
+    const dispatch: number[] = [];
     const finals: number[] = [];
     const signal: number[] = [];
     const statements: Record<string, number[]> = {};
@@ -296,6 +303,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       }
       if (aggAct) {
         agg.push(aggAct.completedMs - aggAct.scheduledMs);
+        if (Number.isFinite(aggAct.startedMs)) dispatch.push(aggAct.startedMs - aggAct.scheduledMs);
         for (const [k, v] of Object.entries(aggAct.timingsMs)) (statements[k] ??= []).push(v);
       }
       if (finAct) finals.push(finAct.completedMs - finAct.scheduledMs);
@@ -329,7 +337,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       produced: summary.total,
       landed: Number(landedRow?.n ?? 0),
       latency: lat,
-      breakdown: { waitForIteration: percentiles(wait), readBatches: percentiles(read), aggregateStep: percentiles(agg), readFinalWindows: percentiles(finals), signal: percentiles(signal) },
+      breakdown: { waitForIteration: percentiles(wait), readBatches: percentiles(read), aggregateStep: percentiles(agg), aggregateDispatch: percentiles(dispatch), readFinalWindows: percentiles(finals), signal: percentiles(signal) },
       aggregateStatements: Object.fromEntries(Object.entries(statements).map(([k, v]) => [k, percentiles(v)])),
       baselineQuery: base,
       ratios: {
@@ -368,6 +376,7 @@ export function formatLatency(r: LatencyResult): string {
     row('  of which: final -> aggregator iteration starts', r.breakdown.waitForIteration),
     row('            readLandedBatches (before aggregateLanded)', r.breakdown.readBatches),
     row('            aggregateLanded (batches, watermark, step)', r.breakdown.aggregateStep),
+    row('              scheduled -> picked up by a worker', r.breakdown.aggregateDispatch),
     ...Object.entries(r.aggregateStatements).map(([k, p]) => row(`              ${k}`, p)),
     row('            readFinalWindows (none since the step returns them)', r.breakdown.readFinalWindows),
     row('            signalDetections scheduled (local: step done) -> signal', r.breakdown.signal),
