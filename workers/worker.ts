@@ -1,6 +1,7 @@
 /**
  * The platform worker (`npm run worker`): runs every workflow and activity on the configured task
- * queue. Reads the config, resolves the servers (environment first, local defaults otherwise;
+ * queue and on its analytics queue `<queue>-analytics` (WORKER_TASK_QUEUES picks one or both; each
+ * gets a Temporal Worker of its own). Reads the config, resolves the servers (environment first, local defaults otherwise;
  * starts nothing), applies the ClickHouse migrations, builds the activities with real clients
  * and polls until SIGINT/SIGTERM, then drains and closes its connections.
  *
@@ -91,6 +92,11 @@ export interface StartWorkerOptions {
   waitForDependencies?: boolean;
   /** Outage tracker (one line when a dependency's outage starts, one when it ends); main() passes the one its SDK logger feeds. @default a new one on `log` */
   outages?: OutageTracker;
+  /**
+   * Task queues to poll: `all` (the platform queue and `<taskQueue>-analytics`), `platform` or
+   * `analytics` (see WORKER_TASK_QUEUES). @default config.WORKER_TASK_QUEUES
+   */
+  queues?: PlatformConfig['WORKER_TASK_QUEUES'];
   /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
   processorCatalogue?: readonly ProcessorFamily[];
 }
@@ -131,7 +137,9 @@ export async function loadAlerting(config: PlatformConfig, ack: AckEndpointSetti
 
 /** A running worker: await `done`, or call `shutdown()`. */
 export interface RunningWorker {
+  /** The first Worker (the platform queue's, or with `queues: 'analytics'` the analytics queue's). */
   worker: Worker;
+  /** The platform task queue (the analytics queue is `<taskQueue>-analytics`). */
   taskQueue: string;
   database: string;
   processorVersion: string;
@@ -284,21 +292,25 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     },
     ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
   };
-  const worker = await Worker.create({ ...workerOptions, taskQueue });
   // The analytics task queue (aggregators and their activities, schemas/analytics/task-queue.ts)
-  // gets a Worker of its own in this process: its own workflow thread, pollers and slots, so a
-  // window that became final is judged without waiting behind the landings' workflow tasks.
+  // gets a Worker of its own: its own workflow thread, pollers and slots, so a window that became
+  // final is judged without waiting behind the landings' workflow tasks. In this process (`all`),
+  // or in a process of its own (`platform` here, `analytics` there), off the landings' main thread.
+  const queues = options.queues ?? config.WORKER_TASK_QUEUES;
   const analyticsQueue = analyticsTaskQueue(taskQueue);
-  const analyticsWorker = await Worker.create({ ...workerOptions, taskQueue: analyticsQueue });
-  log.info('worker polling', { taskQueue, analyticsTaskQueue: analyticsQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
-  const runs = [worker.run(), analyticsWorker.run()];
-  const bothRun = Promise.all(runs).then(() => undefined, async (err: unknown) => {
+  const workers: Worker[] = [];
+  if (queues !== 'analytics') workers.push(await Worker.create({ ...workerOptions, taskQueue }));
+  if (queues !== 'platform') workers.push(await Worker.create({ ...workerOptions, taskQueue: analyticsQueue }));
+  const worker = workers[0]!;
+  log.info('worker polling', { taskQueues: workers.map((w) => w.options.taskQueue), namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
+  const runs = workers.map((w) => w.run());
+  const allRun = Promise.all(runs).then(() => undefined, async (err: unknown) => {
     // One Worker failed: stop the other too, so the process ends instead of half-serving.
-    for (const w of [worker, analyticsWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await Promise.allSettled(runs);
     throw err;
   });
-  const done = bothRun.finally(async () => {
+  const done = allRun.finally(async () => {
     outages.close();
     await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
@@ -312,7 +324,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     warehouse,
     done,
     async shutdown() {
-      for (const w of [worker, analyticsWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
   };
@@ -345,8 +357,9 @@ async function main(): Promise<void> {
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
   const running = await startWorker({ config, endpoints, log, outages, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
-  // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
-  const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
+  // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks;
+  // an analytics-only process (WORKER_TASK_QUEUES=analytics) leaves it to the platform process beside it.
+  const http = config.WORKER_TASK_QUEUES === 'analytics' ? null : await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {
     await running.done;
   } finally {

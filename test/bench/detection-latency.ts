@@ -52,6 +52,11 @@ export interface LatencyOptions {
   seconds: number;
   /** The aggregator's poll interval (declared `pollInterval`), ms. @default 250 */
   pollMs: number;
+  /**
+   * Serve the analytics task queue from a second worker process (WORKER_TASK_QUEUES=platform in
+   * the first, analytics in the second) instead of a second Worker in the same process. @default false
+   */
+  analyticsProcess?: boolean;
 }
 
 /** p50 / p99 / max of a sample, ms. */
@@ -67,6 +72,8 @@ export interface LatencyResult {
   rate: number;
   seconds: number;
   pollMs: number;
+  /** Whether the analytics queue had a worker process of its own. */
+  analyticsProcess: boolean;
   windowMs: number;
   outOfOrdernessMs: number;
   /** Events produced, and landed in `events` when the measurement ended. */
@@ -154,15 +161,18 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
   const workerLog = join(dir, `${id}-worker-latency.log`);
-  const worker = WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath } }, workerLog);
+  const split = options.analyticsProcess === true;
+  const worker = WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: split ? 'platform' : 'all' } }, workerLog);
+  const analyticsLog = join(dir, `${id}-worker-latency-analytics.log`);
+  const analyticsWorker = split ? WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: 'analytics' } }, analyticsLog) : null;
   const alertIds = flapping.map((service) => alertWorkflowId(alertFingerprint(detector, { pipeline, service })));
   let started = false;
   try {
-    await worker.ready(Math.min(120_000, ctx.deadline.remainingMs()));
+    await Promise.all([worker, analyticsWorker].map((w) => w?.ready(Math.min(120_000, ctx.deadline.remainingMs()))));
     const input: PipelineInputRaw = { pipelineId: pipeline, topic, partitions: 3, startFrom: 'earliest', detector: { enabled: false } };
     await ctx.temporal.workflow.start('pipeline', { taskQueue, workflowId: pipelineWorkflowId(pipeline), args: [input] });
     started = true;
-    ctx.log(`(l) worker child on ${taskQueue} (log ${workerLog}); producing ${options.rate}/s for ${options.seconds} s to ${topic}, windows ${windowMs} ms, poll ${options.pollMs} ms`);
+    ctx.log(`(l) worker child on ${taskQueue}${split ? ` and an analytics worker child on ${taskQueue}-analytics (log ${analyticsLog})` : ' and its analytics queue'} (log ${workerLog}); producing ${options.rate}/s for ${options.seconds} s to ${topic}, windows ${windowMs} ms, poll ${options.pollMs} ms`);
     // Start on a whole second so the flapping bursts cover whole windows.
     const startTime = Math.ceil((Date.now() + 1000) / 1000) * 1000;
     await new Promise((r) => setTimeout(r, startTime - Date.now()));
@@ -332,6 +342,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       rate: options.rate,
       seconds: options.seconds,
       pollMs: options.pollMs,
+      analyticsProcess: split,
       windowMs,
       outOfOrdernessMs,
       produced: summary.total,
@@ -352,7 +363,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
         await ctx.temporal.workflow.getHandle(wid).terminate('bench finished').catch(() => undefined);
       }
     }
-    await worker.stop(60_000).catch(() => worker.kill());
+    await Promise.all([worker, analyticsWorker].map((w) => w?.stop(60_000).catch(() => w.kill())));
     if (!ctx.keep) {
       await admin.deleteTopics({ topics: [topic] }).catch((err: unknown) => ctx.log(`cleanup of topic ${topic} failed: ${(err as Error).message}`));
       await deleteGroups(admin, [defaultConsumerGroup(pipeline)]).catch(() => undefined);
@@ -370,7 +381,7 @@ const fmt = (n: number | null): string => (n === null ? '-' : n.toFixed(0));
 export function formatLatency(r: LatencyResult): string {
   const row = (name: string, p: Percentiles) => `${name.padEnd(52)} ${String(p.count).padStart(6)} ${fmt(p.p50).padStart(7)} ${fmt(p.p99).padStart(7)} ${fmt(p.max).padStart(7)}`;
   return [
-    `(l) detection latency at ${r.rate} events/s for ${r.seconds} s (${r.produced} produced, ${r.landed} landed), ${r.windowMs} ms windows, out-of-orderness ${r.outOfOrdernessMs} ms, poll ${r.pollMs} ms`,
+    `(l) detection latency at ${r.rate} events/s for ${r.seconds} s (${r.produced} produced, ${r.landed} landed), ${r.windowMs} ms windows, out-of-orderness ${r.outOfOrdernessMs} ms, poll ${r.pollMs} ms, analytics queue ${r.analyticsProcess ? 'in a worker process of its own' : 'in the landing worker process'}`,
     `${'ms'.padEnd(52)} ${'n'.padStart(6)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`,
     row('window final -> alert workflow signalled', r.latency),
     row('  of which: final -> aggregator iteration starts', r.breakdown.waitForIteration),
