@@ -35,6 +35,13 @@ export const envSchema = z.object({
   TEMPORAL_TLS: bool.default(false),
   /** @default "streamwarden" */
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('streamwarden'),
+  /**
+   * Which task queues a worker process polls, each with a Temporal Worker of its own: `all` (the
+   * platform queue and its analytics queue `<TEMPORAL_TASK_QUEUE>-analytics`), `platform` (ingest,
+   * alerts, rollouts; run another process with `analytics`), or `analytics` (only the pipelines'
+   * aggregators and their activities, off the landing process's main thread). @default "all"
+   */
+  WORKER_TASK_QUEUES: z.enum(['all', 'platform', 'analytics'], { message: 'expected all, platform or analytics' }).default('all'),
 
   /** Kafka bootstrap brokers. Unset: the local KRaft broker is started (or reused). */
   KAFKA_BROKERS: brokers.optional(),

@@ -1,6 +1,7 @@
 /**
  * The platform worker (`npm run worker`): runs every workflow and activity on the configured task
- * queue. Reads the config, resolves the servers (environment first, local defaults otherwise;
+ * queue and on its analytics queue `<queue>-analytics` (WORKER_TASK_QUEUES picks one or both; each
+ * gets a Temporal Worker of its own). Reads the config, resolves the servers (environment first, local defaults otherwise;
  * starts nothing), applies the ClickHouse migrations, builds the activities with real clients
  * and polls until SIGINT/SIGTERM, then drains and closes its connections.
  *
@@ -39,6 +40,7 @@ import type { PlatformMetrics } from '../activities/observability/metrics.js';
 import { startObservability } from './observability/setup.js';
 import { installRuntime } from './observability/runtime.js';
 import { tracingWorkflowInterceptorModule, type Tracing } from './observability/tracing.js';
+import { analyticsTaskQueue } from '../schemas/analytics/task-queue.js';
 import { classifyOutage, isKafkaConnectionLog, OutageTracker } from './observability/outages.js';
 import { outageInterceptor } from './observability/outage-interceptor.js';
 
@@ -90,6 +92,11 @@ export interface StartWorkerOptions {
   waitForDependencies?: boolean;
   /** Outage tracker (one line when a dependency's outage starts, one when it ends); main() passes the one its SDK logger feeds. @default a new one on `log` */
   outages?: OutageTracker;
+  /**
+   * Task queues to poll: `all` (the platform queue and `<taskQueue>-analytics`), `platform` or
+   * `analytics` (see WORKER_TASK_QUEUES). @default config.WORKER_TASK_QUEUES
+   */
+  queues?: PlatformConfig['WORKER_TASK_QUEUES'];
   /** Processor versions the landing activities can run. @default the working tree's catalogue (schemas/processors) */
   processorCatalogue?: readonly ProcessorFamily[];
 }
@@ -130,7 +137,9 @@ export async function loadAlerting(config: PlatformConfig, ack: AckEndpointSetti
 
 /** A running worker: await `done`, or call `shutdown()`. */
 export interface RunningWorker {
+  /** The first Worker (the platform queue's, or with `queues: 'analytics'` the analytics queue's). */
   worker: Worker;
+  /** The platform task queue (the analytics queue is `<taskQueue>-analytics`). */
   taskQueue: string;
   database: string;
   processorVersion: string;
@@ -270,11 +279,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
   });
-  const worker = await Worker.create({
+  // Bundled once for both Workers (each would bundle on its own from workflowsPath).
+  const workflowBundle = options.workflowBundle ?? (await bundlePlatformWorkflows({ tracing: Boolean(obs.tracing) }));
+  const workerOptions = {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    workflowBundle,
     activities,
     // Heartbeats reach Temporal at most 0.5 s apart (the SDK's default throttle is 80 % of the
     // heartbeat timeout): a landing's 2 s heartbeat timeout then has 1.5 s of margin.
@@ -282,12 +292,28 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
       activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
-      ...(obs.tracing && !options.workflowBundle ? { workflowModules: [tracingWorkflowInterceptorModule] } : {}),
     },
     ...(obs.tracing ? { sinks: obs.tracing.sinks } : {}),
+  };
+  // The analytics task queue (aggregators and their activities, schemas/analytics/task-queue.ts)
+  // gets a Worker of its own: its own workflow thread, pollers and slots, so a window that became
+  // final is judged without waiting behind the landings' workflow tasks. In this process (`all`),
+  // or in a process of its own (`platform` here, `analytics` there), off the landings' main thread.
+  const queues = options.queues ?? config.WORKER_TASK_QUEUES;
+  const analyticsQueue = analyticsTaskQueue(taskQueue);
+  const workers: Worker[] = [];
+  if (queues !== 'analytics') workers.push(await Worker.create({ ...workerOptions, taskQueue }));
+  if (queues !== 'platform') workers.push(await Worker.create({ ...workerOptions, taskQueue: analyticsQueue }));
+  const worker = workers[0]!;
+  log.info('worker polling', { taskQueues: workers.map((w) => w.options.taskQueue), namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
+  const runs = workers.map((w) => w.run());
+  const allRun = Promise.all(runs).then(() => undefined, async (err: unknown) => {
+    // One Worker failed: stop the other too, so the process ends instead of half-serving.
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(runs);
+    throw err;
   });
-  log.info('worker polling', { taskQueue, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
-  const done = worker.run().finally(async () => {
+  const done = allRun.finally(async () => {
     outages.close();
     await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
@@ -301,7 +327,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     warehouse,
     done,
     async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
   };
@@ -334,8 +360,9 @@ async function main(): Promise<void> {
   const ack = ackEndpointSettings(config);
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful shutdown of every worker.
   const running = await startWorker({ config, endpoints, log, outages, waitForDependencies: true, alerting: await loadAlerting(config, ack), observability: started.observability });
-  // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks.
-  const http = await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
+  // The acknowledge-link endpoint lives with the worker, so every deployment that notifies can also take acks;
+  // an analytics-only process (WORKER_TASK_QUEUES=analytics) leaves it to the platform process beside it.
+  const http = config.WORKER_TASK_QUEUES === 'analytics' ? null : await startAckEndpoint({ client: running.temporal, settings: ack, log: log.child('http') });
   try {
     await running.done;
   } finally {

@@ -99,7 +99,8 @@ export interface AggregateStepResult {
    * Milliseconds spent per kind of statement in this step, summed over the aggregations:
    * `lateInsert` (the side output), `lateCount` (counting it; both only when the ranges may hold
    * late rows), `seenKeys`, `affected` (which windows to recompute, only when the ranges carry no
-   * event-time bounds), `recompute` (the SELECT), `insert` (writing its rows). A few numbers in the activity result, so the history shows where a slow step
+   * event-time bounds), `recompute` (the SELECT), `insert` (writing its rows); from
+   * `aggregateLanded` also `readBatches` (reading lineage_batches after the cursor). A few numbers in the activity result, so the history shows where a slow step
    * spent its time (the latency bench reads them).
    */
   timingsMs: Record<string, number>;
@@ -336,7 +337,9 @@ export function createAggregationActivities(deps: AggregationDeps) {
     async aggregateLanded(input: AggregateLandedInput): Promise<AggregateLandedResult> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const nextOffsets = Object.fromEntries(Object.entries(input.watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
+      const t0 = performance.now();
       const { batches } = await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+      const readMs = Math.round(performance.now() - t0);
       const before = input.watermark.watermarkMs;
       const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
       const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })), policy);
@@ -344,7 +347,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
       const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });
-      return { batches: batches.length, watermark, step };
+      return { batches: batches.length, watermark, step: { ...step, timingsMs: { readBatches: readMs, ...step.timingsMs } } };
     },
 
     /**

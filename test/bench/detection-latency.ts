@@ -52,6 +52,11 @@ export interface LatencyOptions {
   seconds: number;
   /** The aggregator's poll interval (declared `pollInterval`), ms. @default 250 */
   pollMs: number;
+  /**
+   * Serve the analytics task queue from a second worker process (WORKER_TASK_QUEUES=platform in
+   * the first, analytics in the second) instead of a second Worker in the same process. @default false
+   */
+  analyticsProcess?: boolean;
 }
 
 /** p50 / p99 / max of a sample, ms. */
@@ -67,6 +72,8 @@ export interface LatencyResult {
   rate: number;
   seconds: number;
   pollMs: number;
+  /** Whether the analytics queue had a worker process of its own. */
+  analyticsProcess: boolean;
   windowMs: number;
   outOfOrdernessMs: number;
   /** Events produced, and landed in `events` when the measurement ended. */
@@ -75,7 +82,7 @@ export interface LatencyResult {
   /** Window final -> alert workflow signalled. */
   latency: Percentiles;
   /** The split of the same samples: final -> the iteration's first activity (poll wait and lag). */
-  breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
+  breakdown: { waitForIteration: Percentiles; readBatches: Percentiles; aggregateStep: Percentiles; aggregateDispatch: Percentiles; readFinalWindows: Percentiles; signal: Percentiles };
   /** Inside aggregateStep: ms per kind of statement (lateCount, lateInsert, seenKeys, affected, recompute, insert), from its result. */
   aggregateStatements: Record<string, Percentiles>;
   /** Baseline: the raw ClickHouse GROUP BY of one window, timed from the bench. */
@@ -154,15 +161,18 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
   const workerLog = join(dir, `${id}-worker-latency.log`);
-  const worker = WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath } }, workerLog);
+  const split = options.analyticsProcess === true;
+  const worker = WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: split ? 'platform' : 'all' } }, workerLog);
+  const analyticsLog = join(dir, `${id}-worker-latency-analytics.log`);
+  const analyticsWorker = split ? WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: 'analytics' } }, analyticsLog) : null;
   const alertIds = flapping.map((service) => alertWorkflowId(alertFingerprint(detector, { pipeline, service })));
   let started = false;
   try {
-    await worker.ready(Math.min(120_000, ctx.deadline.remainingMs()));
+    await Promise.all([worker, analyticsWorker].map((w) => w?.ready(Math.min(120_000, ctx.deadline.remainingMs()))));
     const input: PipelineInputRaw = { pipelineId: pipeline, topic, partitions: 3, startFrom: 'earliest', detector: { enabled: false } };
     await ctx.temporal.workflow.start('pipeline', { taskQueue, workflowId: pipelineWorkflowId(pipeline), args: [input] });
     started = true;
-    ctx.log(`(l) worker child on ${taskQueue} (log ${workerLog}); producing ${options.rate}/s for ${options.seconds} s to ${topic}, windows ${windowMs} ms, poll ${options.pollMs} ms`);
+    ctx.log(`(l) worker child on ${taskQueue}${split ? ` and an analytics worker child on ${taskQueue}-analytics (log ${analyticsLog})` : ' and its analytics queue'} (log ${workerLog}); producing ${options.rate}/s for ${options.seconds} s to ${topic}, windows ${windowMs} ms, poll ${options.pollMs} ms`);
     // Start on a whole second so the flapping bursts cover whole windows.
     const startTime = Math.ceil((Date.now() + 1000) / 1000) * 1000;
     await new Promise((r) => setTimeout(r, startTime - Date.now()));
@@ -223,7 +233,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     // A local activity (signalDetections since aggregator-signals-from-local-activity) leaves one
     // marker, recorded when the workflow task that ran it completed: `local` with the alert
     // workflows it signalled (its result); its input (the windows) is not in history.
-    interface Act { name: string; scheduledMs: number; completedMs: number; windowEnds: number[]; timingsMs: Record<string, number>; local?: string[] }
+    interface Act { name: string; scheduledMs: number; startedMs: number; completedMs: number; windowEnds: number[]; timingsMs: Record<string, number>; local?: string[] }
     const acts: Act[] = [];
     for await (const run of ctx.temporal.workflow.list({ query: `WorkflowId = '${aggregatorWorkflowId(pipeline)}'` })) {
       const history = await ctx.temporal.workflow.getHandle(aggregatorWorkflowId(pipeline), run.runId).fetchHistory();
@@ -236,7 +246,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
             const arg = defaultPayloadConverter.fromPayload<{ events: { transition: string; windowEndMs: number }[] }>(sch.input.payloads[0]);
             windowEnds = arg.events.filter((x) => x.transition !== 'resolve').map((x) => x.windowEndMs);
           }
-          const act: Act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), completedMs: NaN, windowEnds, timingsMs: {} };
+          const act: Act = { name: sch.activityType?.name ?? '', scheduledMs: tsMs(e.eventTime), startedMs: NaN, completedMs: NaN, windowEnds, timingsMs: {} };
           byId.set(String(e.eventId), act);
           acts.push(act);
         }
@@ -245,7 +255,13 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
           const data = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(marker.details.data.payloads[0]);
           const result = marker.details.result?.payloads?.[0];
           const ids = result ? defaultPayloadConverter.fromPayload<{ workflowIds?: string[] }>(result).workflowIds ?? [] : [];
-          acts.push({ name: data.activity_type ?? '', scheduledMs: tsMs(e.eventTime), completedMs: tsMs(e.eventTime), windowEnds: [], timingsMs: {}, local: ids });
+          acts.push({ name: data.activity_type ?? '', scheduledMs: tsMs(e.eventTime), startedMs: tsMs(e.eventTime), completedMs: tsMs(e.eventTime), windowEnds: [], timingsMs: {}, local: ids });
+        }
+        // The started event is written at completion, stamped with the time a worker picked the task up.
+        const picked = e.activityTaskStartedEventAttributes;
+        if (picked) {
+          const act = byId.get(String(picked.scheduledEventId));
+          if (act) act.startedMs = tsMs(e.eventTime);
         }
         const done = e.activityTaskCompletedEventAttributes;
         if (done) {
@@ -265,6 +281,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
     const wait: number[] = [];
     const read: number[] = [];
     const agg: number[] = [];
+    const dispatch: number[] = [];
     const finals: number[] = [];
     const signal: number[] = [];
     const statements: Record<string, number[]> = {};
@@ -296,6 +313,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       }
       if (aggAct) {
         agg.push(aggAct.completedMs - aggAct.scheduledMs);
+        if (Number.isFinite(aggAct.startedMs)) dispatch.push(aggAct.startedMs - aggAct.scheduledMs);
         for (const [k, v] of Object.entries(aggAct.timingsMs)) (statements[k] ??= []).push(v);
       }
       if (finAct) finals.push(finAct.completedMs - finAct.scheduledMs);
@@ -324,12 +342,13 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
       rate: options.rate,
       seconds: options.seconds,
       pollMs: options.pollMs,
+      analyticsProcess: split,
       windowMs,
       outOfOrdernessMs,
       produced: summary.total,
       landed: Number(landedRow?.n ?? 0),
       latency: lat,
-      breakdown: { waitForIteration: percentiles(wait), readBatches: percentiles(read), aggregateStep: percentiles(agg), readFinalWindows: percentiles(finals), signal: percentiles(signal) },
+      breakdown: { waitForIteration: percentiles(wait), readBatches: percentiles(read), aggregateStep: percentiles(agg), aggregateDispatch: percentiles(dispatch), readFinalWindows: percentiles(finals), signal: percentiles(signal) },
       aggregateStatements: Object.fromEntries(Object.entries(statements).map(([k, v]) => [k, percentiles(v)])),
       baselineQuery: base,
       ratios: {
@@ -344,7 +363,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
         await ctx.temporal.workflow.getHandle(wid).terminate('bench finished').catch(() => undefined);
       }
     }
-    await worker.stop(60_000).catch(() => worker.kill());
+    await Promise.all([worker, analyticsWorker].map((w) => w?.stop(60_000).catch(() => w.kill())));
     if (!ctx.keep) {
       await admin.deleteTopics({ topics: [topic] }).catch((err: unknown) => ctx.log(`cleanup of topic ${topic} failed: ${(err as Error).message}`));
       await deleteGroups(admin, [defaultConsumerGroup(pipeline)]).catch(() => undefined);
@@ -362,12 +381,13 @@ const fmt = (n: number | null): string => (n === null ? '-' : n.toFixed(0));
 export function formatLatency(r: LatencyResult): string {
   const row = (name: string, p: Percentiles) => `${name.padEnd(52)} ${String(p.count).padStart(6)} ${fmt(p.p50).padStart(7)} ${fmt(p.p99).padStart(7)} ${fmt(p.max).padStart(7)}`;
   return [
-    `(l) detection latency at ${r.rate} events/s for ${r.seconds} s (${r.produced} produced, ${r.landed} landed), ${r.windowMs} ms windows, out-of-orderness ${r.outOfOrdernessMs} ms, poll ${r.pollMs} ms`,
+    `(l) detection latency at ${r.rate} events/s for ${r.seconds} s (${r.produced} produced, ${r.landed} landed), ${r.windowMs} ms windows, out-of-orderness ${r.outOfOrdernessMs} ms, poll ${r.pollMs} ms, analytics queue ${r.analyticsProcess ? 'in a worker process of its own' : 'in the landing worker process'}`,
     `${'ms'.padEnd(52)} ${'n'.padStart(6)} ${'p50'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`,
     row('window final -> alert workflow signalled', r.latency),
     row('  of which: final -> aggregator iteration starts', r.breakdown.waitForIteration),
     row('            readLandedBatches (before aggregateLanded)', r.breakdown.readBatches),
     row('            aggregateLanded (batches, watermark, step)', r.breakdown.aggregateStep),
+    row('              scheduled -> picked up by a worker', r.breakdown.aggregateDispatch),
     ...Object.entries(r.aggregateStatements).map(([k, p]) => row(`              ${k}`, p)),
     row('            readFinalWindows (none since the step returns them)', r.breakdown.readFinalWindows),
     row('            signalDetections scheduled (local: step done) -> signal', r.breakdown.signal),

@@ -6,6 +6,7 @@
  * `stop` drains, then reports its own peak RSS and exits. Ends itself if the parent goes away.
  */
 import { readFile } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../../schemas/config.js';
 import { resolveEndpoints } from '../../workers/endpoints.js';
 import { startWorker, type RunningWorker, type WorkerObservability } from '../../workers/worker.js';
@@ -17,6 +18,8 @@ function send(message: ChildMessage): void {
   process.send?.(message);
 }
 
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
 async function main(): Promise<void> {
   const codePath = process.argv[2];
   if (!codePath) throw new Error('worker-child: expected the workflow bundle path as the first argument');
@@ -26,6 +29,10 @@ async function main(): Promise<void> {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await running?.shutdown();
+      // How long callbacks waited for this process's main thread while it served (activities,
+      // local activities and the SDK's polling share it): one line in the worker log.
+      const q = (p: number) => (loopDelay.percentile(p) / 1e6).toFixed(0);
+      console.log(`event loop delay while serving (ms): p50 ${q(50)} p99 ${q(99)} max ${(loopDelay.max / 1e6).toFixed(0)}`);
       send({ type: 'stopped', maxRssKb: process.resourceUsage().maxRSS });
       process.disconnect?.();
     })();
@@ -49,6 +56,7 @@ async function main(): Promise<void> {
     // The bench migrated the database before starting this process.
     skipMigrations: true,
   });
+  loopDelay.enable();
   send({ type: 'ready' });
   await running.done;
 }

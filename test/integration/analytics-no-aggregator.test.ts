@@ -5,7 +5,8 @@
  * one worker whose declarations cover pipeline `with`, two pipelines started as users start them
  * (the `pipeline` supervisor), real events through Kafka. The partition of `with` reports its
  * landings (the control: the history check can see signals); the one of `without` sends none and
- * has no failed signal event.
+ * has no failed signal event. The aggregator of `with` runs on the analytics task queue
+ * (`<queue>-analytics`), served by the worker's own Worker for it, and reads every landing.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
@@ -14,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { analyticsFileSchema } from '../../schemas/analytics/declarations.js';
 import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineInputRaw } from '../../schemas/ingest/pipeline.js';
-import { aggregatorWorkflowId } from '../../workflows/analytics/aggregator.js';
+import { aggregatorWorkflowId, type AggregatorProgress } from '../../workflows/analytics/aggregator.js';
+import { analyticsTaskQueue } from '../../schemas/analytics/task-queue.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents } from '../../workers/generator.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
@@ -72,7 +74,7 @@ afterAll(async () => {
 });
 
 /** Starts pipeline `pipelineId` on a fresh one-partition topic, lands `count` events in several batches, returns the partition's history event types. */
-async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types: string[]; batches: number }> {
+async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types: string[]; batches: number; total: number }> {
   const topic = `topic-${pipelineId}`;
   const input: PipelineInputRaw = { pipelineId, topic, partitions: 1, batchMaxEvents: 100, pollIntervalMs: 200, detector: { enabled: false } };
   started.push(pipelineWorkflowId(pipelineId), partitionWorkflowId(pipelineId, topic, 0), aggregatorWorkflowId(pipelineId));
@@ -85,7 +87,7 @@ async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types:
   });
   const history = await partition.fetchHistory();
   const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown');
-  return { types, batches: progress.batches };
+  return { types, batches: progress.batches, total: summary.total };
 }
 
 describe('a pipeline without analytics', () => {
@@ -100,5 +102,16 @@ describe('a pipeline without analytics', () => {
     const initiated = declared.types.filter((t) => t === 'signalExternalWorkflowExecutionInitiatedEventAttributes').length;
     expect(initiated).toBeGreaterThanOrEqual(1);
     expect(declared.types.filter((t) => t === 'signalExternalWorkflowExecutionFailedEventAttributes')).toEqual([]);
+
+    // The aggregator runs on the analytics task queue, served by the worker's second Worker: it
+    // read every landed batch (its cursor reached the last offset; its poll is 1 h, so the
+    // batchLanded reports woke it).
+    const aggregator = temporal.workflow.getHandle(aggregatorWorkflowId(withAnalytics));
+    expect((await aggregator.describe()).taskQueue).toBe(analyticsTaskQueue(taskQueue));
+    expect(analyticsTaskQueue(taskQueue)).toBe(`${taskQueue}-analytics`);
+    await waitFor('the aggregator read every landed batch', async () => {
+      const p = await aggregator.query<AggregatorProgress>('progress');
+      return p.partitions['0']?.nextOffset === declared.total ? true : undefined;
+    });
   });
 });

@@ -36,6 +36,12 @@ describe('loadConfig', () => {
     expect(problemsOf({ KAFKA_BROKERS: 'kafka-1:9092,kafka-2' })).toContain('KAFKA_BROKERS');
   });
 
+  it('WORKER_TASK_QUEUES: both queues by default, one of them on request, anything else refused naming the choices', () => {
+    expect(loadConfig({}).WORKER_TASK_QUEUES).toBe('all');
+    expect(loadConfig({ WORKER_TASK_QUEUES: 'analytics' }).WORKER_TASK_QUEUES).toBe('analytics');
+    expect(problemsOf({ WORKER_TASK_QUEUES: 'both' })).toContain('WORKER_TASK_QUEUES: expected all, platform or analytics, got "both"');
+  });
+
   it('splits and trims a valid broker list', () => {
     expect(loadConfig({ KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9093' }).KAFKA_BROKERS).toEqual(['kafka-1:9092', 'kafka-2:9093']);
   });

@@ -8,8 +8,10 @@
  * with the window detectors, judges absence detectors on processing time, and hands fire /
  * upgrade / resolve transitions to the alert workflows.
  *
+ * The `pipeline` supervisor starts it on the analytics task queue (`<queue>-analytics`, see
+ * schemas/analytics/task-queue.ts), which every platform worker polls with a Worker of its own.
  * Start from the CLI:
- * `temporal workflow start --type aggregator --task-queue streamwarden --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
+ * `temporal workflow start --type aggregator --task-queue streamwarden-analytics --workflow-id aggregator-demo --input '{"pipeline":"demo"}'`
  */
 import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';

@@ -62,6 +62,7 @@ import {
   type ProcessorStatus,
 } from './processor-control.js';
 import { aggregator, aggregatorWorkflowId } from '../analytics/aggregator.js';
+import { analyticsTaskQueue } from '../../schemas/analytics/task-queue.js';
 
 /**
  * `progress`: partitions with each one's cursor, landed, rejected and lag (as last reported by its
@@ -299,8 +300,13 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
    */
   async function attachAggregator(): Promise<void> {
     try {
+      // Since the patch the aggregator runs on the analytics task queue (`<queue>-analytics`),
+      // polled by a Worker of its own (workers/worker.ts): its workflow tasks and activities no
+      // longer wait behind the landings of the same queue. Runs started before keep the inherited queue.
+      const ownQueue = patched('aggregator-own-task-queue');
       await startChild(aggregator, {
         workflowId: aggregatorWorkflowId(pipelineId),
+        ...(ownQueue ? { taskQueue: analyticsTaskQueue(workflowInfo().taskQueue) } : {}),
         args: [{ pipeline: pipelineId }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
