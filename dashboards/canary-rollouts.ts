@@ -67,7 +67,7 @@ export function canaryRolloutsDashboard(): Dashboard {
         width: 24,
         height: 12,
         sql: `
-          SELECT judged_at, rollout_id, step + 1 AS step, outcome, score, metric, critical, test, baseline_n, canary_n, p_value, effect, tolerance, verdict, reason
+          SELECT judged_at, rollout_id, step_number AS step, outcome, score, metric, critical, test, baseline_n, canary_n, p_value, effect, tolerance, verdict, reason
           FROM canary_judgements FINAL
           WHERE $__timeFilter(judged_at) AND ${pipelineFilter}
           ORDER BY judged_at DESC, rollout_id, metric`,
@@ -82,7 +82,7 @@ export function canaryRolloutsDashboard(): Dashboard {
         width: 24,
         height: 12,
         sql: `
-          SELECT event_time, rollout_id, seq, event_type, step + 1 AS step, status, routing_mode, routing_weight, routing_epoch, actor, reason
+          SELECT event_time, rollout_id, seq, event_type, step_number AS step, status, routing_mode, routing_weight, routing_epoch, actor, reason
           FROM rollout_events FINAL
           WHERE $__timeFilter(event_time) AND ${pipelineFilter}
           ORDER BY event_time DESC, rollout_id, seq DESC`,

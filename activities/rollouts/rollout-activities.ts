@@ -16,7 +16,7 @@ import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import { aggregateMetricPrefix, analysisSchema, detectorMetricPrefix, implicitAggregateMetric, rolloutLockWorkflowId, type AnalysisConfig } from '../../schemas/rollouts/rollout.js';
 import type { AnalyticsFile } from '../../schemas/analytics/declarations.js';
 import { lookupProcessor } from '../../schemas/processors/index.js';
-import { aggregateMetricRefusal, aggregateSamples, declaredAggregateMetrics, judgeableAggregations, stepBatches } from './aggregate-metrics.js';
+import { aggregateSamples, declaredAggregateMetrics, judgeableAggregations, stepBatches } from './aggregate-metrics.js';
 import type { JudgementSummary, RolloutEvent, RolloutStatus, Routing } from '../../schemas/rollouts/rollout-state.js';
 import { judge, type JudgementReport, type MetricReport, type MetricSamples } from './judge.js';
 import { jsonFloat, loadObservations } from './observations.js';
@@ -25,7 +25,7 @@ import { canaryProcessorName } from '../../schemas/rollouts/routing.js';
 import { processors as treeProcessors } from '../../schemas/processors/index.js';
 import type { ProcessorFamily } from '../../schemas/processing/define.js';
 import { describeTargetRefusal, type RolloutTarget } from '../../schemas/rollouts/target.js';
-import { checkRolloutTarget, type RolloutTargetInput } from './target.js';
+import { checkRolloutStart, type RolloutStartContext, type RolloutTargetInput } from './target.js';
 import { rolloutRunEvent, type RolloutLineageSink } from '../observability/rollout-lineage.js';
 
 /** Input of `publishRouting`: one routing change of a rollout, as the pipeline's planner reads it. */
@@ -69,13 +69,26 @@ export interface RolloutActivityDeps {
   analytics?: AnalyticsFile;
   /** OpenLineage: one run per rollout, an event per step change. @default none (not emitted) */
   lineage?: RolloutLineageSink;
+  /**
+   * Whether `checkRolloutTarget` refuses a pipeline that is not running. `false` only for tests that
+   * play the pipeline (they write the observations themselves and run no `pipeline` workflow).
+   * @default true
+   */
+  requireRunningPipeline?: boolean;
 }
 
 /** Input of `judgeCanary`. */
 export interface JudgeCanaryInput {
   rolloutId: string;
   pipeline: string;
+  /** 0-based index of the judged step. */
   step: number;
+  /**
+   * 1-based step number (`step + 1`), named in the judgement id (`.../step-<n>/...`). Absent in
+   * activities scheduled before step numbers were 1-based: their retries keep the id they had
+   * (`step-<index>`), so a retried judgement is still written once.
+   */
+  stepNumber?: number;
   epoch: number;
   /** Sequence number the workflow gives this judgement (a retried activity repeats it). */
   seq: number;
@@ -107,6 +120,7 @@ export function judgementRows(input: JudgeCanaryInput, judgementId: string, repo
     judgement_id: judgementId,
     pipeline: input.pipeline,
     step: input.step,
+    step_number: input.step + 1,
     epoch: input.epoch,
     baseline_version: input.baselineVersion,
     canary_version: input.canaryVersion,
@@ -148,6 +162,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
   const { warehouse, temporal } = deps;
   const catalogue = deps.catalogue ?? treeProcessors;
   const analytics = deps.analytics ?? { pipelines: [] };
+  const startContext: RolloutStartContext = { catalogue, analytics, requireRunningPipeline: deps.requireRunningPipeline ?? true };
 
   /**
    * The analysis with the step's aggregate and detector metrics: those named in `metrics`, plus,
@@ -176,24 +191,17 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
 
   return {
     /**
-     * Refuses a rollout whose target is not a registered processor version of this worker's
-     * catalogue, or whose flags that version's flag schema refuses: a non-retryable `invalid_input`
-     * failure whose message names the field (`input.version: processor request-enriched has
-     * versions 1, 2, not 9 ...`). A plain `3` is read as the pipeline's processor at version 3.
-     * With `metrics` (the names of `analysis.metrics`), also refuses an `aggregate:` or `detector:`
-     * metric that names no declared aggregation, measure or window detector over the target's
-     * outputs (`input.analysis.metrics.3.name: ...`).
+     * The start checks of `platform rollouts start` ({@link checkRolloutStart}), on this worker's
+     * catalogue and analytics declarations: refuses a pipeline that is not running, a target that
+     * is not a registered processor version of the catalogue, flags that version's flag schema
+     * refuses, and an `aggregate:` or `detector:` metric (`metrics`, the names of
+     * `analysis.metrics`) that names no declared aggregation measure or window detector over the
+     * target's outputs. A refusal is a non-retryable `invalid_input` failure whose message names the
+     * field (`canaryRollout input: input.pipeline: pipeline "orders" is not running ...`).
      */
-    async checkRolloutTarget(input: RolloutTargetInput & { metrics?: string[] }): Promise<RolloutTarget> {
-      const refuse = (message: string) => ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${message}` });
-      const check = await checkRolloutTarget(temporal, catalogue, input);
-      if (!check.ok) throw refuse(describeTargetRefusal(check));
-      const found = lookupProcessor(check.target.name, check.target.version, catalogue);
-      const spec = analytics.pipelines.find((p) => p.pipeline === input.pipeline);
-      for (const [i, name] of (input.metrics ?? []).entries()) {
-        const why = found.found ? aggregateMetricRefusal(name, input.pipeline, spec, found.processor) : null;
-        if (why) throw refuse(`input.analysis.metrics.${i}.name: ${why}`);
-      }
+    async checkRolloutTarget(input: RolloutTargetInput): Promise<RolloutTarget> {
+      const check = await checkRolloutStart(temporal, startContext, input);
+      if (!check.ok) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${describeTargetRefusal(check)}` });
       return check.target;
     },
 
@@ -207,7 +215,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       if (!analysis.success) {
         throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `judgeCanary: ${describeZodError(analysis.error, 'analysis')}` });
       }
-      const judgementId = `${input.rolloutId}/step-${input.step}/epoch-${input.epoch}/j${input.seq}`;
+      const judgementId = `${input.rolloutId}/step-${input.stepNumber ?? input.step}/epoch-${input.epoch}/j${input.seq}`;
       const samples = await loadObservations(warehouse, { rolloutId: input.rolloutId, epoch: input.epoch, from: input.windowStart, to: input.windowEnd });
       const judged = await withAggregateMetrics(input, analysis.data, samples);
       const report = judge(judged, samples);
@@ -261,6 +269,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           event_time: e.at,
           event_type: e.type,
           step: e.step,
+          step_number: e.step + 1,
           status: e.status,
           actor: e.by,
           reason: e.reason,
@@ -292,6 +301,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
             rollout_id: input.rolloutId,
             epoch: input.routing.epoch,
             step: input.step,
+            step_number: input.step + 1,
             mode: input.routing.mode,
             percent: input.routing.weightPercent,
             baseline_version: input.routing.baselineVersion,

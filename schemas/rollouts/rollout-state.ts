@@ -37,6 +37,7 @@ export type JudgementOutcome = 'pass' | 'marginal' | 'inconclusive' | 'fail';
 /** A judgement as the workflow keeps it (the full report is in `canary_judgements`). */
 export interface JudgementSummary {
   judgementId: string;
+  /** Index of the judged step (0-based; people read `step + 1`, column `step_number`). */
   step: number;
   epoch: number;
   outcome: JudgementOutcome;
@@ -65,6 +66,12 @@ export interface RolloutState {
   status: RolloutStatus;
   /** Index of the current step (0-based); equals `stepCount` once all steps ran. */
   step: number;
+  /**
+   * The current step as people count it: 1-based, `step N of stepCount` (the details line,
+   * `platform rollouts show`, column `step_number` of the rollout tables); at most `stepCount`.
+   * Absent in states published before it existed.
+   */
+  stepNumber?: number;
   stepCount: number;
   /** Current step in words, e.g. `weight 25 %`. */
   stepDescription: string;

@@ -15,10 +15,13 @@ export interface RolloutTarget {
   readonly flags: Record<string, unknown>;
 }
 
-/** Result of {@link resolveRolloutTarget}: the target, or a refusal naming the input field. */
+/**
+ * Result of {@link resolveRolloutTarget} (and of the start checks built on it): the target, or a
+ * refusal naming the input field.
+ */
 export type RolloutTargetCheck =
   | { readonly ok: true; readonly target: RolloutTarget }
-  | { readonly ok: false; readonly field: 'input.version' | `input.flags${string}`; readonly message: string };
+  | { readonly ok: false; readonly field: 'input.pipeline' | 'input.version' | `input.flags${string}` | `input.analysis.metrics.${number}.name`; readonly message: string };
 
 /**
  * Resolves a rollout's `version` (`3`, `v3` or `name@3`) and `flags` in `catalogue`.

@@ -7,7 +7,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAlertAuditActivities } from '../../activities/alerting/alert-audit.js';
@@ -19,6 +19,8 @@ import { alertingConfigSchema } from '../../schemas/alerting/alert-policy.js';
 import type { RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, stateQuery } from '../../workflows/rollouts/canary-rollout.js';
 import { RolloutRefusedError, listQuery, startRollout } from '../../workers/cli/rollouts.js';
+import { analyticsFileSchema } from '../../schemas/analytics/declarations.js';
+import { rolloutWorkflowId } from '../../schemas/rollouts/rollout.js';
 import { createWarehouse } from '../../workers/connections.js';
 import { WebhookReceiver, waitFor } from '../workflows/alert-harness.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
@@ -36,6 +38,25 @@ let client: Client;
 let nativeConnection: NativeConnection;
 let worker: Worker;
 let workerRun: Promise<void>;
+// A second worker whose rollout activities keep the platform's default: a pipeline that is not
+// running is refused. The first plays no pipeline (escape hatch requireRunningPipeline: false).
+const strictQueue = `${taskQueue}-strict`;
+let strictWorker: Worker;
+let strictRun: Promise<void>;
+/** Analytics declared for `pipeline` (as rollout-pipeline.test.ts declares them for its pipelines). */
+const analytics = analyticsFileSchema.parse({
+  pipelines: [
+    {
+      pipeline,
+      source: { table: 'request_enriched_requests' },
+      fields: { service: { column: 'service' }, duration: { column: 'duration_ms', type: 'number' } },
+      aggregations: [{ name: 'requests_1s', window: { type: 'tumbling', size: '1s' }, measures: [{ name: 'requests', kind: 'count' }, { name: 'p50', kind: 'p50', field: 'duration' }] }],
+      detectors: [{ name: 'slow_p50', aggregation: 'requests_1s', measure: 'p50', method: { kind: 'threshold' }, levels: { warning: 30 }, clear: { below: 30 } }],
+    },
+  ],
+});
+/** What the tests that play no pipeline pass to startRollout. */
+const noPipeline = { catalogue, analytics, requireRunningPipeline: false };
 const receiver = new WebhookReceiver();
 const started: string[] = [];
 
@@ -54,11 +75,20 @@ beforeAll(async () => {
     route: { receiver: 'release', policy: 'release', groupBy: [], groupWait: '0s', groupInterval: '1m', repeatInterval: '12h' },
   });
   nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)) });
+  strictWorker = await Worker.create({
+    connection: nativeConnection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: strictQueue,
+    workflowBundle,
+    activities: createRolloutActivities({ warehouse, temporal: client, taskQueue: strictQueue, catalogue, analytics }),
+  });
+  strictRun = strictWorker.run();
   worker = await Worker.create({
     connection: nativeConnection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue,
-    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    workflowBundle,
     activities: {
       ...createAlertRoutingActivities({ alerting, client, taskQueue }),
       ...createAlertAuditActivities({ warehouse }),
@@ -68,7 +98,7 @@ beforeAll(async () => {
         publicUrl: 'http://ack.test:8787',
         log: { info: () => undefined, warn: () => undefined },
       }),
-      ...createRolloutActivities({ warehouse, temporal: client, taskQueue, catalogue }),
+      ...createRolloutActivities({ warehouse, temporal: client, taskQueue, catalogue, analytics, requireRunningPipeline: false }),
     },
   });
   workerRun = worker.run();
@@ -86,7 +116,9 @@ afterAll(async () => {
     if (closed === undefined) await handle.terminate('rollouts-cli test done').catch(() => undefined);
   }
   worker?.shutdown();
+  strictWorker?.shutdown();
   await workerRun?.catch(() => undefined);
+  await strictRun?.catch(() => undefined);
   await nativeConnection?.close();
   await receiver.stop();
   await connection?.close();
@@ -104,7 +136,7 @@ describe('platform rollouts on the shared Temporal server', () => {
   });
 
   it('refuses a target version that is not registered (tool and workflow), naming input.version; nothing is locked or published', async () => {
-    const err = await startRollout(client, taskQueue, { pipeline, version: '9' }, 'ann', catalogue).catch((e: unknown) => e);
+    const err = await startRollout(client, taskQueue, { pipeline, version: '9' }, 'ann', noPipeline).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RolloutRefusedError);
     expect((err as Error).message).toBe('rollout input: input.version: "9": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2, 3, 4)');
     expect(await client.workflow.getHandle(`rollout-${pipeline}-9`).describe().catch(() => 'not found')).toBe('not found');
@@ -120,8 +152,43 @@ describe('platform rollouts on the shared Temporal server', () => {
     expect(published).toEqual([{ n: 0 }]);
   });
 
+  it('refuses a pipeline that is not running, naming it (tool and workflow); nothing is locked or published', async () => {
+    const stopped = `${pipeline}-stopped`;
+    const refusal = `input.pipeline: pipeline "${stopped}" is not running (no running workflow pipeline-${stopped}): a rollout routes and judges a running pipeline's batches; start it first (platform pipeline start --id ${stopped} ...)`;
+    const err = await startRollout(client, strictQueue, { pipeline: stopped, version: '2' }, 'ann', { catalogue, analytics }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutRefusedError);
+    expect((err as Error).message).toBe(`rollout input: ${refusal}`);
+    expect(await client.workflow.getHandle(rolloutWorkflowId(stopped, '2')).describe().catch(() => 'not found')).toBe('not found');
+    // From the plain Temporal CLI: the workflow's start check (the same code) refuses it on the worker.
+    const direct = await client.workflow.start('canaryRollout', { workflowId: rolloutWorkflowId(stopped, '2'), taskQueue: strictQueue, args: [{ pipeline: stopped, version: '2' }] });
+    started.push(direct.workflowId);
+    const failed = await direct.result().then(() => undefined, (e: unknown) => e);
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect(String((failed as WorkflowFailedError).cause?.message)).toBe(`canaryRollout input: ${refusal}`);
+    expect(await client.workflow.getHandle(`rollout-lock-${stopped}`).describe().catch(() => 'not found')).toBe('not found');
+  });
+
+  it('the tool checks aggregate:/detector: metrics against the declared analytics, with the workflow\'s words', async () => {
+    const cases = [
+      { version: '2', metric: 'aggregate:requests_1s.p99', why: 'aggregation requests_1s has no measure "p99" (measures: requests, p50)' },
+      { version: '4', metric: 'detector:fast_p50', why: `no detector "fast_p50" declared for pipeline ${pipeline} (declared: slow_p50)` },
+    ];
+    for (const { version, metric, why } of cases) {
+      const input = { pipeline, version, analysis: { metrics: [{ name: 'reject_rate', kind: 'proportion' }, { name: metric, kind: metric.startsWith('detector:') ? 'proportion' : 'continuous' }] } };
+      const err = await startRollout(client, taskQueue, input, 'ann', noPipeline).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RolloutRefusedError);
+      expect((err as Error).message).toBe(`rollout input: input.analysis.metrics.1.name: ${why}`);
+      expect(await client.workflow.getHandle(rolloutWorkflowId(pipeline, version)).describe().catch(() => 'not found')).toBe('not found');
+      // The workflow refuses the same input with the same words (one validation, two callers).
+      const direct = await client.workflow.start('canaryRollout', { workflowId: rolloutWorkflowId(pipeline, version), taskQueue, args: [input] });
+      started.push(direct.workflowId);
+      const failed = await direct.result().then(() => undefined, (e: unknown) => e);
+      expect(String((failed as WorkflowFailedError).cause?.message)).toBe(`canaryRollout input: input.analysis.metrics.1.name: ${why}`);
+    }
+  });
+
   it('starts, is found by its search attributes, refuses a second rollout of the pipeline, and abort opens an incident', async () => {
-    const workflowId = await startRollout(client, taskQueue, { pipeline, version: '3', steps: [{ weight: 10 }, 'pause'] }, 'ann', catalogue);
+    const workflowId = await startRollout(client, taskQueue, { pipeline, version: '3', steps: [{ weight: 10 }, 'pause'] }, 'ann', noPipeline);
     started.push(workflowId);
     expect(workflowId).toBe(`rollout-${pipeline}-3`);
     const handle = client.workflow.getHandle(workflowId);
@@ -134,7 +201,7 @@ describe('platform rollouts on the shared Temporal server', () => {
     });
     expect(listed.searchAttributes).toMatchObject({ RolloutStatus: ['paused'], RolloutPipeline: [pipeline] });
 
-    const second = await startRollout(client, taskQueue, { pipeline, version: '4' }, undefined, catalogue).catch((e: unknown) => e);
+    const second = await startRollout(client, taskQueue, { pipeline, version: '4' }, undefined, noPipeline).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(RolloutRefusedError);
     expect((second as Error).message).toBe(`pipeline "${pipeline}" already has a running rollout: ${workflowId} (one rollout per pipeline at a time)`);
 

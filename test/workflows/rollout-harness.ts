@@ -87,8 +87,9 @@ export async function createRolloutHarness(): Promise<RolloutHarness> {
     ...createNotifyActivities({ targets: { 'webhook:release': { type: 'webhook', url: `${receiver.url}/release` } }, signingSecret: 'test-signing-secret-0123456789', publicUrl: 'http://ack.test:8787', log: quiet }),
     ...createAlertAuditActivities({ warehouse }),
     ...createAlertRoutingActivities({ alerting, client: activityClient, taskQueue }),
-    // The test catalogue (request-enriched 1-4): rollouts here target v2, v3 and v4.
-    ...createRolloutActivities({ warehouse, temporal: activityClient, taskQueue, catalogue: testCatalogue }),
+    // The test catalogue (request-enriched 1-4): rollouts here target v2, v3 and v4. The test plays
+    // the pipeline (it writes the observations), so no pipeline workflow runs: the escape hatch.
+    ...createRolloutActivities({ warehouse, temporal: activityClient, taskQueue, catalogue: testCatalogue, requireRunningPipeline: false }),
   };
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -143,18 +144,24 @@ export interface SideBatch {
 
 /**
  * Writes `batches` observation batches for one epoch, both sides, at evenly spaced times in
- * [fromMs, toMs): reject_rate, processing_error_rate (0 hits) and processing_time_ms.
+ * [fromMs, toMs): reject_rate, processing_error_rate (0 hits) and processing_time_ms. Batches are
+ * numbered from `firstBatch` (@default 0), ids `b<n>`, offsets `[n * events, (n + 1) * events)`: a
+ * later call for the same epoch must continue the numbering, as a pipeline's next batches would,
+ * because observations are idempotent per (rollout, epoch, batch) and a repeated batch id is
+ * dropped as a re-landed batch.
  */
 export async function observe(
   warehouse: ClickHouseClient,
-  o: { rolloutId: string; pipeline: string; epoch: number; fromMs: number; toMs: number; baseline: (i: number) => SideBatch; canary: (i: number) => SideBatch; batches: number },
+  o: { rolloutId: string; pipeline: string; epoch: number; fromMs: number; toMs: number; baseline: (i: number) => SideBatch; canary: (i: number) => SideBatch; batches: number; firstBatch?: number },
 ): Promise<void> {
+  const first = o.firstBatch ?? 0;
   for (let i = 0; i < o.batches; i++) {
     const at = new Date(o.fromMs + ((o.toMs - o.fromMs) * i) / o.batches).toISOString();
     const rows: CanaryObservation[] = [];
+    const n = first + i;
     for (const role of ['baseline', 'canary'] as const) {
       const b = role === 'baseline' ? o.baseline(i) : o.canary(i);
-      const common = { rolloutId: o.rolloutId, pipeline: o.pipeline, epoch: o.epoch, role, processorVersion: role, batchId: `b${i}`, topic: 't', partition: 0, fromOffset: i * b.events, toOffset: (i + 1) * b.events, observedAt: at };
+      const common = { rolloutId: o.rolloutId, pipeline: o.pipeline, epoch: o.epoch, role, processorVersion: role, batchId: `b${n}`, topic: 't', partition: 0, fromOffset: n * b.events, toOffset: (n + 1) * b.events, observedAt: at };
       rows.push(
         { ...common, metric: 'reject_rate', events: b.events, hits: b.rejects },
         { ...common, metric: 'processing_error_rate', events: b.events, hits: 0 },

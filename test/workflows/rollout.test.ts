@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
 import { finalRolloutStatuses as finalStatuses, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, pauseUpdate, promoteUpdate, resumeUpdate, stateQuery, type canaryRollout } from '../../workflows/rollouts/canary-rollout.js';
+import { describeJudgements, judgementReports } from '../../workers/cli/rollouts.js';
 import { uniqueId } from '../support/stack.js';
 import { waitFor } from './alert-harness.js';
 import { createRolloutHarness, observe, type RolloutHarness, type SideBatch } from './rollout-harness.js';
@@ -59,9 +60,12 @@ async function start(input: Omit<RolloutInputJson, 'pipeline' | 'version'> & { v
   return { handle, id, pipeline, t0 };
 }
 
-/** Plays the pipeline: observations for an epoch over [t0 + from, t0 + to). */
-async function feed(s: Started, epoch: number, fromMin: number, toMin: number, canary: (i: number) => SideBatch, baseline: (i: number) => SideBatch = healthy(epoch)): Promise<void> {
-  await observe(h.warehouse, { rolloutId: s.id, pipeline: s.pipeline, epoch, fromMs: s.t0 + fromMin * minute, toMs: s.t0 + toMin * minute, baseline, canary, batches: 10 });
+/**
+ * Plays the pipeline: 10 batches of observations for an epoch over [t0 + from, t0 + to). A later
+ * feed of the same epoch passes `firstBatch` (10, 20, ...): new batches, not the same ones again.
+ */
+async function feed(s: Started, epoch: number, fromMin: number, toMin: number, canary: (i: number) => SideBatch, baseline: (i: number) => SideBatch = healthy(epoch), firstBatch = 0): Promise<void> {
+  await observe(h.warehouse, { rolloutId: s.id, pipeline: s.pipeline, epoch, fromMs: s.t0 + fromMin * minute, toMs: s.t0 + toMin * minute, baseline, canary, batches: 10, firstBatch });
 }
 
 const state = (s: Started) => s.handle.query(stateQuery);
@@ -72,21 +76,39 @@ const state = (s: Started) => s.handle.query(stateQuery);
  * still advance time.
  */
 async function settle(s: Started): Promise<RolloutState> {
+  const deadline = Date.now() + 150_000;
   for (let i = 0; i < 500; i++) {
     if ((await s.handle.describe()).status.name !== 'RUNNING') break;
     // Decided (promoted, rolled back, aborted): only its closing activities are left (no timer), one
     // of which resolves a waiting incident. Wait for them in real time: a skipped-time sleep while
     // that incident is still open crawls (its alert group wakes every minute of skipped time).
     if (finalStatuses.includes((await state(s)).status)) break;
+    // Fail with where the rollout stands (before vitest's 180 s timeout, which would say nothing).
+    if (Date.now() > deadline) throw new Error(`rollout not closed after 150 s: ${await whereItStands(s)}`);
     await h.env.sleep(5 * minute);
   }
   return s.handle.result();
 }
-async function until(s: Started, what: string, check: (st: RolloutState) => boolean): Promise<RolloutState> {
-  return waitFor(what, async () => {
-    const st = await state(s);
-    return check(st) ? st : undefined;
+/** The rollout's state and the tail of its history, for a failure message. */
+async function whereItStands(s: Started): Promise<string> {
+  const st = await state(s).catch(() => undefined);
+  const history = await s.handle.fetchHistory().catch(() => undefined);
+  const tail = (history?.events ?? []).slice(-12).map((e) => {
+    const type = String(e.eventType ?? '').replace('EVENT_TYPE_', '');
+    const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    return activity ? `${type}(${activity})` : type;
   });
+  return `${st ? `status ${st.status}, step ${st.step}, routing ${st.routing.mode} epoch ${st.routing.epoch}, ${st.details}` : 'state query failed'}; last events: ${tail.join(', ')}`;
+}
+async function until(s: Started, what: string, check: (st: RolloutState) => boolean): Promise<RolloutState> {
+  try {
+    return await waitFor(what, async () => {
+      const st = await state(s);
+      return check(st) ? st : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${await whereItStands(s)}`);
+  }
 }
 /** Advances skipped time a minute at a time (at most an hour) until `check` holds. */
 async function advanceUntil(s: Started, what: string, check: (st: RolloutState) => boolean): Promise<RolloutState> {
@@ -157,6 +179,25 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     const [{ n, distinct }] = await rows<{ n: number; distinct: number }>('SELECT count() AS n, uniqExact(seq) AS distinct FROM rollout_events WHERE rollout_id = {id:String}', { id: s.id }) as [{ n: number; distinct: number }];
     expect(n).toBe(distinct);
     expect(notificationsFor(final.incident)).toHaveLength(0);
+
+    // Steps as people count them, 1-based everywhere they read one: the judgements ran at steps 1
+    // (shadow) and 4 (analysis) of 4, as the details line, `platform rollouts show` and the tables say.
+    expect(final).toMatchObject({ stepNumber: 4, stepCount: 4 });
+    const numbered = await rows<{ judgement_id: string; step_number: number }>(
+      'SELECT DISTINCT judgement_id, step_number FROM canary_judgements FINAL WHERE rollout_id = {id:String} ORDER BY step_number',
+      { id: s.id },
+    );
+    expect(numbered.map((r) => [r.step_number, r.judgement_id.split('/')[1]])).toEqual([[1, 'step-1'], [4, 'step-4']]);
+    const report = describeJudgements(await judgementReports(h.warehouse, s.id));
+    expect(report).toMatch(new RegExp(`^judgement ${s.id}/step-1/epoch-1/j\\d+ \\(step 1, `));
+    expect(report).toMatch(new RegExp(`\\njudgement ${s.id}/step-4/epoch-2/j\\d+ \\(step 4, `));
+    const steps = await rows<{ step_number: number; reason: string }>(
+      "SELECT step_number, reason FROM rollout_events FINAL WHERE rollout_id = {id:String} AND event_type = 'step' AND reason LIKE 'step %' ORDER BY seq",
+      { id: s.id },
+    );
+    expect(steps.map((e) => [e.step_number, e.reason.slice(0, 'step 2 of 4'.length)])).toEqual([[2, 'step 2 of 4'], [3, 'step 3 of 4'], [4, 'step 4 of 4']]);
+    const routed = await rows<{ mode: string; step_number: number }>('SELECT mode, step_number FROM rollout_routing FINAL WHERE rollout_id = {id:String} ORDER BY epoch', { id: s.id });
+    expect(routed).toEqual([{ mode: 'shadow', step_number: 1 }, { mode: 'weight', step_number: 2 }, { mode: 'canary', step_number: 4 }]);
   });
 
   it('pause durations: a pause step holds exactly its duration', async () => {
@@ -213,6 +254,7 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
         const s = await running();
         await sleepTo(s, probe.at);
         const before = await until(s, `step ${probe.step}`, (st) => st.step === probe.step);
+        let left = 0;
         if (before.status === 'paused') {
           // pause() step: already waiting for a person; pausing again is refused, resume goes on.
           expect(await refusal(s.handle.executeUpdate(pauseUpdate, { args: [by] }))).toMatch(/^pause: already paused by pause step/);
@@ -220,7 +262,7 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
           expect(await refusal(s.handle.executeUpdate(resumeUpdate, { args: [by] }))).toBe('resume: the rollout is progressing, not paused');
           const paused = await s.handle.executeUpdate(pauseUpdate, { args: [{ by: 'dan', reason: 'investigating' }] });
           expect(paused).toMatchObject({ status: 'paused', pause: { by: 'dan', cause: 'person' } });
-          const left = paused.remainingMs!;
+          left = paused.remainingMs!;
           expect(left).toBeGreaterThan(4 * minute);
           // The step timer stands still while paused (45 minutes: longer than any step, shorter than
           // the hourly reminder, whose incident would keep an alert group waking every minute).
@@ -230,16 +272,20 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
         const resumed = await s.handle.executeUpdate(resumeUpdate, { args: [{ by: 'dan', reason: 'all clear' }] });
         expect(resumed.status).toBe('progressing');
         // The pause moved the later steps by 45 minutes: the pipeline (the test) keeps observing the
-        // weight step's epoch in the window it now has.
+        // weight step's epoch in the window it now has, with its next batches (b10-b19: the same
+        // batch ids again would be dropped as re-landed batches, and the analysis after a paused
+        // shadow step, whose window starts after the resume, would see no observation at all).
         const nowMin = ((await h.env.currentTimeMs()) - s.t0) / minute;
-        await feed(s, 2, nowMin, nowMin + 30, healthy(63));
+        await feed(s, 2, nowMin, nowMin + 30, healthy(63), healthy(2), 10);
         if (probe.step === 4) {
           expect(await settle(s)).toMatchObject({ status: 'promoted', judgements: [{ outcome: 'pass' }, { outcome: 'pass' }] });
           return;
         }
-        // The rest of the timed step, then the analysis and the pause() step, in skipped time.
-        // Skipped a minute at a time, and no further once the pause() step has opened its incident
-        // (skipped time after that would run in real time, see the describe's note).
+        // The rest of the timed step (and, after the shadow step, the weight step's 10-minute pause),
+        // then the analysis and the pause() step, in skipped time: one sleep to a minute past the
+        // analysis (skipped a minute at a time, the shadow case took 90-188 s of real time under load),
+        // so at most a minute is skipped once the pause() step has opened its incident (see settle).
+        await h.env.sleep(left + (probe.step === 0 ? 10 * minute : 0) + minute);
         const waiting = await advanceUntil(s, 'the pause() step', (st) => st.step === 4 && st.status === 'paused');
         expect(waiting.judgements.map((j) => j.outcome)).toEqual(['pass', 'pass']);
         await s.handle.executeUpdate(resumeUpdate, { args: [{ by: 'dan', reason: 'ship it' }] });

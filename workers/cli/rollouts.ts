@@ -18,7 +18,9 @@ import { connectTemporal, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
 import { parseCommandLine, UsageError, type Command, type CommandSpec } from './command.js';
 import { queryWithin } from './temporal-query.js';
-import { checkRolloutTarget } from '../../activities/rollouts/target.js';
+import { checkRolloutStart, type RolloutStartContext } from '../../activities/rollouts/target.js';
+import { AnalyticsConfigError, loadAnalyticsFile } from '../../activities/analytics/declarations-file.js';
+import type { AnalyticsFile } from '../../schemas/analytics/declarations.js';
 import { processors as treeProcessors } from '../../schemas/processors/index.js';
 import type { ProcessorFamily } from '../../schemas/processing/define.js';
 import { describeTargetRefusal } from '../../schemas/rollouts/target.js';
@@ -60,19 +62,36 @@ export function listQuery(options: { pipeline?: string; status?: string; all?: b
   return parts.join(' AND ');
 }
 
+/** What `startRollout` checks the input against (the tool's catalogue and analytics declarations). */
+export interface StartRolloutOptions {
+  /** Registered processor versions. @default the working tree's catalogue */
+  catalogue?: readonly ProcessorFamily[];
+  /** Analytics declarations (`aggregate:`/`detector:` metrics). @default infra/analytics/pipelines.json (the command passes ANALYTICS_FILE's, as the worker loads it) */
+  analytics?: AnalyticsFile;
+  /** See {@link RolloutStartContext.requireRunningPipeline}: `false` only for tests that play the pipeline. @default true */
+  requireRunningPipeline?: boolean;
+}
+
 /**
  * Validates a hand-written rollout input and starts it; refuses (naming the field, or the running
- * rollout of the pipeline) before anything starts. The target `version` must be a registered
- * version of `catalogue` (the pipeline's processor for a plain `3`) and `flags` must parse with its
- * flag schema, as the workflow itself checks on the worker. Returns the workflow id.
+ * rollout of the pipeline) before anything starts. The input passes the same start checks as the
+ * workflow's `checkRolloutTarget` activity ({@link checkRolloutStart}): the pipeline is running, the
+ * target `version` is a registered version (the pipeline's processor for a plain `3`), `flags`
+ * parse with its flag schema, and every `aggregate:`/`detector:` metric names a declared one.
+ * Returns the workflow id.
  */
-export async function startRollout(client: Client, taskQueue: string, raw: unknown, requestedBy?: string, catalogue: readonly ProcessorFamily[] = treeProcessors): Promise<string> {
+export async function startRollout(client: Client, taskQueue: string, raw: unknown, requestedBy?: string, options: StartRolloutOptions = {}): Promise<string> {
   const withBy = requestedBy && typeof raw === 'object' && raw !== null && !('requestedBy' in raw) ? { ...raw, requestedBy } : raw;
   const parsed = rolloutInputSchema.safeParse(withBy);
   if (!parsed.success) throw new RolloutRefusedError(`rollout input: ${describeZodError(parsed.error)}`);
   const { pipeline, version, baselineVersion, steps } = parsed.data;
-  const target = await checkRolloutTarget(client, catalogue, { pipeline, version, flags: parsed.data.flags });
-  if (!target.ok) throw new RolloutRefusedError(`rollout input: ${describeTargetRefusal(target)}`);
+  const context: RolloutStartContext = {
+    catalogue: options.catalogue ?? treeProcessors,
+    analytics: options.analytics ?? (await loadAnalyticsFile()),
+    ...(options.requireRunningPipeline === undefined ? {} : { requireRunningPipeline: options.requireRunningPipeline }),
+  };
+  const check = await checkRolloutStart(client, context, { pipeline, version, flags: parsed.data.flags, metrics: parsed.data.analysis.metrics.map((m) => m.name) });
+  if (!check.ok) throw new RolloutRefusedError(`rollout input: ${describeTargetRefusal(check)}`);
   const lock = client.workflow.getHandle(rolloutLockWorkflowId(pipeline));
   try {
     if ((await lock.describe()).status.name === 'RUNNING') {
@@ -96,7 +115,8 @@ export async function startRollout(client: Client, taskQueue: string, raw: unkno
 /** One row of `canary_judgements` as `show` prints it. */
 export interface JudgementRow {
   judgement_id: string;
-  step: number;
+  /** 1-based step number (column `step_number`), as every line people read counts steps. */
+  step_number: number;
   outcome: string;
   score: number;
   metric: string;
@@ -114,7 +134,7 @@ export interface JudgementRow {
 /** Every judgement of a rollout, per metric, oldest first. */
 export async function judgementReports(warehouse: ClickHouseClient, rolloutId: string): Promise<JudgementRow[]> {
   const result = await warehouse.query({
-    query: `SELECT judgement_id, step, outcome, score, metric, test, baseline_n, canary_n, p_value, effect, tolerance, verdict, reason, toString(judged_at) AS judged_at
+    query: `SELECT judgement_id, step_number, outcome, score, metric, test, baseline_n, canary_n, p_value, effect, tolerance, verdict, reason, toString(judged_at) AS judged_at
             FROM canary_judgements FINAL WHERE rollout_id = {id:String} ORDER BY judged_at, judgement_id, metric`,
     query_params: { id: rolloutId },
     format: 'JSONEachRow',
@@ -139,7 +159,7 @@ export function describeJudgements(rows: JudgementRow[]): string {
     const metrics = rows.filter((r) => r.judgement_id === id);
     const head = metrics[0]!;
     blocks.push(
-      `judgement ${id} (step ${head.step + 1}, ${head.judged_at}): ${head.outcome.toUpperCase()}, score ${num(head.score)}\n` +
+      `judgement ${id} (step ${head.step_number}, ${head.judged_at}): ${head.outcome.toUpperCase()}, score ${num(head.score)}\n` +
         renderRows(
           ['metric', 'verdict', 'test', 'n base', 'n canary', 'p-value', 'effect', 'tolerance', 'reason'],
           metrics.map((m) => [m.metric, m.verdict, m.test, String(m.baseline_n), String(m.canary_n), num(m.p_value), num(m.effect), num(m.tolerance), m.reason]),
@@ -217,9 +237,20 @@ const command: Command = {
           throw new UsageError(`rollout input: expected JSON, ${(err as Error).message}`);
         }
         const by = typeof values.by === 'string' ? values.by : userInfo().username;
+        // The declarations the worker judges with (aggregate:/detector: metrics are checked against them).
+        let analytics: AnalyticsFile;
+        try {
+          analytics = await loadAnalyticsFile(config.ANALYTICS_FILE);
+        } catch (err) {
+          if (err instanceof AnalyticsConfigError) {
+            console.error(err.message);
+            return 2;
+          }
+          throw err;
+        }
         return withClient(async (client) => {
           try {
-            const id = await startRollout(client, config.TEMPORAL_TASK_QUEUE, raw, by);
+            const id = await startRollout(client, config.TEMPORAL_TASK_QUEUE, raw, by, { analytics });
             console.log(`started ${id}; follow it with: platform rollouts show ${id}`);
             return 0;
           } catch (err) {

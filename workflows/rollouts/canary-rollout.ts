@@ -196,7 +196,8 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       lastAttributes = signature;
     }
     s.stepDescription = steps[s.step] ? describeStep(steps[s.step]!) : 'done';
-    const position = `step ${Math.min(s.step + 1, steps.length)} of ${steps.length} (${s.stepDescription})`;
+    s.stepNumber = Math.min(s.step + 1, steps.length);
+    const position = `step ${s.stepNumber} of ${steps.length} (${s.stepDescription})`;
     let line: string;
     if (s.status === 'progressing') line = [`${position}: ${describeRouting(s.routing)}`, judgingIn()].filter(Boolean).join(', ');
     else if (s.status === 'paused') line = `${position}: ${describeRouting(s.routing)}, paused by ${s.pause?.by}: ${s.pause?.reason}`;
@@ -422,6 +423,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       rolloutId: s.rolloutId,
       pipeline: s.pipeline,
       step,
+      stepNumber: step + 1,
       epoch,
       seq: s.eventSeq + 1,
       baselineVersion: s.baselineVersion,
