@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionWorkflowId, pipelineWorkflowId, type PartitionProgress, type PipelineProgress } from '../../schemas/ingest/pipeline.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents } from '../../workers/generator.js';
+import { aggregatorWorkflowId } from '../../workflows/analytics/aggregator.js';
 import { startPipeline } from '../../workers/pipelines.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
@@ -172,13 +173,33 @@ describe('stopping a pipeline', () => {
     }
     expect((await handle.describe()).status.name).toBe('CANCELLED');
   });
+
+  it('a cancel while the supervisor is still setting up stops the consumers it has started', async () => {
+    // The cancel arrives as soon as the aggregator exists: the supervisor has started its consumers
+    // and is still starting the aggregator or reading the partitions' progress. Before the fix the supervisor completed as cancelled in the
+    // same task as the SDK's cancel requests to its children, the server dropped those, and the
+    // consumers ran on with nobody to stop them.
+    const topic = `stop-early-${id}`;
+    const pipelineId = `stop-early-${id.slice(2).replace(/_/g, '-')}`;
+    const { handle } = await startPipeline(client, taskQueue, { pipelineId, topic, partitions: 2, pollIntervalMs: 200, rollup: { intervalMs: 500 }, detector: { enabled: false } });
+    const children = [0, 1].map((p) => client.workflow.getHandle(partitionWorkflowId(pipelineId, topic, p)));
+    const aggregator = client.workflow.getHandle(aggregatorWorkflowId(pipelineId));
+    await waitUntil(async () => (await aggregator.describe()).status.name !== undefined, 60_000, 5);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    const statusOf = async (c: (typeof children)[number]) => c.describe().then((d) => d.status.name, () => 'NOT_STARTED');
+    await waitUntil(async () => (await Promise.all(children.map(statusOf))).every((s) => s !== 'RUNNING'), 30_000).catch(async () => {
+      throw new Error(`consumers still running after the supervisor was cancelled: ${(await Promise.all(children.map(statusOf))).join(', ')}`);
+    });
+    expect(await statusOf(children[0]!)).toBe('CANCELLED');
+  });
 });
 
 /** Polls until `probe` is true (bounded, so a broken supervisor fails the test instead of hanging it). */
-async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await probe().catch(() => false))) {
     if (Date.now() > until) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -315,16 +315,51 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
     }
   }
 
-  if (status.processor) await prepareProcessor(status.processor);
-  // Whether the pipeline has an aggregator to report landings to; consumers of a pipeline without
-  // analytics then send no batchLanded signal (it could only fail, once per batch). Asked once per
-  // run: declarations are read at worker start. Consumers already running keep what they were told.
-  if (patched('pipeline-tells-consumers-about-analytics')) reportLandings = (await pipelineDeclaresAnalytics({ pipeline: pipelineId })).declared;
-  await attachConsumers(ensureTopic);
-  // Runs started before the aggregator existed replay without it (workflow versioning).
-  if (patched('pipeline-aggregator')) await attachAggregator();
-  setCurrentDetails(details());
-  await refreshPartitionProgress();
+  /** Starts (or re-joins) the processor, the partition consumers and the aggregator. */
+  async function setUp(): Promise<void> {
+    if (status.processor) await prepareProcessor(status.processor);
+    // Whether the pipeline has an aggregator to report landings to; consumers of a pipeline without
+    // analytics then send no batchLanded signal (it could only fail, once per batch). Asked once per
+    // run: declarations are read at worker start. Consumers already running keep what they were told.
+    if (patched('pipeline-tells-consumers-about-analytics')) reportLandings = (await pipelineDeclaresAnalytics({ pipeline: pipelineId })).declared;
+    await attachConsumers(ensureTopic);
+    // Runs started before the aggregator existed replay without it (workflow versioning).
+    if (patched('pipeline-aggregator')) await attachAggregator();
+    setCurrentDetails(details());
+    await refreshPartitionProgress();
+  }
+
+  /**
+   * Cancels the partition consumers and the aggregator (a cancel of the supervisor is a stop of the
+   * pipeline). Runs in a non-cancellable scope; the caller rethrows the cancellation.
+   */
+  async function stopChildren(): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      const children = [...partitions.map((p) => partitionWorkflowId(pipelineId, topic, p)), aggregatorWorkflowId(pipelineId)];
+      // Commands issued in the same task as the completion could be dropped (see consumer-stop.ts):
+      // the activity confirms each cancel with the server before the supervisor completes.
+      if (patched('pipeline-confirmed-stop')) {
+        await cancelWorkflows({ workflowIds: children });
+        return;
+      }
+      await Promise.allSettled(children.map((id) => getExternalWorkflowHandle(id).cancel()));
+    });
+  }
+
+  // A cancel that arrives while the supervisor is still setting up is a stop too. Before this patch
+  // it escaped the stop below: the SDK's own cancel requests to the children were issued in the
+  // task that completed the supervisor, which the server drops, so the partition consumers kept
+  // running (test/workflows/pipeline-boundary.test.ts, "cancelling the supervisor ...").
+  if (patched('pipeline-stops-children-during-set-up')) {
+    try {
+      await setUp();
+    } catch (err) {
+      if (isCancellation(err)) await stopChildren();
+      throw err;
+    }
+  } else {
+    await setUp();
+  }
 
   try {
     for (let iteration = 0; ; iteration++) {
@@ -371,16 +406,7 @@ export async function pipeline(raw: PipelineInputRaw): Promise<void> {
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    await CancellationScope.nonCancellable(async () => {
-      const children = [...partitions.map((p) => partitionWorkflowId(pipelineId, topic, p)), aggregatorWorkflowId(pipelineId)];
-      // Commands issued in the same task as the completion could be dropped (see consumer-stop.ts):
-      // the activity confirms each cancel with the server before the supervisor completes.
-      if (patched('pipeline-confirmed-stop')) {
-        await cancelWorkflows({ workflowIds: children });
-        return;
-      }
-      await Promise.allSettled(children.map((id) => getExternalWorkflowHandle(id).cancel()));
-    });
+    await stopChildren();
     throw err;
   }
 }
