@@ -138,6 +138,28 @@ describe('embedded ClickHouse HTTP endpoint', () => {
     expect(await byDefault.text()).toBe('{"id":0,"name":"n0"}\n{"id":1,"name":"n1"}\n');
   });
 
+  it('answers a result of many blocks as one document in the formats that have a prefix or suffix', async () => {
+    // 3 blocks of at most 1,000 rows. A server writes one JSON document, one header line and one
+    // XML root however many blocks the result has; streaming block by block wrote one of each per block.
+    const query = 'SELECT number AS n, toString(number) AS s FROM numbers(2500) SETTINGS max_block_size = 1000';
+    const json = await (await client.query({ query, format: 'JSON' })).json<{ n: string; s: string }>();
+    expect(json.rows).toBe(2500);
+    expect(json.data.map((r) => Number(r.n))).toEqual(Array.from({ length: 2500 }, (_, i) => i));
+    const viaSqlFormat = JSON.parse(await (await sql(query.replace(' SETTINGS', ' FORMAT JSONCompact SETTINGS'))).text()) as { rows: number; data: unknown[] };
+    expect(viaSqlFormat.rows).toBe(2500);
+    expect(viaSqlFormat.data).toHaveLength(2500);
+    const csv = (await (await sql(query, { params: { default_format: 'CSVWithNames' } })).text()).trimEnd().split('\n');
+    expect(csv.filter((line) => line === '"n","s"')).toHaveLength(1);
+    expect(csv).toHaveLength(2501);
+    const tsv = (await (await sql(query, { params: { default_format: 'TSVWithNamesAndTypes' } })).text()).trimEnd().split('\n');
+    expect(tsv.slice(0, 2)).toEqual(['n\ts', 'UInt64\tString']);
+    expect(tsv).toHaveLength(2502);
+    const xml = await (await sql(query, { params: { default_format: 'XML' } })).text();
+    expect(xml.match(/<result>/g)).toHaveLength(1);
+    // Row formats still stream (and concatenate) block by block.
+    expect((await (await sql(query, { params: { default_format: 'JSONEachRow' } })).text()).trimEnd().split('\n')).toHaveLength(2500);
+  });
+
   it('raises ClickHouseError with the server code and message, and keeps serving', async () => {
     const failure = await client.query({ query: 'SELECT * FROM no_such_table', format: 'JSONEachRow' }).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ClickHouseError);

@@ -7,6 +7,7 @@ import { ClickHouseError } from '@clickhouse/client';
 import { loadConfig } from '../../schemas/config.js';
 import { createWarehouse } from '../connections.js';
 import { parseCommandLine, stringOption, UsageError, type Command } from './command.js';
+import { classifyOutage } from '../observability/outages.js';
 
 /** Statements that return rows; anything else runs as a command and prints `Ok.`. */
 const returnsRows = /^\s*(?:\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b/i;
@@ -82,8 +83,12 @@ const command: Command = {
     } catch (err) {
       if (err instanceof ClickHouseError) {
         console.error(`Code: ${err.code}. ${err.message.trim()}`);
-      } else {
+      } else if (classifyOutage(err, { clickhouseUrl, kafkaBrokers: [], temporalAddress: clickhouseUrl }) !== null) {
+        // A connection failure (the only server this command talks to is ClickHouse).
         console.error(`${(err as Error).message} (ClickHouse at ${clickhouseUrl}; is the stack up? npm run stack:up)`);
+      } else {
+        // Not a connection failure: the server answered, so the stack hint would mislead.
+        console.error(`${(err as Error).message} (ClickHouse at ${clickhouseUrl})`);
       }
       return 1;
     } finally {

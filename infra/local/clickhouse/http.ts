@@ -76,6 +76,17 @@ const ident = String.raw`(?:[A-Za-z_][A-Za-z0-9_]*|\x60[A-Za-z0-9_]+\x60)`;
 /** `INSERT INTO [db.]t [(cols)] FORMAT F` with the rows in the body: the client's insert shape. */
 const dataInsert = new RegExp(
   String.raw`^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(${ident}(?:\.${ident})?)\s*(?:\(([^()]*)\))?\s*FORMAT\s+(\w+)\s*;?\s*$`, 'i');
+/**
+ * Output formats whose blocks concatenate into a valid result (no prefix, suffix or header), so
+ * they are streamed block by block; lower case. Every other format (JSON, JSONCompact,
+ * CSVWithNames, TSVWithNames..., XML, Pretty..., Parquet, Arrow...) is sent in one piece.
+ * Source: ClickHouse's format list (docs "Formats for Input and Output Data"), rows-only formats.
+ */
+const blockStreamFormats = new Set([
+  'tabseparated', 'tsv', 'tabseparatedraw', 'tsvraw', 'csv', 'jsoneachrow', 'jsonlines', 'ndjson',
+  'jsoncompacteachrow', 'jsonstringseachrow', 'jsoncompactstringseachrow', 'rowbinary', 'native',
+  'values', 'lineasstring', 'rawblob', 'customseparated', 'null',
+]);
 const trailingFormat = /\bFORMAT\s+([A-Za-z0-9_]+)\s*(?:SETTINGS\b[^;]*)?;?\s*$/i;
 const stateChanging = /^\s*(?:USE|SET)\s/i;
 const setStatement = /^\s*SET\s/i;
@@ -440,8 +451,11 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
   }
 
   /**
-   * Runs one statement and sends its result. SELECT-like statements stream chunk by chunk; the
-   * engine refuses streaming for the rest (DDL, INSERT ... SELECT), which then run in one call.
+   * Runs one statement and sends its result. SELECT-like statements in a row format
+   * ({@link blockStreamFormats}) stream chunk by chunk; the engine refuses streaming for the rest
+   * (DDL, INSERT ... SELECT), which then run in one call, as do results in a format with a prefix or
+   * suffix (JSON, CSVWithNames, XML, Parquet, ...): the engine's stream writes those once per block,
+   * so a result of several blocks came out as several JSON documents or repeated header lines.
    */
   async function runQuery(conn: EngineConnection, sql: string, defaultFormat: string, format: string, waitEnd: boolean,
     reply: Reply, entry: Running, elapsed: () => number): Promise<void> {
@@ -450,6 +464,7 @@ export async function startClickHouseHttp(options: ClickHouseHttpOptions): Promi
     let first: IteratorResult<{ numRows: number; raw(): Uint8Array }> | undefined;
     let iterator: AsyncIterator<{ numRows: number; raw(): Uint8Array }> | undefined;
     try {
+      if (!blockStreamFormats.has(format.toLowerCase())) throw new Error('Streaming query is not supported for this format here');
       stream = conn.session.queryStream(sql, { format: defaultFormat, signal });
       const started = stream;
       entry.stopStream = () => started.cancel();
