@@ -92,6 +92,13 @@ export interface RolloutState {
   eventSeq: number;
   /** Workflow id of the incident opened or reminded through the alert workflow. */
   incident?: string;
+  /**
+   * Run id of the rollout's first run (continue-as-new keeps it), carried by its incidents as the
+   * `run` label, so a later rollout under the same id (the same version tried again) opens incidents
+   * of its own instead of re-firing the earlier one's. Absent in rollouts started before it existed,
+   * whose incidents keep the labels `pipeline` and `rollout` only.
+   */
+  incidentRun?: string;
   /** Workflow id of the open `canary_rollout_waiting` incident; cleared (resolved) once the rollout no longer waits for a person. */
   waitingIncident?: string;
   lockHeld: boolean;

@@ -465,12 +465,36 @@ describe('canary rollout outcomes that open incidents (time-skipping, a test ser
     }
   });
 
+  it('the same version tried again opens an incident of its own, with its own reason', async () => {
+    // Rollout ids are rollout-<pipeline>-<version>: trying v2 again reuses the id. Before the run
+    // label, the second abort re-fired the first one's still-open incident (its summary and the
+    // person's reason were lost in a "fired again" line).
+    const pipeline = uniqueId('p').replace(/_/g, '-');
+    const tries: { id: string; incident: string | undefined }[] = [];
+    for (const reason of ['first try', 'customer complaint']) {
+      const s = await start({ pipeline, steps: [{ weight: 10 }, { pause: {} }] });
+      await until(s, 'the weight step', (st) => st.routing.mode === 'weight');
+      await s.handle.executeUpdate(abortUpdate, { args: [{ by: 'cho', reason }] });
+      tries.push({ id: s.id, incident: (await settle(s)).incident });
+    }
+    expect(tries[1]!.id).toBe(tries[0]!.id);
+    expect(tries[0]!.incident).toMatch(/^alert-[0-9a-f]{16}$/);
+    expect(tries[1]!.incident).toMatch(/^alert-[0-9a-f]{16}$/);
+    expect(tries[1]!.incident).not.toBe(tries[0]!.incident);
+    const delivered = await waitFor('the second incident notification', () => notificationsFor(tries[1]!.incident).find((r) => r.body.kind === 'trigger'));
+    expect(JSON.stringify(delivered.body)).toContain('customer complaint');
+  });
+
   it('continue-as-new keeps the rollout state (reminders while waiting for a person fill the history)', async () => {
     const s = await start({ steps: [{ weight: 10 }, { pause: {} }], notify: { remindEvery: '2s' }, historyLimit: 40 });
     const first = await until(s, 'paused', (st) => st.status === 'paused');
     const firstRun = (await s.handle.describe()).runId;
-    const later = await until(s, 'a continue-as-new', (st) => st.events.some((e) => e.type === 'continued'));
-    expect((await s.handle.describe()).runId).not.toBe(firstRun);
+    await until(s, 'a continue-as-new', (st) => st.events.some((e) => e.type === 'continued'));
+    // The old run records 'continued', flushes it to the audit table (an activity), then continues
+    // as new: its state can show the event while it still runs. Read the state from the new run.
+    await waitFor('the new run', async () => ((await s.handle.describe()).runId !== firstRun ? true : undefined));
+    const later = await state(s);
+    expect(later.events.some((e) => e.type === 'continued')).toBe(true);
     expect(later).toMatchObject({ status: 'paused', step: 1, routing: first.routing, startedAt: first.startedAt, lockHeld: true });
     expect(later.eventSeq).toBeGreaterThan(first.eventSeq);
     const seqs = later.events.map((e) => e.seq);

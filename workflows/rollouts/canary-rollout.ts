@@ -149,7 +149,10 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
     stepEntered: false,
     startedAt: iso(now()),
     details: '',
+    ...(patched('rollout-incident-per-run') ? { incidentRun: info.firstExecutionRunId } : {}),
   };
+  /** Labels of this rollout's incidents (see `RolloutState.incidentRun`). */
+  const incidentLabels = (): Record<string, string> => ({ pipeline: s.pipeline, rollout: s.rolloutId, ...(s.incidentRun ? { run: s.incidentRun } : {}) });
   /** Changes with every handler action, so waits wake on any of them. */
   let version = 0;
   const pendingAudit: (RolloutEvent & { status: RolloutStatus; routing: Routing })[] = [];
@@ -388,7 +391,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       const last = s.events.at(-1);
       await side.clearRolloutAlert({
         detector: rolloutAlertDetectors.waiting,
-        labels: { pipeline: s.pipeline, rollout: s.rolloutId },
+        labels: incidentLabels(),
         note: `rollout ${s.rolloutId} no longer waits: ${s.status}${last ? ` (${last.type} by ${last.by}: ${last.reason})` : ''}`,
         clearedAt: iso(now()),
       });
@@ -400,7 +403,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
     const last = s.judgements.at(-1);
     const firing: AlertFiring = {
       detector: rolloutAlertDetectors[kind],
-      labels: { pipeline: s.pipeline, rollout: s.rolloutId },
+      labels: incidentLabels(),
       severity: kind === 'failed' ? input.notify.severity : 'warning',
       summary: summary.slice(0, 1000),
       value: last?.score ?? 0,
