@@ -14,6 +14,7 @@ import { createIngestActivities, type KafkaResources } from './ingest/ingest.js'
 import { createPartitionProgressActivities } from './ingest/partition-progress.js';
 import { createConsumerStopActivities } from './ingest/consumer-stop.js';
 import { silentLogger, type Logger } from './logger.js';
+import { heartbeating } from './ingest/heartbeat.js';
 import { createNotifyActivities } from './alerting/notify.js';
 import { createRollupActivities } from './analytics/rollup.js';
 import { createProcessingActivities } from './processing/activities.js';
@@ -72,7 +73,7 @@ export interface ActivityDeps {
 
 /** Builds every activity of the platform. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withSupervisorHeartbeats({
     ...createIngestActivities({
       ...deps,
       processing: createProcessingRuntime({ warehouse: deps.warehouse, secrets: deps.processingSecrets ?? {}, ...(deps.log ? { log: deps.log } : {}) }),
@@ -103,7 +104,25 @@ export function createActivities(deps: ActivityDeps) {
       missingSecrets: deps.alerting.missingSecrets,
       log: deps.log ?? silentLogger,
     }),
-  };
+  });
+}
+
+/**
+ * The activities the pipeline supervisor (workflows/ingest/pipeline.ts) schedules. It schedules them
+ * with the data path's 2 s heartbeat timeout, so they heartbeat every 0.5 s while they run
+ * ({@link heartbeating}): a worker that dies holding one (a `detectThresholds` of a supervisor
+ * whose worker was SIGKILLed) is noticed within 2 s, not after the start-to-close timeout (5 min
+ * for the rollup and detection runs), during which the supervisor computed no rollups.
+ */
+export const supervisorActivityNames = [
+  'ensureTopic', 'pipelineDeclaresAnalytics', 'partitionProgress', 'cancelWorkflows',
+  'prepareProcessor', 'openProcessorBreakerAlert', 'computeRollups', 'detectThresholds',
+] as const;
+
+function withSupervisorHeartbeats<T extends Record<(typeof supervisorActivityNames)[number], (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, unknown> = { ...activities };
+  for (const name of supervisorActivityNames) wrapped[name] = heartbeating(activities[name] as (...args: unknown[]) => Promise<unknown>);
+  return wrapped as T;
 }
 
 /** Every activity, by name. */

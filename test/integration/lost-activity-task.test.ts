@@ -22,7 +22,8 @@ import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
-import { partitionWorkflowId, type PartitionConsumerInputRaw } from '../../schemas/ingest/pipeline.js';
+import { partitionWorkflowId, pipelineWorkflowId, type PartitionConsumerInputRaw } from '../../schemas/ingest/pipeline.js';
+import { startPipeline } from '../../workers/pipelines.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';
 import { bundlePlatformWorkflows, loadAlerting } from '../../workers/worker.js';
@@ -42,6 +43,7 @@ let temporal: Client;
 let connection: NativeConnection;
 const workers: { worker: Worker; running: Promise<void> }[] = [];
 let produced: GeneratorSummary;
+const supervisorWorkflows: string[] = [];
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -72,6 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await temporal?.workflow.getHandle(workflowId).terminate('test over').catch(() => undefined);
+  for (const w of supervisorWorkflows) await temporal?.workflow.getHandle(w).terminate('test over').catch(() => undefined);
   for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
   await Promise.allSettled(workers.map((w) => w.running));
   await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } }).catch(() => undefined);
@@ -122,5 +125,34 @@ describe('a partition activity task lost with its worker or its server', () => {
     expect(timeout).toBe('TIMEOUT_TYPE_HEARTBEAT');
     // Without FINAL, merges stopped: every valid offset once, every reject dead-lettered once.
     expect([Number(events!.n), Number(events!.u), Number(dead!.n)]).toEqual([produced.valid, produced.valid, produced.rejected]);
+  });
+
+  it('a pipeline supervisor\'s activity lost with its worker is retried after the heartbeat timeout, not its start-to-close', { timeout: 180_000 }, async () => {
+    // The same loss for the supervisor: in CI a worker SIGKILLed while it ran a supervisor's
+    // detectThresholds (start-to-close 5 min, no heartbeat) left the pipeline without rollups for
+    // the rest of the test (pipeline.test.ts, "pipeline with a worker killed mid-stream"). Its
+    // first activity (pipelineDeclaresAnalytics, start-to-close 1 min) is taken by a raw poll that
+    // never answers; the retry must start within a few seconds, by HEARTBEAT timeout.
+    const endpoints = stackEndpoints();
+    const queue = `${taskQueue}-sup`;
+    const supId = `${pipelineId}-sup`;
+    await run(await Worker.create({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: queue, workflowBundle: await bundlePlatformWorkflows() }));
+    const lost = temporal.connection.withDeadline(Date.now() + 70_000, () =>
+      temporal.workflowService.pollActivityTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name: queue }, identity: `lost-task-${id}` }),
+    );
+    supervisorWorkflows.push(pipelineWorkflowId(supId));
+    await startPipeline(temporal, queue, { pipelineId: supId, topic: `${topic}-sup`, partitions: 1, pollIntervalMs: 200, rollup: { intervalMs: 500 }, detector: { enabled: false } });
+    const task = await lost;
+    const lostAt = Date.now();
+    const activities = createActivities({ kafka: createKafka(config, endpoints, `-${queue}`), warehouse, temporal, taskQueue: queue, processorVersion: 'lost-task', alerting: await loadAlerting(config) });
+    await run(await Worker.create({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: queue, activities, maxHeartbeatThrottleInterval: '500 milliseconds' }));
+    const retried = await waitFor('the lost activity retried', async () => {
+      const history = await temporal.workflow.getHandle(pipelineWorkflowId(supId)).fetchHistory();
+      return (history.events ?? []).find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.attempt) === 2);
+    }, 40_000);
+    const retriedAt = Number(retried.eventTime!.seconds) * 1000 + Math.floor((retried.eventTime!.nanos ?? 0) / 1e6);
+    const timeoutType = retried.activityTaskStartedEventAttributes?.lastFailure?.timeoutFailureInfo?.timeoutType;
+    console.log(`lost supervisor ${task.activityType?.name} task: retried ${((retriedAt - lostAt) / 1000).toFixed(2)} s after it was handed out`);
+    expect(timeoutType === undefined || timeoutType === null ? 'none' : TimeoutType[timeoutType]).toBe('TIMEOUT_TYPE_HEARTBEAT');
   });
 });

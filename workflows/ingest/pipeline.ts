@@ -63,6 +63,7 @@ import {
 } from './processor-control.js';
 import { aggregator, aggregatorWorkflowId } from '../analytics/aggregator.js';
 import { analyticsTaskQueue } from '../../schemas/analytics/task-queue.js';
+import { dataPathHeartbeatTimeout } from './activity-options.js';
 
 /**
  * `progress`: partitions with each one's cursor, landed, rejected and lag (as last reported by its
@@ -72,8 +73,14 @@ export const pipelineProgressQuery = defineQuery<PipelineProgress>('progress');
 
 const nonRetryableErrorTypes = ['invalid_input'];
 
+// Every activity of the supervisor has the data path's 2 s heartbeat timeout and heartbeats while it
+// runs (supervisorActivityNames in activities/index.ts): when a worker dies holding one, the next
+// attempt starts within 2 s instead of after its start-to-close timeout (up to 5 minutes without
+// rollups or detection: pipeline.test.ts, "pipeline with a worker killed mid-stream").
+
 const { ensureTopic, pipelineDeclaresAnalytics } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: dataPathHeartbeatTimeout,
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 });
 
@@ -81,6 +88,7 @@ const { ensureTopic, pipelineDeclaresAnalytics } = proxyActivities<Activities>({
 // Asking the children is best effort: a miss leaves the previous numbers until the next interval.
 const { partitionProgress: askPartitions } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: dataPathHeartbeatTimeout,
   retry: { maximumAttempts: 1 },
 });
 
@@ -93,16 +101,19 @@ function sumOf(rows: PartitionSummary[], key: 'landed' | 'rejected' | 'lag'): nu
 // Stopping the children must not be lost: retried until the server has accepted every cancel.
 const { cancelWorkflows } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: dataPathHeartbeatTimeout,
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 });
 
 const { openProcessorBreakerAlert, prepareProcessor } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: dataPathHeartbeatTimeout,
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 });
 
 const { computeRollups, detectThresholds, ensureTopic: ensureTopicBounded } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: dataPathHeartbeatTimeout,
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3, nonRetryableErrorTypes },
 });
 
