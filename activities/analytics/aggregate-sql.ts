@@ -369,3 +369,34 @@ WHERE ${keyExpr} = ${p.add('String', keyId)}
 GROUP BY batch_id, topic, partition ORDER BY topic, partition, min_offset`;
   return { query, params: { ...p.values, pipeline: spec.pipeline, aggregation: a.name } };
 }
+
+/**
+ * The aggregator's read of what landed after its cursor: `lineage_batches` rows of the pipeline
+ * whose `from_offset` is at or after the cursor's next offset for their partition (partitions not
+ * in `nextOffsets` from offset 0), ordered by partition then offset, at most `limit`. Columns:
+ * `partition, from_offset, to_offset, min_t, max_t` (event-time bounds, ms, null without valid
+ * events) and `fin` (finished_at, ms).
+ *
+ * The cursor is written as one `(partition = p AND from_offset >= n)` term per partition (plus
+ * `partition NOT IN (...)` for partitions it has not seen), a form the primary key
+ * `(pipeline, topic, partition, from_offset)` can prune: only the granules at or after the cursor
+ * are read and merged by FINAL, so the read stays flat as the pipeline's batch history grows. (An
+ * expression that looks the offset up per row, `from_offset >= arrayElement(...)`, selects the same
+ * rows but reads every batch the pipeline ever landed.)
+ */
+export function landedBatchesQuery(pipeline: string, nextOffsets: Record<string, number>, limit: number): BuiltQuery {
+  const p = new Params();
+  const parts = Object.keys(nextOffsets).map(Number).sort((a, b) => a - b);
+  const cursor = parts.length === 0
+    ? '1'
+    : [...parts.map((part) => `(partition = ${p.add('UInt32', part)} AND from_offset >= ${p.add('UInt64', nextOffsets[String(part)] ?? 0)})`), `partition NOT IN ${p.add('Array(UInt32)', parts)}`].join(' OR ');
+  const query = `SELECT partition, from_offset, to_offset,
+       if(isNull(max_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(max_event_time))) AS max_t,
+       if(isNull(min_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(min_event_time))) AS min_t,
+       toUnixTimestamp64Milli(finished_at) AS fin
+FROM lineage_batches FINAL
+WHERE pipeline = {pipeline:String} AND (${cursor})
+ORDER BY partition, from_offset
+LIMIT ${p.add('UInt32', limit)}`;
+  return { query, params: { ...p.values, pipeline } };
+}

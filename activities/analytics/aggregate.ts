@@ -24,7 +24,7 @@ import { advanceWatermark, observeBatches, type WatermarkState } from '../../sch
 import { sessionStep } from './session-step.js';
 import { judgeableSessionsQuery, sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
-import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
+import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, landedBatchesQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
 
 /** Dependencies of {@link createAggregationActivities}. */
 export interface AggregationDeps {
@@ -179,20 +179,8 @@ export function createAggregationActivities(deps: AggregationDeps) {
 
     /** Batches landed after the cursor, oldest first per partition: offsets and event-time bounds only. */
     async readLandedBatches(input: ReadLandedBatchesInput): Promise<{ batches: LandedBatch[] }> {
-      const parts = Object.keys(input.nextOffsets).map(Number);
-      const nexts = parts.map((p) => input.nextOffsets[String(p)] ?? 0);
-      const found = await rows<{ partition: number; from_offset: string; to_offset: string; max_t: string | null; min_t: string | null; fin: string }>(
-        `SELECT partition, from_offset, to_offset,
-                if(isNull(max_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(max_event_time))) AS max_t,
-                if(isNull(min_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(min_event_time))) AS min_t,
-                toUnixTimestamp64Milli(finished_at) AS fin
-         FROM lineage_batches FINAL
-         WHERE pipeline = {pipeline:String}
-           AND from_offset >= if(has({parts:Array(UInt32)}, partition), arrayElement({nexts:Array(UInt64)}, indexOf({parts:Array(UInt32)}, partition)), 0)
-         ORDER BY partition, from_offset
-         LIMIT {limit:UInt32}`,
-        { pipeline: input.pipeline, parts, nexts, limit: input.limit ?? 500 },
-      );
+      const q = landedBatchesQuery(input.pipeline, input.nextOffsets, input.limit ?? 500);
+      const found = await rows<{ partition: number; from_offset: string; to_offset: string; max_t: string | null; min_t: string | null; fin: string }>(q.query, q.params);
       return {
         batches: found.map((b) => ({ partition: Number(b.partition), fromOffset: Number(b.from_offset), toOffset: Number(b.to_offset), minEventTimeMs: ms(b.min_t), maxEventTimeMs: ms(b.max_t), finishedAtMs: Number(b.fin) })),
       };

@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
   keep: boolean;
   /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
-  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency'>;
+  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency' | 'aggregation'>;
 }
 
 /** Usage text printed by `--help` and on a bad command line. */
@@ -34,13 +34,16 @@ Produces N events to a fresh topic, then measures in one run:
   (l) latency   window final -> alert workflow signalled, p50/p99, with events paced at
                 5,000/s through the platform, beside the raw ClickHouse GROUP BY of a window
                 (npm run bench:latency runs it alone)
+  (h) aggregation  one aggregation step on a merged history of 1 M then 4 M events, with and
+                without the event-time skip indexes, and the aggregator's cursor read in its
+                new and old forms (npm run bench:aggregation runs it alone)
 
 Options:
   --events N            events to produce (default 200000)
   --partitions N        partitions of the fresh topic (default 3)
   --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
   --deadline-min M      stop the whole run after M minutes (default 15)
-  --skip NAME           skip raw | naive | platform | processor | stages | instrumented | duplicates | latency (repeatable)
+  --skip NAME           skip raw | naive | platform | processor | stages | instrumented | duplicates | latency | aggregation (repeatable)
   --keep                keep the topic, databases and groups (default: delete them)
   -h, --help            this text`;
 
@@ -88,10 +91,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
     throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
   }
-  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency'>();
+  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency' | 'aggregation'>();
   for (const name of values.skip ?? []) {
-    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented' && name !== 'duplicates' && name !== 'latency') {
-      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages, instrumented, duplicates or latency, got "${name}"`);
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented' && name !== 'duplicates' && name !== 'latency' && name !== 'aggregation') {
+      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages, instrumented, duplicates, latency or aggregation, got "${name}"`);
     }
     skip.add(name);
   }

@@ -6,6 +6,7 @@ import type { RateResult } from './raw-consume.js';
 import { formatStages, type StageBench } from './stages.js';
 import { formatDuplicateIdBench, type DuplicateIdBench } from './duplicate-ids.js';
 import { formatLatency, type LatencyResult } from './detection-latency.js';
+import { formatAggregationHistory, type AggregationHistoryResult } from './aggregation-history.js';
 
 /** Rows landed in one database by one measurement. */
 export interface LandedCounts {
@@ -54,6 +55,8 @@ export interface BenchReport {
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
   /** (l): detection latency, window final -> alert workflow signalled (see detection-latency.ts). */
   latency?: LatencyResult;
+  /** (h): one aggregation step as the history grows, with and without the skip indexes (see aggregation-history.ts). */
+  aggregationHistory?: AggregationHistoryResult;
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
   benchPeakRssMb: number;
   /** Set when the run stopped early (deadline, Ctrl-C, error); the measurements before it stay. */
@@ -148,6 +151,7 @@ export function formatReport(r: BenchReport): string {
   if (r.stages) out.push('', formatStages(r.stages));
   if (r.duplicateIds) out.push('', formatDuplicateIdBench(r.duplicateIds));
   if (r.latency) out.push('', formatLatency(r.latency));
+  if (r.aggregationHistory) out.push('', formatAggregationHistory(r.aggregationHistory));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   return out.join('\n');

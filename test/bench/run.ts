@@ -27,6 +27,7 @@ import { measureRawConsume } from './raw-consume.js';
 import { measureStages } from './stages.js';
 import { measureDuplicateIdCheck, formatDuplicateIdBench } from './duplicate-ids.js';
 import { measureDetectionLatency } from './detection-latency.js';
+import { measureAggregationHistory } from './aggregation-history.js';
 import { seedServiceCatalog } from '../../activities/processing/service-catalog.js';
 import { formatReport, hostFacts, ratio, writeReport, type BenchReport } from './report.js';
 import { dropDatabase, landedCounts } from './warehouse-util.js';
@@ -290,6 +291,11 @@ async function bench(options: BenchOptions): Promise<number> {
         );
         log(`(l) p50 ${report.latency.latency.p50 ?? '-'} ms, p99 ${report.latency.latency.p99 ?? '-'} ms over ${report.latency.latency.count} firings`);
       }
+    }
+    if (!options.skip.has('aggregation')) {
+      // (h): ClickHouse only, two fresh databases of its own.
+      log('(h) one aggregation step as the history grows, with and without the event-time skip indexes');
+      report.aggregationHistory = await measureAggregationHistory(chAdmin, (db) => createWarehouse(config, endpoints, db), deadline, log, { keep: options.keep });
     }
   } catch (err) {
     if (err instanceof DeadlineExceededError) {
