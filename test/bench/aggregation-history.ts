@@ -206,18 +206,28 @@ export async function measureAggregationHistory(
       const [counts] = await rows<{ n: string; b: string }>(sides.with, 'SELECT (SELECT count() FROM events WHERE pipeline = {p:String}) AS n, (SELECT count() FROM lineage_batches WHERE pipeline = {p:String}) AS b', { p: pipeline });
       log(`(h) history of ${Number(counts?.n).toLocaleString('en-US')} events, ${Number(counts?.b).toLocaleString('en-US')} batches per database, merged, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-      // The step after the newest batch of every partition landed.
-      const newest = await rows<{ partition: number; from_offset: string; to_offset: string; min_t: string; max_t: string }>(sides.with, `SELECT partition, max(from_offset) AS from_offset, max(to_offset) AS to_offset, toUnixTimestamp64Milli(max(min_event_time)) AS min_t, toUnixTimestamp64Milli(max(max_event_time)) AS max_t FROM lineage_batches WHERE pipeline = {p:String} GROUP BY partition ORDER BY partition`, { p: pipeline });
-      const ranges = newest.map((b) => ({ partition: Number(b.partition), from: Number(b.from_offset), to: Number(b.to_offset), minEventTimeMs: Number(b.min_t), maxEventTimeMs: Number(b.max_t) }));
-      const maxT = Math.min(...ranges.map((r) => r.maxEventTimeMs));
-      const watermarkAfterMs = maxT - 200;
-      const watermarkBeforeMs = watermarkAfterMs - 1000;
-      const cursor = Object.fromEntries(ranges.map((r) => [String(r.partition), r.from]));
-
+      // Round r runs the step after the r-th newest batch of every partition landed (its windows
+      // recomputed, one becoming final), so every round reads other windows: the query condition
+      // cache of ClickHouse (on by default since 25.3) cannot serve a round from an earlier one.
+      const recent = await rows<{ partition: number; from_offset: string; to_offset: string; min_t: string; max_t: string }>(
+        sides.with,
+        `SELECT partition, from_offset, to_offset, toUnixTimestamp64Milli(min_event_time) AS min_t, toUnixTimestamp64Milli(max_event_time) AS max_t
+         FROM lineage_batches WHERE pipeline = {p:String} ORDER BY partition, from_offset DESC LIMIT {n:UInt32} BY partition`,
+        { p: pipeline, n: rounds },
+      );
+      const stepOf = (round: number) => {
+        const ranges = [...new Set(recent.map((b) => Number(b.partition)))].map((partition) => {
+          const b = recent.filter((x) => Number(x.partition) === partition)[round]!;
+          return { partition, from: Number(b.from_offset), to: Number(b.to_offset), minEventTimeMs: Number(b.min_t), maxEventTimeMs: Number(b.max_t) };
+        });
+        const maxT = Math.min(...ranges.map((r) => r.maxEventTimeMs));
+        return { ranges, maxT, watermarkAfterMs: maxT - 200, watermarkBeforeMs: maxT - 1200, cursor: Object.fromEntries(ranges.map((r) => [String(r.partition), r.from])) };
+      };
       const samples = { stepWith: [] as number[], stepWithout: [] as number[], recomputeWith: [] as number[], recomputeWithout: [] as number[], cursor: [] as number[], lookup: [] as number[] };
       let cursorRows = -1;
       for (let round = 0; round < rounds; round++) {
         deadline.check('(h) aggregation history');
+        const { ranges, watermarkBeforeMs, watermarkAfterMs, cursor } = stepOf(round);
         const order = round % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
         for (const side of order) {
           let recompute = 0;
@@ -228,14 +238,17 @@ export async function measureAggregationHistory(
           (side === 'with' ? samples.stepWith : samples.stepWithout).push(ms);
           (side === 'with' ? samples.recomputeWith : samples.recomputeWithout).push(recompute);
         }
+        const found: Record<string, string> = {};
         for (const form of round % 2 === 0 ? (['cursor', 'lookup'] as const) : (['lookup', 'cursor'] as const)) {
           const q = form === 'cursor' ? landedBatchesQuery(pipeline, cursor, 500) : lookupQuery(pipeline, cursor, 500);
-          let found: unknown[] = [];
-          samples[form].push(await timed(async () => { found = await rows(sides.with, q.query, q.params); }));
-          if (form === 'cursor') cursorRows = found.length;
-          else if (cursorRows >= 0 && found.length !== cursorRows) throw new Error(`(h) the cursor forms disagree: ${cursorRows} rows against ${found.length}`);
+          let got: unknown[] = [];
+          samples[form].push(await timed(async () => { got = await rows(sides.with, q.query, q.params); }));
+          found[form] = JSON.stringify(got);
+          if (form === 'cursor') cursorRows = got.length;
         }
+        if (found.cursor !== found.lookup) throw new Error(`(h) the two forms of the cursor read disagree at round ${round}: ${found.cursor} against ${found.lookup}`);
       }
+      const { watermarkBeforeMs, maxT } = stepOf(0);
       const estimate = async (side: 'with' | 'without'): Promise<number> => {
         const lo = Math.floor((watermarkBeforeMs - 1000) / 1000) * 1000;
         const hi = Math.ceil(maxT / 1000) * 1000 + 1000;
