@@ -107,6 +107,18 @@ FROM
 GROUP BY GROUPING SETS ((w, svc, rt), (w, svc))
 `;
 
+/**
+ * The query an error-rate firing carries: the failed requests of one service in its 1-minute
+ * window, by route, status and error code. Values only as query parameters: `pipeline`, `service`,
+ * `from` (the window start, `YYYY-MM-DD hh:mm:ss.sss` UTC).
+ */
+export const errorBreakdownQuery = `SELECT JSONExtractString(data, 'route') AS route, JSONExtractUInt(data, 'status') AS status, JSONExtractString(data, 'error_code') AS error_code, count() AS n
+FROM events
+WHERE pipeline = {pipeline:String} AND JSONExtractString(data, 'service') = {service:String}
+  AND event_time >= {from:DateTime64(3, 'UTC')} AND event_time < {from:DateTime64(3, 'UTC')} + INTERVAL 1 MINUTE
+GROUP BY route, status, error_code
+ORDER BY n DESC`;
+
 /** Builds the rollup and detector activities. */
 export function createRollupActivities(deps: RollupDeps) {
   const log = deps.log ?? silentLogger;
@@ -205,9 +217,18 @@ export function createRollupActivities(deps: RollupDeps) {
           windowStart,
           windowEnd,
           pipeline: input.pipelineId,
-          // Text for people to paste, never executed here; its values are the contract-checked
-          // service name, the validated pipeline id and a time ClickHouse produced.
-          query: `SELECT JSONExtractString(data, 'route') AS route, JSONExtractUInt(data, 'status') AS status, JSONExtractString(data, 'error_code') AS error_code, count() AS n FROM events WHERE pipeline = '${input.pipelineId}' AND JSONExtractString(data, 'service') = '${b.service}' AND event_time >= '${b.window}' AND event_time < toDateTime('${b.window}') + INTERVAL 1 MINUTE GROUP BY route, status, error_code ORDER BY n DESC`,
+          // For people to run (never executed here), with its values as query parameters, not
+          // inlined: `clickhouse client --param_pipeline=... --param_service=... --param_from=...`,
+          // or the HTTP interface's `param_<name>` (context.queryParams holds them).
+          query: errorBreakdownQuery,
+          context: {
+            method: 'threshold',
+            score: rate,
+            level: 'critical',
+            baseline: null,
+            recent: [{ start: windowStart, end: windowEnd, value: rate }],
+            queryParams: { pipeline: input.pipelineId, service: b.service, from: windowStart.replace('T', ' ').replace('Z', '') },
+          },
           firedAt: new Date().toISOString(),
         };
         const { workflowId } = await fireAlert(deps.temporal, deps.taskQueue, firing);

@@ -5,13 +5,14 @@
  * window under the minimum request count, and the alert workflow exists under its fingerprint id.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toClickHouseTime } from '../../activities/ingest/ingest.js';
 import { createRollupActivities, errorRateDetector } from '../../activities/analytics/rollup.js';
 import { loadMigrations, migrate } from '../../infra/clickhouse/migrate.js';
-import { alertFingerprint, alertWorkflowId } from '../../schemas/alerting/alert.js';
+import { alertFingerprint, alertWorkflowId, type AlertFiring } from '../../schemas/alerting/alert.js';
 import { connectTemporal, createWarehouse } from '../../workers/connections.js';
 import { stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
@@ -129,6 +130,17 @@ describe('rollups and the error-rate detector', () => {
     const history = await temporal.workflow.getHandle(expectedId).fetchHistory();
     const signals = (history.events ?? []).flatMap((e) => (e.workflowExecutionSignaledEventAttributes ? [e.workflowExecutionSignaledEventAttributes.signalName] : []));
     expect(signals).toEqual(['fire', 'clear']);
+    // The firing's query carries its values as query parameters (none inlined), and run with them
+    // it finds the window's failed requests.
+    const fireInput = (history.events ?? []).find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'fire')!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!;
+    const firing = defaultPayloadConverter.fromPayload<AlertFiring>(fireInput);
+    expect(firing.query).toBeDefined();
+    expect(firing.query).not.toContain(pipelineId);
+    expect(firing.query).not.toContain('checkout');
+    expect(firing.context?.queryParams).toEqual({ pipeline: pipelineId, service: 'checkout', from: toClickHouseTime(base) });
+    const breakdown = await rows<{ status: number; n: string }>(firing.query!, firing.context!.queryParams);
+    expect(breakdown.filter((r) => Number(r.status) >= 500).reduce((n, r) => n + Number(r.n), 0)).toBe(50);
+    expect(breakdown.reduce((n, r) => n + Number(r.n), 0)).toBe(120);
 
     const second = await run(acts.detectThresholds, { ...input, alreadyFired: first.keep });
     expect(second.fired).toEqual([]);
