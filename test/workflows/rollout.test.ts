@@ -70,24 +70,55 @@ async function feed(s: Started, epoch: number, fromMin: number, toMin: number, c
 
 const state = (s: Started) => s.handle.query(stateQuery);
 /**
- * The rollout's result, advancing skipped time in 5-minute sleeps until it closes. Not
- * `handle.result()`'s automatic skipping: once an activity has signal-with-started a workflow (an
- * incident), the Java test server stops auto-skipping (temporalio/sdk-java#1565); explicit sleeps
- * still advance time.
+ * The rollout's result, advancing skipped time until it closes. Not `handle.result()`'s automatic
+ * skipping: once an activity has signal-with-started a workflow (an incident), the Java test server
+ * stops auto-skipping (temporalio/sdk-java#1565); explicit sleeps still advance time.
+ *
+ * A sleep never reaches past the rollout's own next timer (the end of its timed step), and none is
+ * started while it works without one (entering a step, judging, closing): see {@link nextWait}.
+ * The rollout must not close while a skipped-time sleep is pending, because the test server can
+ * stop skipping time for good at its close, and the sleep then runs in real time (the "slow close"
+ * of `pause and resume during shadow`: a 5-minute sleep begun during the close took 150 s and more).
  */
 async function settle(s: Started): Promise<RolloutState> {
   const deadline = Date.now() + 150_000;
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 5000; i++) {
     if ((await s.handle.describe()).status.name !== 'RUNNING') break;
-    // Decided (promoted, rolled back, aborted): only its closing activities are left (no timer), one
-    // of which resolves a waiting incident. Wait for them in real time: a skipped-time sleep while
-    // that incident is still open crawls (its alert group wakes every minute of skipped time).
-    if (finalStatuses.includes((await state(s)).status)) break;
+    const st = await state(s);
+    // Closing: only activities and the lock's release are left. Wait for them in real time.
+    if (closing(st)) break;
     // Fail with where the rollout stands (before vitest's 180 s timeout, which would say nothing).
     if (Date.now() > deadline) throw new Error(`rollout not closed after 150 s: ${await whereItStands(s)}`);
-    await h.env.sleep(5 * minute);
+    const wait = nextWait(st, await h.env.currentTimeMs());
+    if (wait > 0) await h.env.sleep(wait);
+    else await new Promise((r) => setTimeout(r, 100));
   }
   return s.handle.result();
+}
+/**
+ * Whether the rollout has no timer of its own left: decided (promoted, rolled back, aborted,
+ * refused) or past its last step (promoting).
+ */
+function closing(st: RolloutState): boolean {
+  return finalStatuses.includes(st.status) || st.step >= st.stepCount;
+}
+/**
+ * How far settle may skip time now (ms): to the end of the current timed step (shadow, timed pause),
+ * where the rollout's own timer fires; 5 minutes while it waits for a person (it cannot close
+ * without one); 0 (wait in real time) while it works without a timer.
+ *
+ * Why never further: temporal-test-server 1.31 takes a time-skipping lock when a child workflow
+ * completes ("notify parent"), released when the parent records the completion, which a parent
+ * that has closed never does (`TestWorkflowMutableStateImpl.processCompleteWorkflowExecution`,
+ * `childWorkflowCompleted` fails with NOT_FOUND). The rollout's lock (`rolloutLock`, an abandoned
+ * child) ends when the rollout releases it at its close, and when it ends after the rollout (a
+ * race: 85 ms after it in the run that hung), this test server skips no more time: a sleep still
+ * pending runs in real time, which is what the shadow case's 150 s close was.
+ */
+function nextWait(st: RolloutState, nowMs: number): number {
+  if (st.status === 'paused') return 5 * minute;
+  if (st.status === 'progressing' && st.stepEndsAt) return Math.max(0, Date.parse(st.stepEndsAt) - nowMs);
+  return 0;
 }
 /** The rollout's state and the tail of its history, for a failure message. */
 async function whereItStands(s: Started): Promise<string> {
