@@ -68,7 +68,22 @@ async function feed(s: Started, epoch: number, fromMin: number, toMin: number, c
   await observe(h.warehouse, { rolloutId: s.id, pipeline: s.pipeline, epoch, fromMs: s.t0 + fromMin * minute, toMs: s.t0 + toMin * minute, baseline, canary, batches: 10, firstBatch });
 }
 
-const state = (s: Started) => s.handle.query(stateQuery);
+/**
+ * Query `state`, each attempt with a 10 s deadline, up to 3 attempts. The Java test server (1.31)
+ * can lose a query: one that arrives while a workflow task runs is buffered and, when that task
+ * continues the run as new, sent as a query task of the closed run, whose answer the server then
+ * refuses ("workflow execution already completed", logged by the worker), so a query without a
+ * deadline waited forever (the continue-as-new test's 180 s timeouts). A real server answers or fails.
+ */
+async function state(s: Started): Promise<RolloutState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await h.env.connection.withDeadline(Date.now() + 10_000, () => s.handle.query(stateQuery));
+    } catch (err) {
+      if (attempt >= 3 || !isDeadlineExceeded(err)) throw err;
+    }
+  }
+}
 /**
  * The rollout's result, advancing skipped time until it closes. Not `handle.result()`'s automatic
  * skipping: once an activity has signal-with-started a workflow (an incident), the Java test server
@@ -84,16 +99,34 @@ async function settle(s: Started): Promise<RolloutState> {
   const deadline = Date.now() + 150_000;
   for (let i = 0; i < 5000; i++) {
     if ((await s.handle.describe()).status.name !== 'RUNNING') break;
-    const st = await state(s);
-    // Closing: only activities and the lock's release are left. Wait for them in real time.
-    if (closing(st)) break;
     // Fail with where the rollout stands (before vitest's 180 s timeout, which would say nothing).
     if (Date.now() > deadline) throw new Error(`rollout not closed after 150 s: ${await whereItStands(s)}`);
-    const wait = nextWait(st, await h.env.currentTimeMs());
+    const st = await state(s);
+    // Closing (only activities and the lock's release left): wait for them in real time.
+    const wait = closing(st) ? 0 : nextWait(st, await h.env.currentTimeMs());
     if (wait > 0) await h.env.sleep(wait);
     else await new Promise((r) => setTimeout(r, 100));
   }
-  return s.handle.result();
+  return closedResult(s);
+}
+/**
+ * The result of a rollout that has closed, each attempt with a 10 s deadline, up to 3 attempts.
+ * The test server's long poll for a result can miss the close of a run that continued as new
+ * several times (the continue-as-new test waited 180 s for a rollout that had completed in 2 s);
+ * asked again once closed, it answers at once.
+ */
+async function closedResult(s: Started): Promise<RolloutState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await h.env.connection.withDeadline(Date.now() + 10_000, () => s.handle.result());
+    } catch (err) {
+      if (attempt >= 3 || !isDeadlineExceeded(err)) throw err;
+    }
+  }
+}
+/** Whether a client call failed on its gRPC deadline (DEADLINE_EXCEEDED, code 4), directly or as the cause. */
+function isDeadlineExceeded(err: unknown): boolean {
+  return (err as { code?: number }).code === 4 || (err as { cause?: { code?: number } }).cause?.code === 4;
 }
 /**
  * Whether the rollout has no timer of its own left: decided (promoted, rolled back, aborted,
