@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
 import { finalRolloutStatuses as finalStatuses, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, pauseUpdate, promoteUpdate, resumeUpdate, stateQuery, type canaryRollout } from '../../workflows/rollouts/canary-rollout.js';
-import { describeJudgements, judgementReports } from '../../workers/cli/rollouts.js';
+import { describeJudgements, describeRollout, judgementReports } from '../../workers/cli/rollouts.js';
 import { uniqueId } from '../support/stack.js';
 import { waitFor } from './alert-harness.js';
 import { createRolloutHarness, observe, type RolloutHarness, type SideBatch } from './rollout-harness.js';
@@ -215,6 +215,11 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
 
   it('a good version promotes itself through shadow, weight and analysis; every judgement and step change is stored', async () => {
     const s = await start({ steps: shadowWeightAnalysis });
+    // The details line says when the shadow step is judged as a time, right whenever it is read (a
+    // bare countdown, "judging in 10m", was only right at the moment it was written).
+    const shadowing = await until(s, 'shadowing', (st) => st.routing.mode === 'shadow' && st.stepEndsAt !== undefined);
+    const clock = (iso: string) => `${iso.slice(11, 19)}Z`;
+    expect(shadowing.details).toBe(`step 1 of 4 (shadow 10m): shadowing v2 on every batch (live on v1), judging at ${clock(shadowing.stepEndsAt!)} (in about 10m, as of ${clock(shadowing.stepStartedAt)})`);
     await feed(s, 1, 0.5, 9.5, healthy(11));
     await feed(s, 2, 10.5, 14.5, healthy(12));
     const final = await settle(s);
@@ -258,6 +263,27 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     expect(steps.map((e) => [e.step_number, e.reason.slice(0, 'step 2 of 4'.length)])).toEqual([[2, 'step 2 of 4'], [3, 'step 3 of 4'], [4, 'step 4 of 4']]);
     const routed = await rows<{ mode: string; step_number: number }>('SELECT mode, step_number FROM rollout_routing FINAL WHERE rollout_id = {id:String} ORDER BY epoch', { id: s.id });
     expect(routed).toEqual([{ mode: 'shadow', step_number: 1 }, { mode: 'weight', step_number: 2 }, { mode: 'canary', step_number: 4 }]);
+    // The promotion after the last step is step 4 of 4 in the audit table too, as in rollout_routing
+    // (it said step_number 5, a step that does not exist): no row says more than the step count.
+    const closing = await rows<{ event_type: string; step: number; step_number: number }>(
+      "SELECT event_type, step, step_number FROM rollout_events FINAL WHERE rollout_id = {id:String} AND seq > (SELECT max(seq) FROM rollout_events FINAL WHERE rollout_id = {id:String} AND event_type = 'judgement') ORDER BY seq",
+      { id: s.id },
+    );
+    expect(closing).toEqual([
+      { event_type: 'step', step: 4, step_number: 4 },
+      { event_type: 'routing', step: 4, step_number: 4 },
+      { event_type: 'promoted', step: 4, step_number: 4 },
+    ]);
+    const [{ most }] = (await rows<{ most: number }>('SELECT max(step_number) AS most FROM rollout_events FINAL WHERE rollout_id = {id:String}', { id: s.id })) as [{ most: number }];
+    expect(most).toBe(4);
+    // Query `state` names steps as people count them beside the 0-based index: each judgement and
+    // each audit event has its 1-based stepNumber (at most the step count), which the tool prints.
+    expect(final.judgements.map((j) => [j.step, j.stepNumber])).toEqual([[0, 1], [3, 4]]);
+    expect(final.events.map((e) => e.stepNumber)).toEqual(final.events.map((e) => Math.min(e.step + 1, 4)));
+    expect(final.events.at(-1)).toMatchObject({ type: 'promoted', step: 4, stepNumber: 4 });
+    // `platform rollouts show`'s audit table: the promotion's step column says 4.
+    const promotedRow = describeRollout(final).split('\n').map((l) => l.split(/ {2,}/)).find((cells) => cells[2] === 'promoted');
+    expect(promotedRow?.[3]).toBe('4');
   });
 
   it('pause durations: a pause step holds exactly its duration', async () => {
@@ -395,9 +421,18 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     const bad = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-1', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: '1', steps: [{ weight: 0 }] }] });
     const err = await bad.result().then(() => undefined, (e: unknown) => e);
     expect(String((err as WorkflowFailedError).cause?.message)).toBe('canaryRollout input: input.steps.0.weight: expected 1..99');
+    // Every refusal says so in the search attributes `platform rollouts list --all` / `--status refused` read.
+    const refused = { RolloutStatus: ['refused'], RolloutPipeline: ['x'] };
+    expect((await bad.describe()).searchAttributes).toMatchObject(refused);
     const wrongId = await h.env.client.workflow.start('canaryRollout', { workflowId: 'my-rollout', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: '1' }] });
     const err2 = await wrongId.result().then(() => undefined, (e: unknown) => e);
     expect(String((err2 as WorkflowFailedError).cause?.message)).toBe('canaryRollout: workflow id must be "rollout-x-1" (rollout-<pipeline>-<version>), got "my-rollout"');
+    expect((await wrongId.describe()).searchAttributes).toMatchObject(refused);
+    // A start check on the worker (here: a version the catalogue does not have).
+    const unknown = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-request-enriched@9', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: 'request-enriched@9' }] });
+    const err4 = await unknown.result().then(() => undefined, (e: unknown) => e);
+    expect(String((err4 as WorkflowFailedError).cause?.message)).toMatch(/^canaryRollout input: input\.version: processor request-enriched has versions 1, 2, 3, 4, not 9/);
+    expect((await unknown.describe()).searchAttributes).toMatchObject(refused);
     // A version written v1 names the rollout after the number: rollout-x-1, not rollout-x-v1.
     const lettered = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-v1', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: 'v1' }] });
     const err3 = await lettered.result().then(() => undefined, (e: unknown) => e);
