@@ -66,7 +66,7 @@ export function rolloutRunEvent(ref: RolloutRunRef, e: RolloutAuditEvent, where:
           _schemaURL: rolloutStepFacetSchemaUrl,
           seq: e.seq,
           event: e.type,
-          step: e.step + 1,
+          step: e.stepNumber ?? e.step + 1,
           kind: e.routing.mode,
           weight: e.routing.mode === 'canary' ? 100 : e.routing.weightPercent,
           epoch: e.routing.epoch,

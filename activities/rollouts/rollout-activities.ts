@@ -198,11 +198,13 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
      * `analysis.metrics`) that names no declared aggregation measure or window detector over the
      * target's outputs. A refusal is a non-retryable `invalid_input` failure whose message names the
      * field (`canaryRollout input: input.pipeline: pipeline "orders" is not running ...`).
+     * Returns the target and `baseline`, the processor the pipeline runs (`name@version`; absent
+     * when it runs none), which the rollout records as its baseline instead of the word `current`.
      */
-    async checkRolloutTarget(input: RolloutTargetInput): Promise<RolloutTarget> {
+    async checkRolloutTarget(input: RolloutTargetInput): Promise<RolloutTarget & { baseline?: string }> {
       const check = await checkRolloutStart(temporal, startContext, input);
       if (!check.ok) throw ApplicationFailure.create({ type: 'invalid_input', nonRetryable: true, message: `canaryRollout input: ${describeTargetRefusal(check)}` });
-      return check.target;
+      return { ...check.target, ...(check.baseline ? { baseline: check.baseline } : {}) };
     },
 
     /**
@@ -269,7 +271,9 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
           event_time: e.at,
           event_type: e.type,
           step: e.step,
-          step_number: e.step + 1,
+          // 1-based and at most the step count (the promotion after the last step is step N of N,
+          // as in rollout_routing); events recorded before stepNumber existed: step + 1.
+          step_number: e.stepNumber ?? e.step + 1,
           status: e.status,
           actor: e.by,
           reason: e.reason,

@@ -48,7 +48,15 @@ export interface PipelineRunState {
   running: boolean;
   /** The processor name it runs (its `processor` query), or null when not running or none. */
   processor: string | null;
+  /** The version of that processor, or null when not running or none. */
+  processorVersion: number | null;
 }
+
+/**
+ * Result of {@link checkRolloutStart}: the target check, and when it passed, the baseline as
+ * recorded at start: `name@version` of the processor the pipeline runs, or null when none runs.
+ */
+export type RolloutStartCheck = Extract<RolloutTargetCheck, { ok: false }> | (Extract<RolloutTargetCheck, { ok: true }> & { readonly baseline: string | null });
 
 /**
  * Asks Temporal whether pipeline `pipeline` is running and which processor it runs. A pipeline never
@@ -57,12 +65,13 @@ export interface PipelineRunState {
  */
 export async function pipelineRunState(temporal: Client, pipeline: string): Promise<PipelineRunState> {
   const handle = temporal.workflow.getHandle(pipelineWorkflowId(pipeline));
+  const none = { running: false, processor: null, processorVersion: null };
   try {
-    if ((await handle.describe()).status.name !== 'RUNNING') return { running: false, processor: null };
-    const status = await handle.query<{ processor: { name: string } | null }>('processor');
-    return { running: true, processor: status.processor?.name ?? null };
+    if ((await handle.describe()).status.name !== 'RUNNING') return none;
+    const status = await handle.query<{ processor: { name: string; version: number } | null }>('processor');
+    return { running: true, processor: status.processor?.name ?? null, processorVersion: status.processor?.version ?? null };
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { running: false, processor: null };
+    if (err instanceof WorkflowNotFoundError) return none;
     throw err;
   }
 }
@@ -82,7 +91,7 @@ export function pipelineNotRunningRefusal(pipeline: string): Extract<RolloutTarg
  * refusal names the field (`input.pipeline`, `input.version`, `input.flags.<path>`,
  * `input.analysis.metrics.<i>.name`) and what is expected.
  */
-export async function checkRolloutStart(temporal: Client, context: RolloutStartContext, input: RolloutTargetInput): Promise<RolloutTargetCheck> {
+export async function checkRolloutStart(temporal: Client, context: RolloutStartContext, input: RolloutTargetInput): Promise<RolloutStartCheck> {
   const pipeline = await pipelineRunState(temporal, input.pipeline);
   if (!pipeline.running && context.requireRunningPipeline !== false) return pipelineNotRunningRefusal(input.pipeline);
   const check = resolveRolloutTarget(input.version, input.flags, pipeline.processor, context.catalogue);
@@ -93,5 +102,5 @@ export async function checkRolloutStart(temporal: Client, context: RolloutStartC
     const why = found.found ? aggregateMetricRefusal(name, input.pipeline, spec, found.processor) : null;
     if (why) return { ok: false, field: `input.analysis.metrics.${i}.name`, message: why };
   }
-  return check;
+  return { ...check, baseline: pipeline.processor !== null && pipeline.processorVersion !== null ? `${pipeline.processor}@${pipeline.processorVersion}` : null };
 }

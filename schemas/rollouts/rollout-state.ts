@@ -37,8 +37,13 @@ export type JudgementOutcome = 'pass' | 'marginal' | 'inconclusive' | 'fail';
 /** A judgement as the workflow keeps it (the full report is in `canary_judgements`). */
 export interface JudgementSummary {
   judgementId: string;
-  /** Index of the judged step (0-based; people read `step + 1`, column `step_number`). */
+  /** Index of the judged step (0-based, internal; kept for compatibility). */
   step: number;
+  /**
+   * The judged step as people count it: 1-based (`step + 1`), as the details line, `platform
+   * rollouts show` and column `step_number` say. Absent in states recorded before it existed.
+   */
+  stepNumber?: number;
   epoch: number;
   outcome: JudgementOutcome;
   score: number;
@@ -52,7 +57,14 @@ export interface RolloutEvent {
   seq: number;
   at: string;
   type: 'started' | 'step' | 'routing' | 'judgement' | 'paused' | 'resumed' | 'promoted' | 'rolled_back' | 'aborted' | 'reminded' | 'refused' | 'continued';
+  /** Index of the step the rollout was at (0-based, internal; equals the step count once all steps ran). */
   step: number;
+  /**
+   * The step as people count it: 1-based and at most the step count (`step 4 of 4`; an event after
+   * the last step, such as the promotion that follows it, belongs to the last step). Written to
+   * column `step_number` of `rollout_events`. Absent in states recorded before it existed.
+   */
+  stepNumber?: number;
   by: string;
   reason: string;
 }
@@ -126,3 +138,14 @@ export const controlInputSchema = z
   .strict();
 /** Input of promote / pause / resume / abort. */
 export type ControlInput = z.infer<typeof controlInputSchema>;
+
+/**
+ * A step index as people count it: 1-based and at most `stepCount`. The index runs one past the
+ * last step once all steps ran (the promotion that follows); that moment belongs to the last step
+ * (`step 4 of 4`), never to a step `stepCount + 1` that does not exist. The details line, query
+ * `state` (`stepNumber` of the state, its events and judgements), `rollout_events.step_number` and
+ * `rollout_routing.step_number` all use it, so they agree.
+ */
+export function stepNumberOf(step: number, stepCount: number): number {
+  return Math.max(1, Math.min(step + 1, stepCount));
+}

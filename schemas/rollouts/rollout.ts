@@ -87,6 +87,28 @@ export function formatDuration(ms: number): string {
   return parts.join('');
 }
 
+/** A UTC instant as a clock reading: `02:41:10Z`, or `2026-12-02 02:41:10Z` when not on the day of `nowMs`. */
+export function formatClock(atMs: number, nowMs: number): string {
+  const at = new Date(atMs).toISOString();
+  const clock = `${at.slice(11, 19)}Z`;
+  return at.slice(0, 10) === new Date(nowMs).toISOString().slice(0, 10) ? clock : `${at.slice(0, 10)} ${clock}`;
+}
+
+/**
+ * When the next judgement is due, in words that stay right whenever they are read:
+ * `judging at 02:41:10Z (in about 2m, as of 02:39:10Z)`. The workflow writes its details at events
+ * only (a step change, a judgement, a person's action), so a countdown alone ("judging in 2m")
+ * went stale between them (it still said 2m seconds before the judgement). The absolute time is
+ * always right; the countdown says when it was computed. Chosen over refreshing the details on a
+ * timer: a timer every 30 s adds a timer and a workflow task to the history twice a minute for as
+ * long as the rollout runs (thousands of events a day), for a line that is read now and then.
+ */
+export function describeJudgingAt(atMs: number, nowMs: number): string {
+  const left = Math.max(0, atMs - nowMs);
+  const about = left >= 60_000 ? formatDuration(Math.round(left / 60_000) * 60_000) : formatDuration(left);
+  return `judging at ${formatClock(atMs, nowMs)} (in about ${about}, as of ${formatClock(nowMs, nowMs)})`;
+}
+
 /** How a metric is compared. */
 export const metricKindSchema = z.enum(['continuous', 'proportion']);
 

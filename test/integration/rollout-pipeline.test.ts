@@ -140,7 +140,7 @@ async function rolloutThroughPipeline(pipelineId: string, seed: number, rollout:
     const [l] = await rows<{ valid: number }>('SELECT sum(valid_count) AS valid FROM lineage_batches WHERE pipeline = {p:String}', { p: pipelineId });
     return Number(l?.valid ?? 0) >= valid ? true : undefined;
   });
-  console.log(`rollout ${workflowId}: ${state.status} after ${seconds} s; ${state.judgements.map((j) => `step ${j.step + 1}: ${j.outcome} (${j.metrics.join('; ')})`).join(' | ')}`);
+  console.log(`rollout ${workflowId}: ${state.status} after ${seconds} s; ${state.judgements.map((j) => `step ${j.stepNumber ?? j.step + 1}: ${j.outcome} (${j.metrics.join('; ')})`).join(' | ')}`);
   return { state, seconds, produced };
 }
 
@@ -255,9 +255,9 @@ async function checkRolloutLineage(pipelineId: string, end: 'COMPLETE' | 'FAIL',
 describe('canary rollouts through a running pipeline', () => {
   it('a good version goes shadow -> 50 % -> analysis and is promoted to 100 %; live outputs exact, versions exact', { timeout: 400_000 }, async () => {
     const pipelineId = `good-${suffix}`;
+    // No baselineVersion: the rollout records the version the pipeline runs at start.
     const { state } = await rolloutThroughPipeline(pipelineId, 101, {
       version: '2',
-      baselineVersion: '1',
       steps: [{ shadow: '12s' }, { weight: 50 }, { pause: '12s' }, 'analysis'],
       // The declared aggregation and detector over the outputs are judged by default (include: declared).
       analysis: { ...analysis, aggregates: { measures: { minSamples: 8 }, detectors: { minSamples: 8 } } },
@@ -266,6 +266,15 @@ describe('canary rollouts through a running pipeline', () => {
     expect(state.status).toBe('promoted');
     expect(state.judgements.map((j) => j.outcome)).toEqual(['pass', 'pass']);
     expect(state.handover).toContain('switched to request-enriched@2');
+    // The baseline is the version it is, as recorded at start, not the word `current` (the input's
+    // default), in the state, the audit trail and every judgement row.
+    expect(state.baselineVersion).toBe('request-enriched@1');
+    expect(state.events.find((e) => e.type === 'started')?.reason).toMatch(/^request-enriched@1 -> 2: /);
+    const baselines = await rows<{ b: string }>(
+      "SELECT DISTINCT baseline_version AS b FROM rollout_events FINAL WHERE rollout_id = {id:String} UNION DISTINCT SELECT DISTINCT baseline_version AS b FROM canary_judgements FINAL WHERE rollout_id = {id:String}",
+      { id: rolloutWorkflowId(pipelineId, '2') },
+    );
+    expect(baselines.map((r) => r.b)).toEqual(['request-enriched@1']);
     // Lineage: one OpenLineage run, START ... RUNNING (shadow, weight 50, judgements) ... COMPLETE.
     const lineage = await checkRolloutLineage(pipelineId, 'COMPLETE', state);
     const kinds = lineage.map((e) => e.run.facets!.rolloutStep as { event: string; kind: string; weight: number });

@@ -127,18 +127,41 @@ afterAll(async () => {
   await admin?.close();
 });
 
+/**
+ * A refused start is listed by `platform rollouts list --status refused` (its visibility query)
+ * with RolloutStatus `refused` and RolloutPipeline set; before, a refusal set neither, so `list
+ * --all` showed empty columns and `--status refused` missed it.
+ */
+async function refusedInVisibility(pipelineId: string, workflowId: string): Promise<void> {
+  const query = listQuery({ pipeline: pipelineId, status: 'refused' });
+  const listed = await waitFor(`${workflowId} listed by ${query}`, async () => {
+    for await (const wf of client.workflow.list({ query })) if (wf.workflowId === workflowId) return wf;
+    return undefined;
+  });
+  expect(listed.searchAttributes).toMatchObject({ RolloutStatus: ['refused'], RolloutPipeline: [pipelineId] });
+}
+
 describe('platform rollouts on the shared Temporal server', () => {
   it('refuses bad input naming the field, before anything starts', async () => {
-    const err = await startRollout(client, taskQueue, { pipeline, version: '2', steps: [{ weight: 120 }] }).catch((e: unknown) => e);
+    const bad = { pipeline, version: '2', steps: [{ weight: 120 }] };
+    const err = await startRollout(client, taskQueue, bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RolloutRefusedError);
-    expect((err as Error).message).toBe('rollout input: input.steps.0.weight: expected 1..99 (100 % is promotion)');
+    expect((err as Error).message).toBe('canaryRollout input: input.steps.0.weight: expected 1..99 (100 % is promotion)');
     expect(await client.workflow.getHandle(`rollout-${pipeline}-2`).describe().catch(() => 'not found')).toBe('not found');
+    // The plain Temporal CLI's start of the same input: the workflow refuses it in the same words
+    // (the tool said `rollout input:`, the workflow `canaryRollout input:`).
+    // (A bad input is refused before the workflow id is checked: any id shows it.)
+    const direct = await client.workflow.start('canaryRollout', { workflowId: `rollout-${pipeline}-bad-input`, taskQueue, args: [bad] });
+    started.push(direct.workflowId);
+    const failed = await direct.result().then(() => undefined, (e: unknown) => e);
+    expect(String((failed as WorkflowFailedError).cause?.message)).toBe((err as Error).message);
+    await refusedInVisibility(pipeline, direct.workflowId);
   });
 
   it('refuses a target version that is not registered (tool and workflow), naming input.version; nothing is locked or published', async () => {
     const err = await startRollout(client, taskQueue, { pipeline, version: '9' }, 'ann', noPipeline).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RolloutRefusedError);
-    expect((err as Error).message).toBe('rollout input: input.version: "9": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2, 3, 4)');
+    expect((err as Error).message).toBe('canaryRollout input: input.version: "9": the pipeline runs no processor, and no registered processor has that version (registered: request-enriched 1, 2, 3, 4)');
     expect(await client.workflow.getHandle(`rollout-${pipeline}-9`).describe().catch(() => 'not found')).toBe('not found');
     // The same input from the plain Temporal CLI: the workflow refuses it on the worker.
     const direct = await client.workflow.start('canaryRollout', { workflowId: `rollout-${pipeline}-request-enriched@9`, taskQueue, args: [{ pipeline, version: 'request-enriched@9' }] });
@@ -146,6 +169,7 @@ describe('platform rollouts on the shared Temporal server', () => {
     const failed = await direct.result().then(() => undefined, (e: unknown) => e);
     expect(failed).toBeInstanceOf(WorkflowFailedError);
     expect(String((failed as WorkflowFailedError).cause?.message)).toBe('canaryRollout input: input.version: processor request-enriched has versions 1, 2, 3, 4, not 9 (expected a registered version: 3, v3 or name@3)');
+    await refusedInVisibility(pipeline, direct.workflowId);
     // Refused before the lock and before any routing: the pipeline is free, and nothing was published.
     expect(await client.workflow.getHandle(`rollout-lock-${pipeline}`).describe().catch(() => 'not found')).toBe('not found');
     const published = await (await warehouse.query({ query: 'SELECT count() AS n FROM rollout_routing WHERE pipeline = {p:String}', query_params: { p: pipeline }, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<{ n: number }>();
@@ -157,7 +181,7 @@ describe('platform rollouts on the shared Temporal server', () => {
     const refusal = `input.pipeline: pipeline "${stopped}" is not running (no running workflow pipeline-${stopped}): a rollout routes and judges a running pipeline's batches; start it first (platform pipeline start --id ${stopped} ...)`;
     const err = await startRollout(client, strictQueue, { pipeline: stopped, version: '2' }, 'ann', { catalogue, analytics }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RolloutRefusedError);
-    expect((err as Error).message).toBe(`rollout input: ${refusal}`);
+    expect((err as Error).message).toBe(`canaryRollout input: ${refusal}`);
     expect(await client.workflow.getHandle(rolloutWorkflowId(stopped, '2')).describe().catch(() => 'not found')).toBe('not found');
     // From the plain Temporal CLI: the workflow's start check (the same code) refuses it on the worker.
     const direct = await client.workflow.start('canaryRollout', { workflowId: rolloutWorkflowId(stopped, '2'), taskQueue: strictQueue, args: [{ pipeline: stopped, version: '2' }] });
@@ -166,6 +190,8 @@ describe('platform rollouts on the shared Temporal server', () => {
     expect(failed).toBeInstanceOf(WorkflowFailedError);
     expect(String((failed as WorkflowFailedError).cause?.message)).toBe(`canaryRollout input: ${refusal}`);
     expect(await client.workflow.getHandle(`rollout-lock-${stopped}`).describe().catch(() => 'not found')).toBe('not found');
+    // `platform rollouts list --status refused --pipeline <p>` finds it, with both columns filled.
+    await refusedInVisibility(stopped, direct.workflowId);
   });
 
   it('the tool checks aggregate:/detector: metrics against the declared analytics, with the workflow\'s words', async () => {
@@ -177,13 +203,14 @@ describe('platform rollouts on the shared Temporal server', () => {
       const input = { pipeline, version, analysis: { metrics: [{ name: 'reject_rate', kind: 'proportion' }, { name: metric, kind: metric.startsWith('detector:') ? 'proportion' : 'continuous' }] } };
       const err = await startRollout(client, taskQueue, input, 'ann', noPipeline).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RolloutRefusedError);
-      expect((err as Error).message).toBe(`rollout input: input.analysis.metrics.1.name: ${why}`);
+      expect((err as Error).message).toBe(`canaryRollout input: input.analysis.metrics.1.name: ${why}`);
       expect(await client.workflow.getHandle(rolloutWorkflowId(pipeline, version)).describe().catch(() => 'not found')).toBe('not found');
       // The workflow refuses the same input with the same words (one validation, two callers).
       const direct = await client.workflow.start('canaryRollout', { workflowId: rolloutWorkflowId(pipeline, version), taskQueue, args: [input] });
       started.push(direct.workflowId);
       const failed = await direct.result().then(() => undefined, (e: unknown) => e);
-      expect(String((failed as WorkflowFailedError).cause?.message)).toBe(`canaryRollout input: input.analysis.metrics.1.name: ${why}`);
+      expect(String((failed as WorkflowFailedError).cause?.message)).toBe((err as Error).message);
+      await refusedInVisibility(pipeline, direct.workflowId);
     }
   });
 

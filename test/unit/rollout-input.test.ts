@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { describeZodError } from '../../schemas/alerting/alert-incident.js';
-import { rolloutInputSchema, rolloutWorkflowId, smallestTwoSidedP, smallestUsefulSampleSize } from '../../schemas/rollouts/rollout.js';
+import { describeJudgingAt, rolloutInputSchema, rolloutWorkflowId, smallestTwoSidedP, smallestUsefulSampleSize } from '../../schemas/rollouts/rollout.js';
+import { stepNumberOf } from '../../schemas/rollouts/rollout-state.js';
 
 function refusal(input: unknown): string {
   const r = rolloutInputSchema.safeParse(input);
@@ -65,5 +66,19 @@ describe('rollout input', () => {
       /input\.analysis\.metrics\.0\.minSamples: 6 per side could never reject at confidence 0\.999.*use at least 7/,
     );
     expect(rolloutInputSchema.safeParse({ pipeline: 'orders', version: '3', analysis: { minSamples: 5 } }).success).toBe(true);
+  });
+});
+
+describe('rollout words people read', () => {
+  it('the next judgement as a time that stays right, with a countdown that says when it was computed', () => {
+    const now = Date.parse('2026-12-01T02:39:10Z');
+    expect(describeJudgingAt(now + 2 * 60_000, now)).toBe('judging at 02:41:10Z (in about 2m, as of 02:39:10Z)');
+    expect(describeJudgingAt(now + 10_000, now)).toBe('judging at 02:39:20Z (in about 10s, as of 02:39:10Z)');
+    // Another day: the date too.
+    expect(describeJudgingAt(now + 26 * 3_600_000, now)).toBe('judging at 2026-12-02 04:39:10Z (in about 1d2h, as of 02:39:10Z)');
+  });
+
+  it('step numbers are 1-based and never past the last step', () => {
+    expect([0, 1, 3, 4].map((step) => stepNumberOf(step, 4))).toEqual([1, 2, 4, 4]);
   });
 });

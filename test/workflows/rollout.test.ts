@@ -7,12 +7,12 @@
  * pause durations; continue-as-new keeps the state; a worker restart mid-step changes nothing; one
  * rollout per pipeline; bad input refused naming the field.
  */
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rolloutWorkflowId, type RolloutInputJson } from '../../schemas/rollouts/rollout.js';
 import { finalRolloutStatuses as finalStatuses, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, pauseUpdate, promoteUpdate, resumeUpdate, stateQuery, type canaryRollout } from '../../workflows/rollouts/canary-rollout.js';
-import { describeJudgements, judgementReports } from '../../workers/cli/rollouts.js';
+import { describeJudgements, describeRollout, judgementReports } from '../../workers/cli/rollouts.js';
 import { uniqueId } from '../support/stack.js';
 import { waitFor } from './alert-harness.js';
 import { createRolloutHarness, observe, type RolloutHarness, type SideBatch } from './rollout-harness.js';
@@ -68,26 +68,86 @@ async function feed(s: Started, epoch: number, fromMin: number, toMin: number, c
   await observe(h.warehouse, { rolloutId: s.id, pipeline: s.pipeline, epoch, fromMs: s.t0 + fromMin * minute, toMs: s.t0 + toMin * minute, baseline, canary, batches: 10, firstBatch });
 }
 
-const state = (s: Started) => s.handle.query(stateQuery);
 /**
- * The rollout's result, advancing skipped time in 5-minute sleeps until it closes. Not
- * `handle.result()`'s automatic skipping: once an activity has signal-with-started a workflow (an
- * incident), the Java test server stops auto-skipping (temporalio/sdk-java#1565); explicit sleeps
- * still advance time.
+ * Query `state`, each attempt with a 10 s deadline, up to 3 attempts. The Java test server (1.31)
+ * can lose a query: one that arrives while a workflow task runs is buffered and, when that task
+ * continues the run as new, sent as a query task of the closed run, whose answer the server then
+ * refuses ("workflow execution already completed", logged by the worker), so a query without a
+ * deadline waited forever (the continue-as-new test's 180 s timeouts). A real server answers or fails.
+ */
+async function state(s: Started): Promise<RolloutState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await h.env.connection.withDeadline(Date.now() + 10_000, () => s.handle.query(stateQuery));
+    } catch (err) {
+      if (attempt >= 3 || !isDeadlineExceeded(err)) throw err;
+    }
+  }
+}
+/**
+ * The rollout's result, advancing skipped time until it closes. Not `handle.result()`'s automatic
+ * skipping: once an activity has signal-with-started a workflow (an incident), the Java test server
+ * stops auto-skipping (temporalio/sdk-java#1565); explicit sleeps still advance time.
+ *
+ * A sleep never reaches past the rollout's own next timer (the end of its timed step), and none is
+ * started while it works without one (entering a step, judging, closing): see {@link nextWait}.
+ * The rollout must not close while a skipped-time sleep is pending, because the test server can
+ * stop skipping time for good at its close, and the sleep then runs in real time (the "slow close"
+ * of `pause and resume during shadow`: a 5-minute sleep begun during the close took 150 s and more).
  */
 async function settle(s: Started): Promise<RolloutState> {
   const deadline = Date.now() + 150_000;
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 5000; i++) {
     if ((await s.handle.describe()).status.name !== 'RUNNING') break;
-    // Decided (promoted, rolled back, aborted): only its closing activities are left (no timer), one
-    // of which resolves a waiting incident. Wait for them in real time: a skipped-time sleep while
-    // that incident is still open crawls (its alert group wakes every minute of skipped time).
-    if (finalStatuses.includes((await state(s)).status)) break;
     // Fail with where the rollout stands (before vitest's 180 s timeout, which would say nothing).
     if (Date.now() > deadline) throw new Error(`rollout not closed after 150 s: ${await whereItStands(s)}`);
-    await h.env.sleep(5 * minute);
+    const st = await state(s);
+    // Closing (only activities and the lock's release left): wait for them in real time.
+    const wait = closing(st) ? 0 : nextWait(st, await h.env.currentTimeMs());
+    if (wait > 0) await h.env.sleep(wait);
+    else await new Promise((r) => setTimeout(r, 100));
   }
-  return s.handle.result();
+  return closedResult(s);
+}
+/**
+ * The result of a rollout that has closed: its latest run's, read with a plain client (no time
+ * skipping around it) and a 10 s deadline. Not the started handle's `result()`, which follows the
+ * chain of runs from the first: on the test server that long poll missed the close of a rollout
+ * that had continued as new several times (the continue-as-new test waited 180 s, and 3 attempts
+ * of 10 s, for a rollout the Temporal CLI showed completed 2 s after the resume).
+ */
+async function closedResult(s: Started): Promise<RolloutState> {
+  const plain = new Client({ connection: h.env.connection, namespace: h.env.namespace ?? 'default' });
+  return h.env.connection.withDeadline(Date.now() + 10_000, () => plain.workflow.getHandle<typeof canaryRollout>(s.id).result());
+}
+/** Whether a client call failed on its gRPC deadline (DEADLINE_EXCEEDED, code 4), directly or as the cause. */
+function isDeadlineExceeded(err: unknown): boolean {
+  return (err as { code?: number }).code === 4 || (err as { cause?: { code?: number } }).cause?.code === 4;
+}
+/**
+ * Whether the rollout has no timer of its own left: decided (promoted, rolled back, aborted,
+ * refused) or past its last step (promoting).
+ */
+function closing(st: RolloutState): boolean {
+  return finalStatuses.includes(st.status) || st.step >= st.stepCount;
+}
+/**
+ * How far settle may skip time now (ms): to the end of the current timed step (shadow, timed pause),
+ * where the rollout's own timer fires; 5 minutes while it waits for a person (it cannot close
+ * without one); 0 (wait in real time) while it works without a timer.
+ *
+ * Why never further: temporal-test-server 1.31 takes a time-skipping lock when a child workflow
+ * completes ("notify parent"), released when the parent records the completion, which a parent
+ * that has closed never does (`TestWorkflowMutableStateImpl.processCompleteWorkflowExecution`,
+ * `childWorkflowCompleted` fails with NOT_FOUND). The rollout's lock (`rolloutLock`, an abandoned
+ * child) ends when the rollout releases it at its close, and when it ends after the rollout (a
+ * race: 85 ms after it in the run that hung), this test server skips no more time: a sleep still
+ * pending runs in real time, which is what the shadow case's 150 s close was.
+ */
+function nextWait(st: RolloutState, nowMs: number): number {
+  if (st.status === 'paused') return 5 * minute;
+  if (st.status === 'progressing' && st.stepEndsAt) return Math.max(0, Date.parse(st.stepEndsAt) - nowMs);
+  return 0;
 }
 /** The rollout's state and the tail of its history, for a failure message. */
 async function whereItStands(s: Started): Promise<string> {
@@ -155,6 +215,11 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
 
   it('a good version promotes itself through shadow, weight and analysis; every judgement and step change is stored', async () => {
     const s = await start({ steps: shadowWeightAnalysis });
+    // The details line says when the shadow step is judged as a time, right whenever it is read (a
+    // bare countdown, "judging in 10m", was only right at the moment it was written).
+    const shadowing = await until(s, 'shadowing', (st) => st.routing.mode === 'shadow' && st.stepEndsAt !== undefined);
+    const clock = (iso: string) => `${iso.slice(11, 19)}Z`;
+    expect(shadowing.details).toBe(`step 1 of 4 (shadow 10m): shadowing v2 on every batch (live on v1), judging at ${clock(shadowing.stepEndsAt!)} (in about 10m, as of ${clock(shadowing.stepStartedAt)})`);
     await feed(s, 1, 0.5, 9.5, healthy(11));
     await feed(s, 2, 10.5, 14.5, healthy(12));
     const final = await settle(s);
@@ -198,6 +263,27 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     expect(steps.map((e) => [e.step_number, e.reason.slice(0, 'step 2 of 4'.length)])).toEqual([[2, 'step 2 of 4'], [3, 'step 3 of 4'], [4, 'step 4 of 4']]);
     const routed = await rows<{ mode: string; step_number: number }>('SELECT mode, step_number FROM rollout_routing FINAL WHERE rollout_id = {id:String} ORDER BY epoch', { id: s.id });
     expect(routed).toEqual([{ mode: 'shadow', step_number: 1 }, { mode: 'weight', step_number: 2 }, { mode: 'canary', step_number: 4 }]);
+    // The promotion after the last step is step 4 of 4 in the audit table too, as in rollout_routing
+    // (it said step_number 5, a step that does not exist): no row says more than the step count.
+    const closing = await rows<{ event_type: string; step: number; step_number: number }>(
+      "SELECT event_type, step, step_number FROM rollout_events FINAL WHERE rollout_id = {id:String} AND seq > (SELECT max(seq) FROM rollout_events FINAL WHERE rollout_id = {id:String} AND event_type = 'judgement') ORDER BY seq",
+      { id: s.id },
+    );
+    expect(closing).toEqual([
+      { event_type: 'step', step: 4, step_number: 4 },
+      { event_type: 'routing', step: 4, step_number: 4 },
+      { event_type: 'promoted', step: 4, step_number: 4 },
+    ]);
+    const [{ most }] = (await rows<{ most: number }>('SELECT max(step_number) AS most FROM rollout_events FINAL WHERE rollout_id = {id:String}', { id: s.id })) as [{ most: number }];
+    expect(most).toBe(4);
+    // Query `state` names steps as people count them beside the 0-based index: each judgement and
+    // each audit event has its 1-based stepNumber (at most the step count), which the tool prints.
+    expect(final.judgements.map((j) => [j.step, j.stepNumber])).toEqual([[0, 1], [3, 4]]);
+    expect(final.events.map((e) => e.stepNumber)).toEqual(final.events.map((e) => Math.min(e.step + 1, 4)));
+    expect(final.events.at(-1)).toMatchObject({ type: 'promoted', step: 4, stepNumber: 4 });
+    // `platform rollouts show`'s audit table: the promotion's step column says 4.
+    const promotedRow = describeRollout(final).split('\n').map((l) => l.split(/ {2,}/)).find((cells) => cells[2] === 'promoted');
+    expect(promotedRow?.[3]).toBe('4');
   });
 
   it('pause durations: a pause step holds exactly its duration', async () => {
@@ -335,9 +421,18 @@ describe('canary rollout step machine (time-skipping, a test server per test)', 
     const bad = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-1', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: '1', steps: [{ weight: 0 }] }] });
     const err = await bad.result().then(() => undefined, (e: unknown) => e);
     expect(String((err as WorkflowFailedError).cause?.message)).toBe('canaryRollout input: input.steps.0.weight: expected 1..99');
+    // Every refusal says so in the search attributes `platform rollouts list --all` / `--status refused` read.
+    const refused = { RolloutStatus: ['refused'], RolloutPipeline: ['x'] };
+    expect((await bad.describe()).searchAttributes).toMatchObject(refused);
     const wrongId = await h.env.client.workflow.start('canaryRollout', { workflowId: 'my-rollout', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: '1' }] });
     const err2 = await wrongId.result().then(() => undefined, (e: unknown) => e);
     expect(String((err2 as WorkflowFailedError).cause?.message)).toBe('canaryRollout: workflow id must be "rollout-x-1" (rollout-<pipeline>-<version>), got "my-rollout"');
+    expect((await wrongId.describe()).searchAttributes).toMatchObject(refused);
+    // A start check on the worker (here: a version the catalogue does not have).
+    const unknown = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-request-enriched@9', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: 'request-enriched@9' }] });
+    const err4 = await unknown.result().then(() => undefined, (e: unknown) => e);
+    expect(String((err4 as WorkflowFailedError).cause?.message)).toMatch(/^canaryRollout input: input\.version: processor request-enriched has versions 1, 2, 3, 4, not 9/);
+    expect((await unknown.describe()).searchAttributes).toMatchObject(refused);
     // A version written v1 names the rollout after the number: rollout-x-1, not rollout-x-v1.
     const lettered = await h.env.client.workflow.start('canaryRollout', { workflowId: 'rollout-x-v1', taskQueue: h.taskQueue, args: [{ pipeline: 'x', version: 'v1' }] });
     const err3 = await lettered.result().then(() => undefined, (e: unknown) => e);

@@ -12,7 +12,7 @@ import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import { loadConfig } from '../../schemas/config.js';
 import { PlatformError } from '../../schemas/errors.js';
 import { describeStep, rolloutInputSchema, rolloutLockWorkflowId, rolloutWorkflowId } from '../../schemas/rollouts/rollout.js';
-import { rolloutStatusSchema, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
+import { rolloutStatusSchema, stepNumberOf, type RolloutState } from '../../schemas/rollouts/rollout-state.js';
 import { abortUpdate, pauseUpdate, promoteUpdate, resumeUpdate } from '../../workflows/rollouts/canary-rollout.js';
 import { connectTemporal, createWarehouse } from '../connections.js';
 import { resolveEndpoints } from '../endpoints.js';
@@ -83,7 +83,7 @@ export interface StartRolloutOptions {
 export async function startRollout(client: Client, taskQueue: string, raw: unknown, requestedBy?: string, options: StartRolloutOptions = {}): Promise<string> {
   const withBy = requestedBy && typeof raw === 'object' && raw !== null && !('requestedBy' in raw) ? { ...raw, requestedBy } : raw;
   const parsed = rolloutInputSchema.safeParse(withBy);
-  if (!parsed.success) throw new RolloutRefusedError(`rollout input: ${describeZodError(parsed.error)}`);
+  if (!parsed.success) throw new RolloutRefusedError(`canaryRollout input: ${describeZodError(parsed.error)}`);
   const { pipeline, version, baselineVersion, steps } = parsed.data;
   const context: RolloutStartContext = {
     catalogue: options.catalogue ?? treeProcessors,
@@ -91,7 +91,7 @@ export async function startRollout(client: Client, taskQueue: string, raw: unkno
     ...(options.requireRunningPipeline === undefined ? {} : { requireRunningPipeline: options.requireRunningPipeline }),
   };
   const check = await checkRolloutStart(client, context, { pipeline, version, flags: parsed.data.flags, metrics: parsed.data.analysis.metrics.map((m) => m.name) });
-  if (!check.ok) throw new RolloutRefusedError(`rollout input: ${describeTargetRefusal(check)}`);
+  if (!check.ok) throw new RolloutRefusedError(`canaryRollout input: ${describeTargetRefusal(check)}`);
   const lock = client.workflow.getHandle(rolloutLockWorkflowId(pipeline));
   try {
     if ((await lock.describe()).status.name === 'RUNNING') {
@@ -180,7 +180,7 @@ export function describeRollout(s: RolloutState): string {
   if (s.handover) lines.push(`  hand-over: ${s.handover}`);
   if (s.pause) lines.push(`  paused by ${s.pause.by} at ${s.pause.at}: ${s.pause.reason}`);
   if (s.incident) lines.push(`  incident ${s.incident} (platform alerts show ${s.incident})`);
-  lines.push('', renderRows(['seq', 'at', 'event', 'step', 'by', 'reason'], s.events.map((e) => [String(e.seq), e.at, e.type, String(e.step + 1), e.by, e.reason])));
+  lines.push('', renderRows(['seq', 'at', 'event', 'step', 'by', 'reason'], s.events.map((e) => [String(e.seq), e.at, e.type, String(e.stepNumber ?? stepNumberOf(e.step, s.stepCount)), e.by, e.reason])));
   return lines.join('\n');
 }
 
@@ -234,7 +234,7 @@ const command: Command = {
         try {
           raw = JSON.parse(text);
         } catch (err) {
-          throw new UsageError(`rollout input: expected JSON, ${(err as Error).message}`);
+          throw new UsageError(`canaryRollout input: expected JSON, ${(err as Error).message}`);
         }
         const by = typeof values.by === 'string' ? values.by : userInfo().username;
         // The declarations the worker judges with (aggregate:/detector: metrics are checked against them).

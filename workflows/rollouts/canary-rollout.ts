@@ -40,6 +40,7 @@ import type { RolloutActivities } from '../../activities/rollouts/rollout-activi
 import type { AlertFiring } from '../../schemas/alerting/alert.js';
 import { describeZodError } from '../../schemas/alerting/alert-incident.js';
 import {
+  describeJudgingAt,
   describeStep,
   formatDuration,
   legacyRolloutWorkflowId,
@@ -53,6 +54,7 @@ import {
   controlInputSchema,
   finalRolloutStatuses,
   rolloutEventCap,
+  stepNumberOf,
   type ControlInput,
   type JudgementSummary,
   type RolloutEvent,
@@ -98,7 +100,26 @@ function refuse(type: string, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, nonRetryable: true, message });
 }
 
-/** Routing in words: `25 % of keys on v3`, `shadowing v3 on every batch`, `all keys on current`. */
+/**
+ * A refused start (bad input, wrong workflow id, a start check: pipeline not running, unknown
+ * version, bad flags or metric): the run fails, but first says so where people look for rollouts,
+ * search attributes `RolloutStatus` = `refused` and `RolloutPipeline` (when the input names one),
+ * so `platform rollouts list --all` and `--status refused` show it, and the details say why.
+ * Versioned: refusals recorded before it replay without the search attributes.
+ */
+function refuseStart(pipeline: unknown, type: string, message: string): ApplicationFailure {
+  if (patched('rollout-refusal-search-attributes')) {
+    const named = typeof pipeline === 'string' && pipeline.trim() !== '' ? pipeline.slice(0, 200) : undefined;
+    upsertSearchAttributes([
+      { key: rolloutSearchAttributes.status, value: 'refused' },
+      ...(named ? [{ key: rolloutSearchAttributes.pipeline, value: named }] : []),
+    ]);
+    setCurrentDetails(`refused: ${message}`);
+  }
+  return refuse(type, message);
+}
+
+/** Routing in words: `25 % of keys on v3`, `shadowing v3 on every batch`, `all keys on request-enriched@1`. */
 export function describeRouting(r: Routing): string {
   switch (r.mode) {
     case 'baseline':
@@ -118,14 +139,17 @@ export function describeRouting(r: Routing): string {
  */
 export async function canaryRollout(rawInput: unknown, carried?: RolloutState): Promise<RolloutState> {
   const parsed = rolloutInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw refuse('invalid_input', `canaryRollout input: ${describeZodError(parsed.error)}`);
+  if (!parsed.success) {
+    const pipeline = typeof rawInput === 'object' && rawInput !== null ? (rawInput as { pipeline?: unknown }).pipeline : undefined;
+    throw refuseStart(pipeline, 'invalid_input', `canaryRollout input: ${describeZodError(parsed.error)}`);
+  }
   const input: RolloutInput = parsed.data;
   const info = workflowInfo();
   const expectedId = rolloutWorkflowId(input.pipeline, input.version);
   // Runs started before ids were numbered (`rollout-demo-v1`) keep theirs; new ones are refused it.
   const legacy = info.workflowId !== expectedId && info.workflowId === legacyRolloutWorkflowId(input.pipeline, input.version) && !patched('rollout-id-numbered');
   if (info.workflowId !== expectedId && !legacy) {
-    throw refuse('invalid_input', `canaryRollout: workflow id must be "${expectedId}" (rollout-<pipeline>-<version>), got "${info.workflowId}"`);
+    throw refuseStart(input.pipeline, 'invalid_input', `canaryRollout: workflow id must be "${expectedId}" (rollout-<pipeline>-<version>), got "${info.workflowId}"`);
   }
   const steps: RolloutStep[] = input.steps;
   const now = () => Date.now();
@@ -160,7 +184,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   let lastAttributes = '';
 
   function record(type: RolloutEvent['type'], by: string, reason: string): void {
-    const event: RolloutEvent = { seq: ++s.eventSeq, at: iso(now()), type, step: s.step, by, reason };
+    const event: RolloutEvent = { seq: ++s.eventSeq, at: iso(now()), type, step: s.step, stepNumber: stepNumberOf(s.step, steps.length), by, reason };
     s.events.push(event);
     if (s.events.length > rolloutEventCap) s.events.splice(0, s.events.length - rolloutEventCap);
     pendingAudit.push({ ...event, status: s.status, routing: { ...s.routing } });
@@ -172,16 +196,16 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
     record('routing', by, `${describeRouting(s.routing)} (epoch ${s.routing.epoch}): ${reason}`);
   }
 
-  /** Time until the next judgement, in words, or '' when none is scheduled by time. */
+  /** When the next judgement is due, in words (see describeJudgingAt), or '' when none is scheduled by time. */
   function judgingIn(): string {
     const step = steps[s.step];
     if (!step || s.status !== 'progressing') return '';
     const left = s.stepEndsAt ? Math.max(0, Date.parse(s.stepEndsAt) - now()) : 0;
-    if ('shadow' in step) return `judging in ${formatDuration(left)}`;
+    if ('shadow' in step) return describeJudgingAt(now() + left, now());
     let ms = 'pause' in step && typeof step.pause === 'number' ? left : 0;
     for (let i = s.step + 1; i < steps.length; i++) {
       const next = steps[i]!;
-      if ('analysis' in next) return `judging in ${formatDuration(ms)}`;
+      if ('analysis' in next) return describeJudgingAt(now() + ms, now());
       if ('pause' in next && typeof next.pause === 'number') ms += next.pause;
       else return '';
     }
@@ -199,13 +223,13 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       lastAttributes = signature;
     }
     s.stepDescription = steps[s.step] ? describeStep(steps[s.step]!) : 'done';
-    s.stepNumber = Math.min(s.step + 1, steps.length);
+    s.stepNumber = stepNumberOf(s.step, steps.length);
     const position = `step ${s.stepNumber} of ${steps.length} (${s.stepDescription})`;
     let line: string;
     if (s.status === 'progressing') line = [`${position}: ${describeRouting(s.routing)}`, judgingIn()].filter(Boolean).join(', ');
     else if (s.status === 'paused') line = `${position}: ${describeRouting(s.routing)}, paused by ${s.pause?.by}: ${s.pause?.reason}`;
     else if (s.status === 'promoted') line = `promoted: ${describeRouting(s.routing)}`;
-    else if (s.status === 'refused') line = 'refused: another rollout holds this pipeline';
+    else if (s.status === 'refused') line = `refused: ${s.events.at(-1)?.reason ?? 'another rollout holds this pipeline'}`;
     else line = `${s.status.replace('_', ' ')}: ${describeRouting(s.routing)}`;
     s.details = line;
     const last = s.judgements.at(-1);
@@ -213,7 +237,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       [
         `**${s.pipeline}**: ${s.baselineVersion} -> ${s.version}, status **${s.status}**`,
         line,
-        ...(last ? [`last judgement (step ${last.step + 1}): **${last.outcome}**, score ${last.score}; ${last.metrics.join('; ')}`] : []),
+        ...(last ? [`last judgement (step ${last.stepNumber ?? last.step + 1}): **${last.outcome}**, score ${last.score}; ${last.metrics.join('; ')}`] : []),
         ...(s.incident ? [`incident: ${s.incident}`] : []),
       ].join('\n'),
     );
@@ -436,7 +460,7 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
       analysis: input.analysis,
     });
     const { reason, ...kept } = summary;
-    s.judgements.push(kept as JudgementSummary);
+    s.judgements.push({ ...(kept as JudgementSummary), stepNumber: stepNumberOf(step, steps.length) });
     if (s.judgements.length > 50) s.judgements.splice(0, s.judgements.length - 50);
     record('judgement', 'judge', `${summary.outcome}, score ${summary.score}: ${reason}; ${summary.metrics.join('; ')}`);
     // A person may have acted while the judge ran: their decision stands.
@@ -474,13 +498,20 @@ export async function canaryRollout(rawInput: unknown, carried?: RolloutState): 
   // Checked by an activity against the worker's catalogue and the pipeline's processor, before the
   // lock is taken or anything is published. Versioned: runs started before the check replay without it.
   if (!carried && patched('rollout-checks-target')) {
+    let checked: Awaited<ReturnType<RolloutActivities['checkRolloutTarget']>>;
     try {
-      await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags, metrics: input.analysis.metrics.map((m) => m.name) });
+      checked = await side.checkRolloutTarget({ pipeline: input.pipeline, version: input.version, flags: input.flags, metrics: input.analysis.metrics.map((m) => m.name) });
     } catch (err) {
       if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'invalid_input') {
-        throw refuse('invalid_input', err.cause.message);
+        throw refuseStart(input.pipeline, 'invalid_input', err.cause.message);
       }
       throw err;
+    }
+    // The baseline as recorded at start: the version the pipeline runs (`request-enriched@1`), not
+    // the word `current` (the input's default). Results recorded before the check reported it have none.
+    if (input.baselineVersion === 'current' && checked.baseline) {
+      s.baselineVersion = checked.baseline;
+      s.routing = { ...s.routing, baselineVersion: checked.baseline };
     }
   }
 
