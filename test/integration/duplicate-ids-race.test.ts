@@ -15,7 +15,10 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestActivities, KafkaResources, type IngestDeps, type LandBatchInput } from '../../activities/ingest/ingest.js';
-import { migrate } from '../../infra/clickhouse/migrate.js';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMigrations, migrate, migrationsDir } from '../../infra/clickhouse/migrate.js';
 import { planRange } from '../../schemas/ingest/batch-plan.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
@@ -191,5 +194,40 @@ describe('duplicate ids racing on two partitions', () => {
     for (let r = 0; r < rounds; r++) await landRound({ duplicateIdCheck: 'claims' }, 'event_id_claims', pipeline, r, 1);
     expect(await counts(pipeline)).toEqual(expected);
     expect(new Map((await rows<{ id: string; partition: number; offset: string }>('SELECT lower(toString(event_id)) AS id, partition, toString(offset) AS offset FROM events WHERE pipeline = {p:String}', { p: pipeline })).map((l) => [l.id, `${l.partition}/${l.offset}`]))).toEqual(winner);
+  });
+});
+
+describe('migration 036 on a database with landed events', () => {
+  it('backfills a claim per landed event, once; a racing copy of a backfilled id then points at the landed row', async () => {
+    const db = `${id}_bf`;
+    const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+    const client = createWarehouse(config, stackEndpoints(), db);
+    try {
+      // The database as it was before 036, with round 0 of partition 0 landed by the old lookup.
+      for (const f of await readdir(migrationsDir)) if (f.endsWith('.sql') && f < '036') await cp(join(migrationsDir, f), join(dir, f));
+      await migrate(client, db, { admin, dir });
+      const acts = (check: IngestDeps['duplicateIdCheck']) => createIngestActivities({ kafka, warehouse: client, processorVersion: 'race-test', resources, duplicateIdCheck: check });
+      const plan = (partition: number): LandBatchInput => ({ plan: planRange('backfill', topic, partition, 0, perRound, 0, perRound), maxEventBytes: 1 << 20 });
+      await run(acts('lookup').landBatch, plan(0));
+      // Upgrade: 036 applies, then its statements once more (two processes starting at once).
+      expect((await migrate(client, db, { admin })).applied).toContain('036_event_id_claims.sql');
+      const claims = async () => (await (await client.query({ query: 'SELECT partition, toString(offset) AS offset, batch_id FROM event_id_claims ORDER BY partition, offset', format: 'JSONEachRow' })).json<{ partition: number; offset: string; batch_id: string }>());
+      const backfilled = await claims();
+      expect(backfilled).toEqual(Array.from({ length: perRound }, (_, o) => ({ partition: 0, offset: String(o), batch_id: `backfill/${topic}/0/0-${perRound}` })));
+      const m036 = (await loadMigrations()).find((m) => m.version === 36)!;
+      for (const statement of m036.statements) await client.command({ query: statement });
+      expect(await claims()).toEqual(backfilled);
+      // The other partition's copies of the same ids, with claims: duplicates of the landed rows.
+      const result = await run(acts('claims').landBatch, plan(1));
+      expect(result).toMatchObject({ valid: 0, rejected: perRound, rejectCodes: { duplicate_id: perRound } });
+      const dead = await (await client.query({ query: 'SELECT toString(offset) AS offset, reason_detail FROM dead_letters ORDER BY offset', format: 'JSONEachRow' })).json<{ offset: string; reason_detail: string }>();
+      expect(dead.map((d) => [d.offset, (JSON.parse(d.reason_detail) as { firstPartition: number; firstOffset: string }).firstPartition, (JSON.parse(d.reason_detail) as { firstOffset: string }).firstOffset])).toEqual(
+        Array.from({ length: perRound }, (_, o) => [String(o), 0, String(o)]),
+      );
+    } finally {
+      await admin.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db } });
+      await client.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
