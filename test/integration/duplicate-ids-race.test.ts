@@ -114,7 +114,7 @@ afterAll(async () => {
 });
 
 describe('block numbers of the embedded ClickHouse (what the claims check rests on)', () => {
-  type Probe = { k: string; block: string };
+  interface Probe { k: string; block: string }
   const probe = 'claims_probe';
   const insert = (values: { n: number }[], token?: string) =>
     warehouse.insert({ table: probe, values, format: 'JSONEachRow', clickhouse_settings: { insert_deduplicate: 1, async_insert: 0, ...(token ? { insert_deduplication_token: token } : {}) } });
