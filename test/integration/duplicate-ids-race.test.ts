@@ -197,6 +197,27 @@ describe('duplicate ids racing on two partitions', () => {
   });
 });
 
+describe('a step that cannot see its own claim', () => {
+  it('fails retriably (claim_missing) before inserting anything; the retry lands', async () => {
+    const pipeline = 'lost-claim';
+    // The real client, except that the claims insert is acknowledged without being written (a
+    // write lost on its way, as on a replica that does not have it yet).
+    const losing = new Proxy(warehouse, {
+      get(target, prop, receiver) {
+        if (prop !== 'insert') return Reflect.get(target, prop, receiver) as unknown;
+        return (params: Parameters<ClickHouseClient['insert']>[0]) => (params.table === 'event_id_claims' ? Promise.resolve({ executed: true, query_id: '', summary: undefined, response_headers: {} }) : target.insert(params));
+      },
+    });
+    const input: LandBatchInput = { plan: planRange(pipeline, topic, 0, 0, perRound, 0, perRound), maxEventBytes: 1 << 20 };
+    const lost = run(createIngestActivities({ kafka, warehouse: losing, processorVersion: 'race-test', resources }).landBatch, input);
+    await expect(lost).rejects.toMatchObject({ code: 'claim_missing', retriable: true });
+    await expect(lost).rejects.toThrow(/expected the step's own claims of 10 event id\(s\) in event_id_claims right after inserting them/);
+    expect(await counts(pipeline)).toEqual({ events: 0, ids: 0, dead: 0 });
+    await run(createIngestActivities({ kafka, warehouse, processorVersion: 'race-test', resources }).landBatch, input);
+    expect(await counts(pipeline)).toEqual({ events: perRound, ids: perRound, dead: 0 });
+  });
+});
+
 describe('migration 036 on a database with landed events', () => {
   it('backfills a claim per landed event, once; a racing copy of a backfilled id then points at the landed row', async () => {
     const db = `${id}_bf`;
