@@ -374,8 +374,9 @@ function clickHouseTimeMs(text: string): number {
 }
 
 /**
- * Moves the step's events whose id already landed for the pipeline (`landed`, rows of `events`
- * found by id) to the dead letters as `duplicate_id`, pointing at the row that holds the id. A
+ * Moves the step's events whose id already landed for the pipeline (`landed`: rows of `events`
+ * found by id, or the winning claims of {@link rankClaims}) to the dead letters as `duplicate_id`,
+ * pointing at the row that holds the id. A
  * landed row counts when it sits at another source position (the same offset landed again by a
  * retry, a re-plan or a replay is not a duplicate of itself) and its event time is within
  * `windowMs` of the event's. When several qualify, the first in `landed`'s order (the caller
