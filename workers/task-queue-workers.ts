@@ -214,14 +214,15 @@ export class TaskQueueWorkers {
 
 /** Builds one Worker per task queue; when one fails, the ones already built are run and stopped (a built Worker holds its connection open until it ran). */
 async function buildAll(options: TaskQueueWorkersOptions, connection: NativeConnection): Promise<Worker[]> {
-  const workers: Worker[] = [];
-  try {
-    for (const queue of options.taskQueues) workers.push(await options.build(connection, queue));
-  } catch (err) {
+  // Built side by side: each waits on its own namespace check and workflow thread.
+  const built = await Promise.allSettled(options.taskQueues.map((queue) => options.build(connection, queue)));
+  const workers = built.flatMap((b) => (b.status === 'fulfilled' ? [b.value] : []));
+  const failed = built.find((b): b is PromiseRejectedResult => b.status === 'rejected');
+  if (failed) {
     const runs = workers.map((w) => w.run());
     shutdownRunning(workers);
     await Promise.allSettled(runs);
-    throw err;
+    throw failed.reason;
   }
   return workers;
 }
