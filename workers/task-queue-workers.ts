@@ -12,7 +12,7 @@
  * on it (same task queues, activities and options), started, and only then are the old Workers
  * shut down (their in-flight tasks get the Workers' `shutdownGraceTime`) and their connection
  * closed. One `temporal workers replaced` line (info) says so, with `outageMs` (first failure of
- * the outage to the new Workers polling). A failure to build the new Workers is logged once
+ * the outage to the new Workers polling) and `buildMs` (spare connection up to new Workers polling). A failure to build the new Workers is logged once
  * (warn) per replacement and retried; the process never exits on this path.
  */
 import type { NativeConnection, Worker } from '@temporalio/worker';
@@ -184,6 +184,7 @@ export class TaskQueueWorkers {
         // Still unreachable: the outage tracker already logged the outage.
       }
       if (connection && !this.stopping) {
+        const connectedAt = Date.now();
         let workers: Worker[] | null = null;
         try {
           workers = await buildAll(this.options, connection);
@@ -200,7 +201,7 @@ export class TaskQueueWorkers {
           } else {
             // The new Workers poll before the old ones (perhaps asleep in a poll backoff) drain.
             shutdownRunning(old.workers);
-            this.options.log.info('temporal workers replaced', { outageMs: Date.now() - since, taskQueues: this.options.taskQueues });
+            this.options.log.info('temporal workers replaced', { outageMs: Date.now() - since, buildMs: Date.now() - connectedAt, taskQueues: this.options.taskQueues });
           }
           return;
         }
