@@ -60,6 +60,7 @@ interface LogLine {
   dependency?: string;
   outageMs?: number;
   retriedOperations?: number;
+  buildMs?: number;
   at: number;
   text: string;
 }
@@ -220,7 +221,7 @@ describe('Temporal outages under a running worker', () => {
       const [events] = await rows<{ n: string; u: string }>('SELECT count() AS n, uniqExact(topic, partition, offset) AS u FROM events');
       const [dead] = await rows<{ n: string }>('SELECT count() AS n FROM dead_letters');
       const replaced = lines.filter((l) => l.msg === 'temporal workers replaced' && l.at >= killedAt);
-      const figure = `outage ${round + 1}: down ${((healthyAt - killedAt) / 1000).toFixed(1)} s; first new rows ${((firstRows - healthyAt) / 1000).toFixed(2)} s after the server answered (poll step 50 ms); workers replaced ${replaced.length > 0 ? `${((replaced[0]!.at - healthyAt) / 1000).toFixed(2)} s after it (buildMs ${(replaced[0] as { buildMs?: number }).buildMs})` : 'never'}; load ${load}`;
+      const figure = `outage ${round + 1}: down ${((healthyAt - killedAt) / 1000).toFixed(1)} s; first new rows ${((firstRows - healthyAt) / 1000).toFixed(2)} s after the server answered (poll step 50 ms); workers replaced ${replaced.length > 0 ? `${((replaced[0]!.at - healthyAt) / 1000).toFixed(2)} s after it (buildMs ${replaced[0]!.buildMs})` : 'never'}; load ${load}`;
       figures.push(figure);
       console.log(`temporal outage: ${figure}`);
       console.log(`temporal outage: produced ${produced.valid + produced.rejected}, landed ${events!.n}, dead-lettered ${dead!.n}, duplicated ${Number(events!.n) - Number(events!.u)}, lost ${produced.valid - Number(events!.u)}`);
