@@ -10,8 +10,8 @@
  * What: when the {@link OutageTracker} opens a `temporal` outage, a spare `NativeConnection` is
  * tried every `retryEveryMs` (250 ms by default). As soon as one connects, new Workers are built
  * on it (same task queues, activities and options), started, and only then are the old Workers
- * shut down (their in-flight tasks get the Workers' `shutdownGraceTime`) and their connection
- * closed. One `temporal workers replaced` line (info) says so, with `outageMs` (first failure of
+ * shut down (between two workflow activations, waiting up to `activationWaitMs`; their in-flight
+ * activities get the Workers' `shutdownGraceTime`) and their connection closed. One `temporal workers replaced` line (info) says so, with `outageMs` (first failure of
  * the outage to the new Workers polling) and `buildMs` (spare connection up to new Workers polling). A failure to build the new Workers is logged once
  * (warn) per replacement and retried; the process never exits on this path.
  */
@@ -33,6 +33,8 @@ export interface TaskQueueWorkersOptions {
   outages?: OutageTracker;
   /** Interval between attempts at a spare connection (and at building Workers on it), ms. @default 250 */
   retryEveryMs?: number;
+  /** Longest wait for a replaced Worker's workflow activations in flight to end before it is shut down anyway, ms. @default 5000 */
+  activationWaitMs?: number;
 }
 
 /** One set of Workers on one connection. */
@@ -51,6 +53,7 @@ export class TaskQueueWorkers {
   private replacing: Promise<void> | null = null;
   private stopping = false;
   private readonly retryEveryMs: number;
+  private readonly activationWaitMs: number;
   private readonly unsubscribe: () => void;
   private settle!: { resolve: () => void; reject: (err: unknown) => void };
   /** Resolves when the Workers stopped (signal or {@link shutdown}) and their connection is closed; rejects with a Worker's fatal error. */
@@ -75,6 +78,7 @@ export class TaskQueueWorkers {
 
   private constructor(private readonly options: TaskQueueWorkersOptions, connection: NativeConnection, workers: Worker[]) {
     this.retryEveryMs = options.retryEveryMs ?? 250;
+    this.activationWaitMs = options.activationWaitMs ?? 5000;
     this.done = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -200,8 +204,12 @@ export class TaskQueueWorkers {
             shutdownRunning(workers);
           } else {
             // The new Workers poll before the old ones (perhaps asleep in a poll backoff) drain.
-            shutdownRunning(old.workers);
             this.options.log.info('temporal workers replaced', { outageMs: Date.now() - since, buildMs: Date.now() - connectedAt, taskQueues: this.options.taskQueues });
+            // An old Worker shut down in the middle of a workflow activation lost its result (the
+            // workflow task then waited for its 10 s start-to-close timeout, seen in a fault test's
+            // history): each one is shut down between activations, or after `activationWaitMs`.
+            await untilNoActivation(old.workers, this.activationWaitMs);
+            shutdownRunning(old.workers);
           }
           return;
         }
@@ -226,6 +234,13 @@ async function buildAll(options: TaskQueueWorkersOptions, connection: NativeConn
     throw failed.reason;
   }
   return workers;
+}
+
+/** Resolves when no Worker of `workers` has a workflow activation in flight (checked every 20 ms), or after `timeoutMs`. */
+async function untilNoActivation(workers: readonly Worker[], timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  const busy = () => workers.some((w) => w.getState() === 'RUNNING' && w.getStatus().numInFlightWorkflowActivations > 0);
+  while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function shutdownRunning(workers: readonly Worker[]): void {
