@@ -3,7 +3,8 @@
  * queue and on its analytics queue `<queue>-analytics` (WORKER_TASK_QUEUES picks one or both; each
  * gets a Temporal Worker of its own). Reads the config, resolves the servers (environment first, local defaults otherwise;
  * starts nothing), applies the ClickHouse migrations, builds the activities with real clients
- * and polls until SIGINT/SIGTERM, then drains and closes its connections.
+ * and polls until SIGINT/SIGTERM, then drains and closes its connections. After a Temporal outage
+ * its Temporal Workers are rebuilt on a fresh connection (workers/task-queue-workers.ts).
  *
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
