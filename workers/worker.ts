@@ -320,7 +320,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     build: (connection, queue) => Worker.create({ ...workerOptions, connection, taskQueue: queue }),
     taskQueues,
     log,
-    outages,
+    ...(config.TEMPORAL_WORKER_REPLACEMENT ? { outages } : {}),
   });
   log.info('worker polling', { taskQueues, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
   const done = workers.done.finally(async () => {
