@@ -8,7 +8,8 @@
  * Asserted after each outage: every event produced so far landed exactly once (merges stopped).
  * Asserted at the end: per outage ONE `dependency outage started` and ONE `dependency outage ended`
  * line for temporal (retried count > 0) and ONE `temporal workers replaced` line (the worker's
- * Temporal Workers rebuilt on a fresh connection, workers/task-queue-workers.ts), no other line
+ * Temporal Workers rebuilt on a fresh connection, workers/task-queue-workers.ts; none with
+ * TEMPORAL_WORKER_REPLACEMENT=false), no other line
  * naming the server's address, the same PID. Printed, not asserted (speed is measured, never a
  * timed assertion): seconds from the server answering again to the first new rows, per outage,
  * and the load average. `npm run test:faults`, `npm run test:faults:ci`.
@@ -242,7 +243,8 @@ describe('Temporal outages under a running worker', () => {
     expect(started).toHaveLength(outages.length);
     expect(ended).toHaveLength(outages.length);
     for (const line of ended) expect(line.retriedOperations).toBeGreaterThan(0);
-    expect(replaced).toHaveLength(outages.length);
+    // TEMPORAL_WORKER_REPLACEMENT=false (the worker inherits this environment) measures the Core SDK's own recovery.
+    expect(replaced).toHaveLength(config.TEMPORAL_WORKER_REPLACEMENT ? outages.length : 0);
     expect(noisy).toHaveLength(0);
   });
 });
