@@ -50,6 +50,8 @@ interface Generation {
 /** The process's Temporal Workers; see the module comment. */
 export class TaskQueueWorkers {
   private current: Generation;
+  /** Every set of Workers not yet stopped (the current one, and replaced ones still draining). */
+  private readonly live = new Set<Generation>();
   private replacing: Promise<void> | null = null;
   private stopping = false;
   private readonly retryEveryMs: number;
@@ -102,8 +104,9 @@ export class TaskQueueWorkers {
 
   /**
    * Replaces the Workers: tries a spare connection every `retryEveryMs` until one connects, builds
-   * and runs new Workers on it, then shuts the old ones down (not waiting for them to drain).
-   * Joins the replacement in progress if there is one. Resolves when the new Workers poll, or
+   * and runs new Workers on it, then shuts the old ones down between two workflow activations
+   * (waiting up to `activationWaitMs`; not waiting for them to drain).
+   * Joins the replacement in progress if there is one. Resolves once the old ones are told to stop, or
    * when the Workers are stopping (nothing replaced then); never rejects.
    * @param since start of the outage that calls for it (epoch ms), for the log line. @default now
    */
@@ -118,13 +121,14 @@ export class TaskQueueWorkers {
   /** Stops polling, lets in-flight tasks finish (within the Workers' `shutdownGraceTime`), closes the connection; resolves with `done`. */
   async shutdown(): Promise<void> {
     this.stopping = true;
-    shutdownRunning(this.current.workers);
+    for (const generation of this.live) shutdownRunning(generation.workers);
     await this.done;
   }
 
   private run(connection: NativeConnection, workers: Worker[]): Generation {
     const runs = workers.map((w) => w.run());
     const generation: Generation = { connection, workers, finished: false, error: null };
+    this.live.add(generation);
     Promise.all(runs)
       .then(
         () => null,
@@ -143,6 +147,7 @@ export class TaskQueueWorkers {
   private async generationEnded(generation: Generation, err: unknown): Promise<void> {
     generation.finished = true;
     generation.error = err;
+    this.live.delete(generation);
     await generation.connection.close().catch(() => undefined);
     if (generation !== this.current) {
       // Replaced: its end is not the process's end.
