@@ -42,6 +42,12 @@ export const envSchema = z.object({
    * aggregators and their activities, off the landing process's main thread). @default "all"
    */
   WORKER_TASK_QUEUES: z.enum(['all', 'platform', 'analytics'], { message: 'expected all, platform or analytics' }).default('all'),
+  /**
+   * After a Temporal outage, rebuild the worker's Temporal Workers on a fresh connection (their
+   * pollers may sleep up to ~10 s in the Core SDK's backoff; workers/task-queue-workers.ts).
+   * `false` keeps the Workers of the start. @default true
+   */
+  TEMPORAL_WORKER_REPLACEMENT: bool.default(true),
 
   /** Kafka bootstrap brokers. Unset: the local KRaft broker is started (or reused). */
   KAFKA_BROKERS: brokers.optional(),

@@ -3,7 +3,8 @@
  * queue and on its analytics queue `<queue>-analytics` (WORKER_TASK_QUEUES picks one or both; each
  * gets a Temporal Worker of its own). Reads the config, resolves the servers (environment first, local defaults otherwise;
  * starts nothing), applies the ClickHouse migrations, builds the activities with real clients
- * and polls until SIGINT/SIGTERM, then drains and closes its connections.
+ * and polls until SIGINT/SIGTERM, then drains and closes its connections. After a Temporal outage
+ * its Temporal Workers are rebuilt on a fresh connection (workers/task-queue-workers.ts).
  *
  * `startWorker()` is the same in-process, for `npm start`, the bench and tests; pass a
  * `workflowBundle` from `bundlePlatformWorkflows()` to bundle once and reuse it.
@@ -43,6 +44,7 @@ import { tracingWorkflowInterceptorModule, type Tracing } from './observability/
 import { analyticsTaskQueue } from '../schemas/analytics/task-queue.js';
 import { classifyOutage, isKafkaConnectionLog, OutageTracker } from './observability/outages.js';
 import { outageInterceptor } from './observability/outage-interceptor.js';
+import { TaskQueueWorkers } from './task-queue-workers.js';
 
 /** Path of the workflow entry (every workflow of the platform). */
 export const workflowsPath: string = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -137,8 +139,8 @@ export async function loadAlerting(config: PlatformConfig, ack: AckEndpointSetti
 
 /** A running worker: await `done`, or call `shutdown()`. */
 export interface RunningWorker {
-  /** The first Worker (the platform queue's, or with `queues: 'analytics'` the analytics queue's). */
-  worker: Worker;
+  /** The first Worker now polling (the platform queue's, or with `queues: 'analytics'` the analytics queue's); another one after {@link replaceWorkers}. */
+  readonly worker: Worker;
   /** The platform task queue (the analytics queue is `<taskQueue>-analytics`). */
   taskQueue: string;
   database: string;
@@ -150,6 +152,11 @@ export interface RunningWorker {
   done: Promise<void>;
   /** Stops polling, waits for running tasks, closes connections. */
   shutdown(): Promise<void>;
+  /**
+   * Replaces the Temporal Workers as after a Temporal outage (workers/task-queue-workers.ts): new
+   * Workers on a new connection poll before the old ones drain. Resolves once they poll; for tests.
+   */
+  replaceWorkers(): Promise<void>;
 }
 
 /** A console logger with a level threshold, one line per entry. */
@@ -274,21 +281,21 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     // The OpenLineage emitter also takes the rollouts' run events (anything with enqueue and location).
     ...(obs.lineage && 'enqueue' in obs.lineage && 'location' in obs.lineage ? { rolloutLineage: obs.lineage as unknown as RolloutLineageSink } : {}),
   });
-  const connection = await NativeConnection.connect({
-    address: endpoints.temporalAddress,
-    tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
-    ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
-  });
-  // Bundled once for both Workers (each would bundle on its own from workflowsPath).
+  // Bundled once for every Worker (each would bundle on its own from workflowsPath), replacements included.
   const workflowBundle = options.workflowBundle ?? (await bundlePlatformWorkflows({ tracing: Boolean(obs.tracing) }));
   const workerOptions = {
-    connection,
     namespace: config.TEMPORAL_NAMESPACE,
     workflowBundle,
     activities,
     // Heartbeats reach Temporal at most 0.5 s apart (the SDK's default throttle is 80 % of the
     // heartbeat timeout): a landing's 2 s heartbeat timeout then has 1.5 s of margin.
     maxHeartbeatThrottleInterval: '500 milliseconds',
+    // In-flight tasks of stopping Workers (SIGTERM, or Workers replaced after a Temporal outage)
+    // get 5 s to finish before their activities are cancelled (SDK default: cancelled at once).
+    shutdownGraceTime: '5 seconds',
+    // A workflow task on the sticky queue of Workers that are gone (replaced, killed) moves to the
+    // normal queue after 2 s instead of the SDK's 10 s.
+    stickyQueueScheduleToStartTimeout: '2 seconds',
     interceptors: {
       // Tracing first (outermost), so the metrics/log interceptor runs inside the RunActivity span.
       activity: [...(obs.tracing?.activityInterceptors ?? []), observabilityInterceptor({ ...(obs.metrics ? { metrics: obs.metrics } : {}), ...(obs.lineage ? { lineage: obs.lineage } : {}) }), outageInterceptor(outages, outageTargets)],
@@ -301,33 +308,39 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   // or in a process of its own (`platform` here, `analytics` there), off the landings' main thread.
   const queues = options.queues ?? config.WORKER_TASK_QUEUES;
   const analyticsQueue = analyticsTaskQueue(taskQueue);
-  const workers: Worker[] = [];
-  if (queues !== 'analytics') workers.push(await Worker.create({ ...workerOptions, taskQueue }));
-  if (queues !== 'platform') workers.push(await Worker.create({ ...workerOptions, taskQueue: analyticsQueue }));
-  const worker = workers[0]!;
-  log.info('worker polling', { taskQueues: workers.map((w) => w.options.taskQueue), namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
-  const runs = workers.map((w) => w.run());
-  const allRun = Promise.all(runs).then(() => undefined, async (err: unknown) => {
-    // One Worker failed: stop the other too, so the process ends instead of half-serving.
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await Promise.allSettled(runs);
-    throw err;
+  const taskQueues = [...(queues !== 'analytics' ? [taskQueue] : []), ...(queues !== 'platform' ? [analyticsQueue] : [])];
+  // The Workers are rebuilt on a fresh connection after a Temporal outage (workers/task-queue-workers.ts).
+  const workers = await TaskQueueWorkers.create({
+    connect: () =>
+      NativeConnection.connect({
+        address: endpoints.temporalAddress,
+        tls: config.TEMPORAL_TLS || config.TEMPORAL_API_KEY !== undefined,
+        ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
+      }),
+    build: (connection, queue) => Worker.create({ ...workerOptions, connection, taskQueue: queue }),
+    taskQueues,
+    log,
+    ...(config.TEMPORAL_WORKER_REPLACEMENT ? { outages } : {}),
   });
-  const done = allRun.finally(async () => {
+  log.info('worker polling', { taskQueues, namespace: config.TEMPORAL_NAMESPACE, database, processorVersion: version });
+  const done = workers.done.finally(async () => {
     outages.close();
-    await Promise.allSettled([resources.close(), warehouse.close(), connection.close(), temporal.connection.close()]);
+    await Promise.allSettled([resources.close(), warehouse.close(), temporal.connection.close()]);
     log.info('worker stopped', { taskQueue });
   });
   return {
-    worker,
+    get worker() {
+      return workers.first;
+    },
     taskQueue,
     database,
     processorVersion: version,
     temporal,
     warehouse,
     done,
+    replaceWorkers: () => workers.replace(),
     async shutdown() {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await workers.shutdown().catch(() => undefined);
       await done;
     },
   };

@@ -85,4 +85,27 @@ describe('OutageTracker', () => {
       ['dependency outage ended', 1],
     ]);
   });
+
+  it('onStarted listeners hear each outage start once (not each failure), a throwing one is logged and kept', () => {
+    const { lines, log } = capture();
+    const tracker = new OutageTracker({ log });
+    const heard: [string, number][] = [];
+    tracker.onStarted(() => {
+      throw new Error('listener bug');
+    });
+    const remove = tracker.onStarted((dependency, since) => heard.push([dependency, since]));
+    const before = Date.now();
+    tracker.failed('temporal', new Error('a'));
+    tracker.failed('temporal', new Error('b'));
+    tracker.noticed('kafka', new Error('c'));
+    tracker.succeeded('temporal');
+    tracker.failed('temporal', new Error('d'));
+    remove();
+    tracker.succeeded('temporal');
+    tracker.failed('temporal', new Error('e'));
+    expect(heard.map(([d]) => d)).toEqual(['temporal', 'kafka', 'temporal']);
+    expect(heard.every(([, since]) => since >= before && since <= Date.now())).toBe(true);
+    expect(lines.filter((l) => l.message === 'outage listener failed')).toHaveLength(4);
+    tracker.close();
+  });
 });

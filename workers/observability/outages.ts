@@ -40,6 +40,9 @@ export interface OutageTrackerOptions {
   probeEveryMs?: number;
 }
 
+/** Called when an outage of `dependency` starts, `since` its first failure (epoch ms); see {@link OutageTracker.onStarted}. */
+export type OutageStartedListener = (dependency: Dependency, since: number) => void;
+
 interface Outage {
   since: number;
   retried: number;
@@ -50,6 +53,7 @@ interface Outage {
 export class OutageTracker {
   private readonly outages = new Map<Dependency, Outage>();
   private readonly probeEveryMs: number;
+  private readonly startedListeners = new Set<OutageStartedListener>();
   private closed = false;
 
   constructor(private readonly options: OutageTrackerOptions) {
@@ -60,6 +64,19 @@ export class OutageTracker {
   /** Sets (or replaces) the health probes, e.g. once the clients exist. */
   setProbes(probes: Partial<Record<Dependency, () => Promise<void>>>): void {
     this.options.probes = { ...this.options.probes, ...probes };
+  }
+
+  /**
+   * Calls `listener` each time an outage starts (after its start line), synchronously, with the
+   * dependency and the time of its first failure (epoch ms); a listener that throws is logged
+   * (warn) and kept. Used by the worker to replace its Temporal Workers after a Temporal outage
+   * (workers/task-queue-workers.ts). Returns a function that removes the listener.
+   */
+  onStarted(listener: OutageStartedListener): () => void {
+    this.startedListeners.add(listener);
+    return () => {
+      this.startedListeners.delete(listener);
+    };
   }
 
   /** True while an outage of `dependency` is open. */
@@ -79,6 +96,13 @@ export class OutageTracker {
     this.outages.set(dependency, outage);
     this.options.log.warn('dependency outage started', { dependency, reason: shortReason(reason), probeEveryMs: this.options.probes?.[dependency] ? this.probeEveryMs : null });
     this.scheduleProbe(dependency, outage);
+    for (const listener of this.startedListeners) {
+      try {
+        listener(dependency, outage.since);
+      } catch (err) {
+        this.options.log.warn('outage listener failed', { dependency, reason: shortReason(err) });
+      }
+    }
   }
 
   /**
@@ -101,6 +125,7 @@ export class OutageTracker {
   /** Stops probing; open outages are left unlogged (the worker is stopping). */
   close(): void {
     this.closed = true;
+    this.startedListeners.clear();
     for (const outage of this.outages.values()) if (outage.timer) clearTimeout(outage.timer);
     this.outages.clear();
   }
