@@ -45,9 +45,12 @@ export const envSchema = z.object({
   /**
    * After a Temporal outage, rebuild the worker's Temporal Workers on a fresh connection (their
    * pollers may sleep up to ~10 s in the Core SDK's backoff; workers/task-queue-workers.ts).
-   * `false` keeps the Workers of the start. @default true
+   * Off by default: in session 8's side-by-side fault runs on a loaded 2-core machine it resumed
+   * landing later than the Core SDK's own recovery (Worker build 2-9 s, workflow tasks lost at the
+   * old Workers' shutdown, full-history replays on the fresh Workers; README, recovery paragraph).
+   * @default false
    */
-  TEMPORAL_WORKER_REPLACEMENT: bool.default(true),
+  TEMPORAL_WORKER_REPLACEMENT: bool.default(false),
 
   /** Kafka bootstrap brokers. Unset: the local KRaft broker is started (or reused). */
   KAFKA_BROKERS: brokers.optional(),
