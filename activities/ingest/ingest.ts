@@ -64,6 +64,16 @@ export interface IngestDeps {
    */
   temporal?: Client;
   /**
+   * How a landing step finds ids that already landed for the pipeline (issue 7, point 6).
+   * `claims`: the step inserts one claim per candidate id into `event_id_claims` and reads back
+   * every claim of its ids within the window; an id is the step's only when its claim ranks first
+   * ({@link rankClaims}); exact when two partitions land the same new id at the same moment.
+   * `lookup`: the step looks its ids up in `events` before inserting (one query fewer; two steps
+   * racing on the same new id both see nothing and both land it). Tests and the bench compare them.
+   * @default 'claims'
+   */
+  duplicateIdCheck?: 'claims' | 'lookup';
+  /**
    * How landing steps read Kafka. `raw`: the raw Fetch reader ({@link RawRangeReader}), which
    * verifies every batch's CRC-32C (a mismatch makes the batch's offsets `undecodable_batch` /
    * `crc_mismatch` dead letters). `kafkajs`: the KafkaJS range consumer, which checks no CRC; the
@@ -372,8 +382,9 @@ function clickHouseTimeMs(text: string): number {
 }
 
 /**
- * Moves the step's events whose id already landed for the pipeline (`landed`, rows of `events`
- * found by id) to the dead letters as `duplicate_id`, pointing at the row that holds the id. A
+ * Moves the step's events whose id already landed for the pipeline (`landed`: rows of `events`
+ * found by id, or the winning claims of {@link rankClaims}) to the dead letters as `duplicate_id`,
+ * pointing at the row that holds the id. A
  * landed row counts when it sits at another source position (the same offset landed again by a
  * retry, a re-plan or a replay is not a duplicate of itself) and its event time is within
  * `windowMs` of the event's. When several qualify, the first in `landed`'s order (the caller
@@ -425,6 +436,69 @@ export function markEarlierLandings(
   deadLetters.push(...repeated);
   deadLetters.sort((a, b) => a.offset - b.offset);
   return { events, deadLetters, valid, repeats: repeated.length };
+}
+
+/**
+ * One claimant of an event id read back from `event_id_claims`: a source position with the
+ * lowest block number among its claims (a retry, re-plan or replay of the same offset claims
+ * again; its first claim counts).
+ */
+export interface IdClaim extends LandedId {
+  /** `min(_block_number)` of the position's claims of the id. */
+  block: number;
+}
+
+/** What {@link rankClaims} decided for a step's events. */
+export interface ClaimRanking {
+  /** The winning claim of each id the step loses, in the form {@link markEarlierLandings} takes. */
+  winners: LandedId[];
+  /** Ids (lowercase) of step events whose own claim is not among `claims`. */
+  missing: string[];
+}
+
+/**
+ * The rank rule of the claims check: for each event of a step, the claims of its id (read back
+ * after the step's own claim insert) whose event time is within `windowMs` of the event's compete;
+ * the first by (block, topic, partition, offset) owns the id. The step keeps the event when that is
+ * its own position; otherwise the winner goes to `winners` (the event becomes a `duplicate_id`
+ * dead letter pointing at it). Why it is exact: a plain MergeTree numbers blocks from one counter
+ * as parts are committed, so any claim with a lower block than the step's own was committed before
+ * it and is among `claims`; every claimant therefore agrees on the first. Ties happen only within
+ * one block (the migration's backfill). An event whose own position is absent from `claims` is
+ * listed in `missing` (the caller fails the attempt, retriably). Pure.
+ */
+export function rankClaims(events: readonly EventRow[], claims: readonly IdClaim[], windowMs: number): ClaimRanking {
+  const byId = new Map<string, IdClaim[]>();
+  for (const c of claims) {
+    const list = byId.get(c.id);
+    if (list) list.push(c);
+    else byId.set(c.id, [c]);
+  }
+  const winners: LandedId[] = [];
+  const missing: string[] = [];
+  for (const e of events) {
+    const id = e.event_id.toLowerCase();
+    const time = clickHouseTimeMs(e.event_time);
+    const own = (c: IdClaim): boolean => c.topic === e.topic && c.partition === e.partition && Number(c.offset) === e.offset;
+    let first: IdClaim | undefined;
+    let mine = false;
+    for (const c of byId.get(id) ?? []) {
+      if (own(c)) mine = true;
+      else if (Math.abs(clickHouseTimeMs(c.eventTime) - time) > windowMs) continue;
+      if (!first || compareClaims(c, first) < 0) first = c;
+    }
+    if (!mine) missing.push(id);
+    else if (first && !own(first)) winners.push({ id, topic: first.topic, partition: first.partition, offset: first.offset, batchId: first.batchId, eventTime: first.eventTime });
+  }
+  return { winners, missing };
+}
+
+/** Order of claims: block number, then topic, partition, offset. */
+function compareClaims(a: IdClaim, b: IdClaim): number {
+  if (a.block !== b.block) return a.block - b.block;
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  return Number(a.offset) - Number(b.offset);
 }
 
 /** The dead-letter row of `record` with `reason`, stamped like `common` (a row of the same step). */
@@ -574,6 +648,7 @@ export function createIngestActivities(deps: IngestDeps) {
   const catalogue = deps.catalogue ?? treeProcessors;
   const liveness = deps.temporal ? new RolloutLiveness(deps.temporal) : null;
   const stale = new Set<string>();
+  const duplicateIdCheck = deps.duplicateIdCheck ?? 'claims';
 
   /** The routing of a batch: the latest published row, unless its rollout is no longer running. */
   async function plannedRouting(pipelineId: string, processor: ProcessorSelection, row: RoutingRow | null): Promise<PlannedRouting | null> {
@@ -741,6 +816,54 @@ export function createIngestActivities(deps: IngestDeps) {
   }
 
   /**
+   * The claims check of a step (see {@link rankClaims}): inserts one claim per event of `rows`
+   * into `event_id_claims` under a token derived from the step's (the same rows give the same
+   * token, so a retry is de-duplicated and keeps its block), then reads back, in one query, every
+   * claimant of the ids with an event time within `windowMs` of the step's event times. Returns
+   * the winners of the ids the step loses. Throws a retriable `claim_missing` PlatformError when
+   * the step's own claim is not visible after its insert.
+   */
+  async function claimIds(plan: BatchPlanSteps, step: BatchStep, batchId: string, rows: readonly EventRow[], windowMs: number): Promise<LandedId[]> {
+    if (rows.length === 0) return [];
+    const claims = rows.map((r) => ({ pipeline: r.pipeline, event_id: r.event_id, event_time: r.event_time, topic: r.topic, partition: r.partition, offset: r.offset, batch_id: batchId }));
+    const digest = createHash('sha256')
+      .update(claims.map((c) => `${c.offset}:${c.event_id.toLowerCase()}`).join(','))
+      .digest('hex')
+      .slice(0, 16);
+    await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'event_id_claims', 'streamwarden.rows': claims.length }, () =>
+      deps.warehouse.insert({ table: 'event_id_claims', values: claims, format: 'JSONEachRow', clickhouse_settings: dedup(`${step.token}/claims-${digest}`) }),
+    );
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const r of rows) {
+      const t = clickHouseTimeMs(r.event_time);
+      if (t < lo) lo = t;
+      if (t > hi) hi = t;
+    }
+    const ids = [...new Set(rows.map((r) => r.event_id.toLowerCase()))];
+    const result = await deps.warehouse.query({
+      query: `SELECT lower(toString(event_id)) AS id, topic, partition, toString(offset) AS offset, toString(min(_block_number)) AS block,
+                     argMin(batch_id, _block_number) AS batchId, toString(min(event_time)) AS eventTime
+              FROM event_id_claims
+              WHERE pipeline = {p:String} AND event_id IN {ids:Array(UUID)}
+                AND event_time >= {lo:DateTime64(3, 'UTC')} AND event_time <= {hi:DateTime64(3, 'UTC')}
+              GROUP BY event_id, topic, partition, offset`,
+      query_params: { p: plan.pipelineId, ids, lo: toClickHouseTime(lo - windowMs), hi: toClickHouseTime(hi + windowMs) },
+      format: 'JSONEachRow',
+    });
+    const read = (await result.json<Omit<IdClaim, 'block' | 'partition'> & { block: string; partition: number | string }>()).map((c) => ({ ...c, partition: Number(c.partition), block: Number(c.block) }));
+    const { winners, missing } = rankClaims(rows, read, windowMs);
+    if (missing.length > 0) {
+      throw new PlatformError(
+        'claim_missing',
+        `batch ${batchId}, step [${step.from}, ${step.to}): expected the step's own claims of ${missing.length} event id(s) in event_id_claims right after inserting them, found none for ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}`,
+        true,
+      );
+    }
+    return winners;
+  }
+
+  /**
    * Reads every record of the step (several byte-capped fetches when needed).
    *
    * With the raw reader (`rangeReader` 'raw', the default): every batch's CRC-32C is verified;
@@ -869,9 +992,11 @@ export function createIngestActivities(deps: IngestDeps) {
         const built = inSpanSync('validate', { 'streamwarden.records': records.length }, () =>
           buildRows(records, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion, maxEventBytes: input.maxEventBytes, ...(deps.contracts ? { catalogue: deps.contracts } : {}) }),
         );
-        // Ids that already landed in an earlier batch (any partition) become duplicate_id dead letters.
-        // The two reads of a step are independent (both see only earlier landings): one round trip.
-        const [landed, present] = await Promise.all([windowMs > 0 ? landedIds(plan, built.events, windowMs) : Promise.resolve([]), presentOffsets(plan, step)]);
+        // Ids that already landed (or are claimed) for the pipeline, any partition, become
+        // duplicate_id dead letters. The duplicate check and the present-offsets read are
+        // independent: they run side by side.
+        const duplicates = windowMs === 0 ? Promise.resolve([]) : duplicateIdCheck === 'claims' ? claimIds(plan, step, id, built.events, windowMs) : landedIds(plan, built.events, windowMs);
+        const [landed, present] = await Promise.all([duplicates, presentOffsets(plan, step)]);
         const rows = windowMs > 0 ? markEarlierLandings(built, records, landed, windowMs) : built;
         if (poison.length > 0) {
           rows.deadLetters.push(...poison.flatMap((p) => undecodableBatchRows(p, { pipelineId, topic, partition, batchId: id, processorVersion: deps.processorVersion })));

@@ -30,7 +30,8 @@ Produces N events to a fresh topic, then measures in one run:
   (d) instrumented  (a) again with metrics, JSON logs, tracing (OTLP to a dead collector) and
                 OpenLineage (to a file) all on: the cost of the instrumentation is d/a
   (u) duplicates  landBatch in-process on the same ranges (up to 30000 offsets) with the
-                cross-batch duplicate-id check off and on (24 h window), alternating: the cost is on/off
+                cross-batch duplicate-id check off, by lookup and by claims (24 h window), rotating
+                order: the costs are lookup/off and claims/off
   (r) readers   the same ranges (up to 60000 offsets) read by the raw CRC-checked reader and by
                 the KafkaJS range consumer, alternating: raw/KafkaJS (npm run bench:readers alone)
   (l) latency   window final -> alert workflow signalled, p50/p99, with events paced at

@@ -25,7 +25,7 @@ import { measurePlatform } from './platform.js';
 import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
 import { measureStages } from './stages.js';
-import { measureDuplicateIdCheck, formatDuplicateIdBench } from './duplicate-ids.js';
+import { measureDuplicateIdCheck, formatDuplicateIdBench, duplicateIdSides, type DuplicateIdSide } from './duplicate-ids.js';
 import { formatRangeReaderBench, measureRangeReaders } from './range-readers.js';
 import { measureDetectionLatency } from './detection-latency.js';
 import { measureAggregationHistory } from './aggregation-history.js';
@@ -121,17 +121,16 @@ async function bench(options: BenchOptions): Promise<number> {
     }
 
     if (!options.skip.has('duplicates')) {
-      const offDb = `bench_${id}_dup_off`;
-      const onDb = `bench_${id}_dup_on`;
-      const off = createWarehouse(config, endpoints, offDb);
-      const on = createWarehouse(config, endpoints, onDb);
-      cleanups.push({ what: `database ${offDb}`, run: () => dropDatabase(chAdmin, offDb) });
-      cleanups.push({ what: `database ${onDb}`, run: () => dropDatabase(chAdmin, onDb) });
-      cleanups.push({ what: 'duplicate-id bench clients', run: () => Promise.all([off.close(), on.close()]) });
-      await migrate(off, offDb, { admin: chAdmin });
-      await migrate(on, onDb, { admin: chAdmin });
-      log('(u) landBatch with the duplicate-id check off vs on');
-      report.duplicateIds = await measureDuplicateIdCheck(kafka, off, on, names.topic, extent, deadline);
+      const sides = {} as Record<DuplicateIdSide, ReturnType<typeof createWarehouse>>;
+      for (const side of duplicateIdSides) {
+        const db = `bench_${id}_dup_${side}`;
+        sides[side] = createWarehouse(config, endpoints, db);
+        cleanups.push({ what: `database ${db}`, run: () => dropDatabase(chAdmin, db) });
+        await migrate(sides[side], db, { admin: chAdmin });
+      }
+      cleanups.push({ what: 'duplicate-id bench clients', run: () => Promise.all(duplicateIdSides.map((side) => sides[side].close())) });
+      log('(u) landBatch with the duplicate-id check off vs lookup vs claims');
+      report.duplicateIds = await measureDuplicateIdCheck(kafka, sides, names.topic, extent, deadline);
       log(formatDuplicateIdBench(report.duplicateIds));
     }
 

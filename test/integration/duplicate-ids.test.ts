@@ -23,7 +23,7 @@ let producer: Producer;
 let admin: ClickHouseClient;
 let warehouse: ClickHouseClient;
 let resources: KafkaResources;
-let acts: ReturnType<typeof createIngestActivities>;
+let byCheck: Record<'claims' | 'lookup', ReturnType<typeof createIngestActivities>>;
 
 const T = recentStart();
 const uuid = (n: number) => `0d9c6a3e-2b1f-4c5d-8e7f-${String(n).padStart(12, '0')}`;
@@ -93,8 +93,11 @@ beforeAll(async () => {
   await migrate(warehouse, id, { admin });
   for (const table of ['events', 'dead_letters']) await warehouse.command({ query: 'SYSTEM STOP MERGES {db:Identifier}.{t:Identifier}', query_params: { db: id, t: table } });
   resources = new KafkaResources(kafka);
-  acts = createIngestActivities({ kafka, warehouse, processorVersion: 'dup-test', resources });
-  await run(acts.ensureTopic, { topic, partitions: 2 });
+  byCheck = {
+    claims: createIngestActivities({ kafka, warehouse, processorVersion: 'dup-test', resources, duplicateIdCheck: 'claims' }),
+    lookup: createIngestActivities({ kafka, warehouse, processorVersion: 'dup-test', resources, duplicateIdCheck: 'lookup' }),
+  };
+  await run(byCheck.claims.ensureTopic, { topic, partitions: 2 });
   producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   await producer.send({ topic, messages: p0.map((value) => ({ key: 'acme', value, partition: 0 })) });
@@ -109,9 +112,12 @@ afterAll(async () => {
   await Promise.all([admin?.close(), warehouse?.close()]);
 });
 
-describe('duplicate ids across batches', () => {
+// Both checks give the same rows when batches land one after another (the race between
+// partitions, where only claims is exact, is test/integration/duplicate-ids-race.test.ts).
+describe.each(['claims', 'lookup'] as const)('duplicate ids across batches (%s)', (check) => {
   it('dead-letters an id that landed in an earlier batch, pointing at its first offset; retries and re-plans change nothing', async () => {
-    const pipeline = 'batches';
+    const pipeline = `batches-${check}`;
+    const acts = byCheck[check];
     await run(acts.landBatch, { plan: planRange(pipeline, topic, 0, 0, 3, 0, 10), maxEventBytes: 1 << 20 });
     const second = await run(acts.landBatch, { plan: planRange(pipeline, topic, 0, 3, 9, 0, 10), maxEventBytes: 1 << 20 });
     expect(second).toMatchObject({ valid: 3, rejected: 3, rejectCodes: { duplicate_id: 3 } });
@@ -131,7 +137,8 @@ describe('duplicate ids across batches', () => {
   });
 
   it('gives the same rows whatever the batch boundaries: one offset per batch', async () => {
-    const pipeline = 'singles';
+    const pipeline = `singles-${check}`;
+    const acts = byCheck[check];
     for (let o = 0; o < p0.length; o++) await run(acts.landBatch, { plan: planRange(pipeline, topic, 0, o, o + 1, 0, 1), maxEventBytes: 1 << 20 });
     for (let o = 0; o < p1.length; o++) await run(acts.landBatch, { plan: planRange(pipeline, topic, 1, o, o + 1, 0, 1), maxEventBytes: 1 << 20 });
     expect(await landed(pipeline)).toEqual(expected);
@@ -139,7 +146,8 @@ describe('duplicate ids across batches', () => {
 
   it('is per pipeline, and a window of 0 turns the cross-batch check off', async () => {
     // Another pipeline over the same topic sees none of the first pipeline's ids.
-    const pipeline = 'unchecked';
+    const pipeline = `unchecked-${check}`;
+    const acts = byCheck[check];
     await run(acts.landBatch, { plan: planRange(pipeline, topic, 0, 0, 4, 0, 10), maxEventBytes: 1 << 20, duplicateIdWindowMinutes: 0 });
     const rest = await run(acts.landBatch, { plan: planRange(pipeline, topic, 0, 4, 9, 0, 10), maxEventBytes: 1 << 20, duplicateIdWindowMinutes: 0 });
     // Within one step ids stay unique (offset 8 repeats offset 4 in the same step).

@@ -200,6 +200,19 @@ describe('worker metrics and logs during a pipeline run', () => {
       const body = (await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: q })}`)).json()) as { data: { result: { value: [number, string] }[] } };
       return Number(body.data.result[0]?.value[1] ?? 0) > 0 ? true : undefined;
     }, 30_000);
+    // Each rate() panel needs two samples inside its 15 s window. Under CI load a scrape of the
+    // worker can time out (the timeout is the 1 s interval) and Prometheus then marks every series
+    // stale, so one scrape showing lag 0 does not mean two samples of each counter (CI run of stop
+    // 17 got no Throughput series at all). Wait until it holds two recent samples of every series
+    // the assertions below read.
+    const pipelineSel = `pipeline="${pipelineId}"`;
+    for (const metric of ['streamwarden_events_landed_total', 'streamwarden_events_rejected_total', 'streamwarden_consumer_lag_events', 'streamwarden_batch_landing_duration_seconds_count', 'streamwarden_kafka_to_queryable_seconds_count']) {
+      await waitFor(`Prometheus to hold two samples of ${metric} within 15 s`, async () => {
+        const q = `min(count_over_time(${metric}{${pipelineSel}}[15s]))`;
+        const body = (await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: q })}`)).json()) as { data: { result: { value: [number, string] }[] } };
+        return Number(body.data.result[0]?.value[1] ?? 0) >= 2 ? true : undefined;
+      }, 30_000);
+    }
     const end = Date.now() / 1000 + 1;
     const start = runStarted / 1000 - 5;
     const escaped = pipelineId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

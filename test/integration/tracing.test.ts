@@ -107,7 +107,8 @@ describe('tracing', () => {
     const runActivity = byId.get(insert!.parentSpanId!)!;
     const siblings = spans.filter((s) => s.parentSpanId === runActivity.spanContext().spanId).map((s) => s.name);
     expect(siblings).toEqual(expect.arrayContaining(['fetch', 'validate', 'insert']));
-    expect(siblings.filter((n) => n === 'insert').length).toBe(3); // events, dead_letters, lineage_batches
+    // event_id_claims (the duplicate-id claims of the step), events, dead_letters, lineage_batches.
+    expect(siblings.filter((n) => n === 'insert').length).toBe(4);
     expect(spans.filter((s) => s.name === 'fetch').every((s) => s.spanContext().traceId === traceId)).toBe(true);
 
     const lines = logText.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
