@@ -249,7 +249,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const kafka = createKafka(config, endpoints, '-worker', {
     onLog: (entry) => {
       // Connection errors (one per KafkaJS retry) open or join a Kafka outage; others are one line without the stack.
-      if (isKafkaConnectionLog(entry.message)) outages.noticed('kafka', entry.message);
+      if (isKafkaConnectionLog(`${entry.message} ${String(entry.fields.error ?? '')}`)) outages.noticed('kafka', entry.message);
       else log[entry.level](`kafkajs: ${entry.message}`, { broker: entry.fields.broker, groupId: entry.fields.groupId, error: entry.fields.error });
     },
   });

@@ -73,6 +73,14 @@ export interface IngestDeps {
    * @default 'claims'
    */
   duplicateIdCheck?: 'claims' | 'lookup';
+  /**
+   * How landing steps read Kafka. `raw`: the raw Fetch reader ({@link RawRangeReader}), which
+   * verifies every batch's CRC-32C (a mismatch makes the batch's offsets `undecodable_batch` /
+   * `crc_mismatch` dead letters). `kafkajs`: the KafkaJS range consumer, which checks no CRC; the
+   * raw reader then only re-reads a step KafkaJS cannot decode. Forced to `kafkajs` when the
+   * resources' Kafka connection uses SASL (the raw reader does not speak it). @default 'raw'
+   */
+  rangeReader?: 'raw' | 'kafkajs';
 }
 
 /** Input of planBatch. */
@@ -584,8 +592,10 @@ function dedup(token: string): Record<string, string | number> {
 export class KafkaResources {
   readonly fetcher: KafkaRangeFetcher;
   readonly committer: GroupOffsetCommitter;
-  /** Re-reads a range from raw Fetch responses when the KafkaJS consumer cannot decode it. */
+  /** Reads ranges from raw Fetch responses, CRC-checked (the primary reader unless SASL is configured). */
   readonly rawReader: RawRangeReader;
+  /** True when the Kafka connection uses SASL, which only KafkaJS speaks: ranges are then read by KafkaJS. */
+  readonly sasl: boolean;
   private adminPromise: Promise<Admin> | null = null;
 
   /** `raw`: how the raw reader reaches the brokers (TLS, SASL as configured for KafkaJS). @default plaintext */
@@ -598,6 +608,7 @@ export class KafkaResources {
     this.fetcher = new KafkaRangeFetcher(kafka, { log: (line) => log.warn(line) });
     this.committer = new GroupOffsetCommitter(kafka, () => this.admin());
     this.rawReader = new RawRangeReader(() => this.admin(), raw);
+    this.sasl = raw.sasl ?? false;
   }
 
   /** The shared admin client, connected on first use. */
@@ -632,6 +643,8 @@ export function createIngestActivities(deps: IngestDeps) {
   const admin = () => resources.admin();
   const chunkMaxBytes = deps.chunkMaxBytes ?? 8 * 1024 * 1024;
   const fetchTimeoutMs = deps.fetchTimeoutMs ?? 60_000;
+  const rangeReader: 'raw' | 'kafkajs' = resources.sasl ? 'kafkajs' : (deps.rangeReader ?? 'raw');
+  if (resources.sasl && deps.rangeReader !== 'kafkajs') log.info('Kafka uses SASL, which the raw reader does not speak: ranges are read by KafkaJS, without CRC-32C checks');
   const catalogue = deps.catalogue ?? treeProcessors;
   const liveness = deps.temporal ? new RolloutLiveness(deps.temporal) : null;
   const stale = new Set<string>();
@@ -792,6 +805,16 @@ export function createIngestActivities(deps: IngestDeps) {
     return (await result.json<LandedId>()).map((l) => ({ ...l, partition: Number(l.partition) }));
   }
 
+  /** Logs the batches of a read that become `undecodable_batch` dead letters. */
+  function warnPoison(plan: BatchPlanSteps, poison: readonly PoisonBatch[] | undefined): void {
+    if (!poison || poison.length === 0) return;
+    log.warn('undecodable record batch becomes dead letters', {
+      topic: plan.topic,
+      partition: plan.partition,
+      batches: poison.map((p) => ({ baseOffset: p.baseOffset, from: p.from, to: p.to, cause: p.cause })),
+    });
+  }
+
   /**
    * The claims check of a step (see {@link rankClaims}): inserts one claim per event of `rows`
    * into `event_id_claims` under a token derived from the step's (the same rows give the same
@@ -841,14 +864,19 @@ export function createIngestActivities(deps: IngestDeps) {
   }
 
   /**
-   * Reads every record of the step (several byte-capped fetches when needed). When the KafkaJS
-   * consumer crashes or stalls on the range, the rest of the step is re-read from raw Fetch
-   * responses (see {@link RawRangeReader}): batches it finds permanently undecodable are returned
-   * as `poison` (their offsets become `undecodable_batch` dead letters); when it cannot decide
-   * (codec missing on this worker, broker down) the original error is thrown, retriable. Once that
-   * happened in a landing (`mode.raw`), its later steps are read by the raw reader directly: each
-   * KafkaJS crash costs its retries and a new consumer, and the raw reader returns the same records
-   * (checked against KafkaJS in test/integration/codecs.test.ts).
+   * Reads every record of the step (several byte-capped fetches when needed).
+   *
+   * With the raw reader (`rangeReader` 'raw', the default): every batch's CRC-32C is verified;
+   * batches that are permanently undecodable (CRC mismatch, records that do not decompress or
+   * parse) are returned as `poison` (their offsets become `undecodable_batch` dead letters). When
+   * it cannot decide (codec missing on this worker, broker down) it throws a retriable
+   * RangeReadError; an open transaction past the deadline is a retriable RangeIncompleteError.
+   *
+   * With KafkaJS ('kafkajs', forced under SASL): no CRC check. When the KafkaJS consumer crashes
+   * or stalls on the range, the rest of the step is re-read by the raw reader as above; once that
+   * happened in a landing (`mode.raw`), its later steps are read by the raw reader directly (each
+   * KafkaJS crash costs its retries and a new consumer). The raw reader returns the same records
+   * as KafkaJS (checked in test/integration/codecs.test.ts).
    */
   async function fetchStep(plan: BatchPlanSteps, step: BatchStep, signal: AbortSignal, mode: { raw: boolean }): Promise<{ records: FetchedRecord[]; bytes: number; poison: PoisonBatch[] }> {
     const records: FetchedRecord[] = [];
@@ -857,27 +885,31 @@ export function createIngestActivities(deps: IngestDeps) {
     let next = step.from;
     while (next < step.to) {
       let chunk: { records: FetchedRecord[]; next: number; bytes: number; poison?: PoisonBatch[] };
-      try {
-        if (mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, new Error('an earlier step of this landing was not readable by KafkaJS'), { undecodable: false });
-        chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
-      } catch (err) {
-        if (!(err instanceof RangeReadError || err instanceof RangeIncompleteError)) throw err;
+      if (rangeReader === 'raw') {
         try {
-          chunk = await rawReader.read(plan.topic, plan.partition, next, step.to, chunkMaxBytes);
-        } catch (rawErr) {
-          // Not decidable here (codec missing on this worker, broker down): the consumer's error, retriable.
-          log.warn('raw re-read of the range did not isolate a batch', { topic: plan.topic, partition: plan.partition, offset: next, reason: (rawErr as Error).message });
-          const undecodable = rawErr instanceof RawReadError && rawErr.undecodable;
-          if (undecodable || mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable });
+          chunk = await rawReader.read(plan.topic, plan.partition, next, step.to, chunkMaxBytes, { deadline: Date.now() + fetchTimeoutMs, signal });
+        } catch (err) {
+          if (err instanceof RawReadError) throw new RangeReadError(plan.topic, plan.partition, next, err, { undecodable: err.undecodable });
           throw err;
         }
-        mode.raw = true;
-        if (chunk.poison && chunk.poison.length > 0) {
-          log.warn('undecodable record batch becomes dead letters', {
-            topic: plan.topic,
-            partition: plan.partition,
-            batches: chunk.poison.map((p) => ({ baseOffset: p.baseOffset, from: p.from, to: p.to, cause: p.cause })),
-          });
+        warnPoison(plan, chunk.poison);
+      } else {
+        try {
+          if (mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, new Error('an earlier step of this landing was not readable by KafkaJS'), { undecodable: false });
+          chunk = await fetcher.fetch(plan.topic, plan.partition, next, step.to, { deadline: Date.now() + fetchTimeoutMs, maxBytes: chunkMaxBytes, signal });
+        } catch (err) {
+          if (!(err instanceof RangeReadError || err instanceof RangeIncompleteError)) throw err;
+          try {
+            chunk = await rawReader.read(plan.topic, plan.partition, next, step.to, chunkMaxBytes, { deadline: Date.now() + fetchTimeoutMs, signal });
+          } catch (rawErr) {
+            // Not decidable here (codec missing on this worker, broker down, SASL): the consumer's error, retriable.
+            log.warn('raw re-read of the range did not isolate a batch', { topic: plan.topic, partition: plan.partition, offset: next, reason: (rawErr as Error).message });
+            const undecodable = rawErr instanceof RawReadError && rawErr.undecodable;
+            if (undecodable || mode.raw) throw new RangeReadError(plan.topic, plan.partition, next, rawErr, { undecodable });
+            throw err;
+          }
+          mode.raw = true;
+          warnPoison(plan, chunk.poison);
         }
       }
       if (chunk.next <= next) throw new PlatformError('range_stalled', `fetch ${plan.topic}[${plan.partition}] made no progress at offset ${next}`, true);
@@ -943,7 +975,7 @@ export function createIngestActivities(deps: IngestDeps) {
         percent: routing.percent,
       };
     }
-    // Set when KafkaJS could not read a step: the rest of this landing is read by the raw reader.
+    // Reading with KafkaJS, set when KafkaJS could not read a step: the rest of this landing is read by the raw reader.
     const readMode = { raw: false };
     // Every 0.5 s: the workflow's heartbeat timeout is 2 s, and heartbeats deliver cancellation.
     const beat = setInterval(() => ctx.heartbeat(progress), 500);

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import type * as KafkaJS from 'kafkajs';
 import type { Admin } from 'kafkajs';
 import type { FetchedRecord } from './kafka-range.js';
+import { RangeIncompleteError } from '../errors.js';
 import { BatchDecodeError, codecNames, controlType, decodeRecords, splitBatches, type Decompress, type RawBatch } from './kafka-record-batch.js';
 
 /** What one raw Fetch returned for the partition. */
@@ -23,6 +24,8 @@ export interface RawPartitionFetch {
   errorCode: number;
   highWatermark: number;
   lastStableOffset: number;
+  /** The partition's log start offset (-1 when the broker did not say, e.g. with an error). */
+  logStartOffset: number;
   /** Aborted transactions overlapping the fetched range (read_committed). */
   abortedTransactions: { producerId: bigint; firstOffset: number }[];
   /** The partition's record batches, back to back; empty when there is nothing at the offset. */
@@ -198,13 +201,13 @@ export async function rawFetch(address: BrokerAddress, topic: string, partition:
       const errorCode = body.int16();
       const highWatermark = Number(body.int64());
       const lastStableOffset = Number(body.int64());
-      body.int64(); // log start offset
+      const logStartOffset = Number(body.int64());
       const abortedCount = body.int32();
       const abortedTransactions: RawPartitionFetch['abortedTransactions'] = [];
       for (let a = 0; a < abortedCount; a++) abortedTransactions.push({ producerId: body.int64(), firstOffset: Number(body.int64()) });
       body.int32(); // preferred read replica
       const records = body.bytes();
-      if (name === topic && index === partition) return { errorCode: errorCode || topError, highWatermark, lastStableOffset, abortedTransactions, records };
+      if (name === topic && index === partition) return { errorCode: errorCode || topError, highWatermark, lastStableOffset, logStartOffset, abortedTransactions, records };
     }
   }
   throw new Error(`raw fetch: the response has no partition ${topic}[${partition}] (error code ${topError})`);
@@ -260,8 +263,26 @@ export interface RawRangeReaderOptions {
   ssl?: boolean;
   /** SASL is configured: the raw client does not speak it, so it refuses (retriably). @default false */
   sasl?: boolean;
-  /** Per-request partition byte limit. @default 1048576 */
+  /**
+   * Largest partition byte limit of one Fetch request. Each request asks for about the bytes the
+   * rest of the range needs, from the partition's bytes per offset seen so far (1 MiB before the
+   * first response), within `[64 KiB, partitionMaxBytes]`; the broker returns the first batch
+   * whole whatever the limit (KIP-74). @default 8388608 (8 MiB)
+   */
   partitionMaxBytes?: number;
+}
+
+/** Options of one {@link RawRangeReader.read}. */
+export interface RawReadOptions {
+  /**
+   * Epoch ms. While the range reaches past the partition's last stable offset (an open
+   * transaction; reads are read_committed), the reader polls until then; at the deadline it
+   * returns what it holds (`next < to`), or throws {@link RangeIncompleteError} when it holds
+   * nothing. @default 15 s from the call
+   */
+  deadline?: number;
+  /** Aborts the wait (activity cancellation): the read rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Decompresses with KafkaJS's codec registry: the codecs this worker has, and no others. */
@@ -272,25 +293,74 @@ const kafkaJsDecompress: Decompress = async (codec, block) => {
   return factory().decompress(block);
 };
 
+/** Kafka error codes after which the partition's leader is looked up again (protocol guide). */
+const leaderErrors = new Set([
+  3, // UNKNOWN_TOPIC_OR_PARTITION (metadata not yet propagated)
+  6, // NOT_LEADER_OR_FOLLOWER
+  74, // FENCED_LEADER_EPOCH
+  75, // UNKNOWN_LEADER_EPOCH
+]);
+/** OFFSET_OUT_OF_RANGE: below the log start offset (records deleted) or past the log's end. */
+const offsetOutOfRange = 1;
+const defaultPartitionMaxBytes = 8 * 1024 * 1024;
+const minimumRequestBytes = 64 * 1024;
+const firstRequestBytes = 1024 * 1024;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('read aborted'));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new Error('read aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /**
- * Reads `[from, to)` of a partition from the raw Fetch responses of its leader: decodes every
- * batch whose CRC-32C holds and whose records read, drops aborted transactions and control
- * records as KafkaJS's read_committed consumer does (the Java consumer's rule: a transactional
- * batch of a producer with an aborted transaction starting at or before the batch is skipped until
- * that producer's abort marker), and returns every batch that is **permanently undecodable**
- * as a {@link PoisonBatch}: its stored CRC-32C does not match its bytes (corrupted at rest or in
- * the producer), or its checksum holds but its records do not decompress or parse with a codec
- * this worker has (a broken producer). A batch whose codec this worker lacks is not poison: that
- * throws {@link RawReadError} (another worker may read it).
+ * Reads `[from, to)` of a partition from the raw Fetch responses of its leader, the worker's
+ * primary range reader (issue 7: every landed batch is CRC-checked, as the Java consumer does
+ * with `check.crcs=true`; KafkaJS does not check). Decodes every batch whose CRC-32C holds and
+ * whose records read, drops aborted transactions and control records as KafkaJS's
+ * read_committed consumer does (the Java consumer's rule: a transactional batch of a producer
+ * with an aborted transaction starting at or before the batch is skipped until that producer's
+ * abort marker), and returns every batch that is **permanently undecodable** as a
+ * {@link PoisonBatch}: its stored CRC-32C does not match its bytes (corrupted at rest, on the
+ * wire or in the producer), or its checksum holds but its records do not decompress or parse
+ * with a codec this worker has (a broken producer). A batch whose codec this worker lacks is not
+ * poison: that throws {@link RawReadError} (another worker may read it).
+ *
+ * Offsets below the partition's log start offset (retention, DeleteRecords) are skipped, so the
+ * caller counts them as missing, as with KafkaJS. Partition leaders are cached per partition and
+ * looked up again after a leadership error or a connection failure.
  */
 export class RawRangeReader {
+  private readonly leaders = new Map<string, Promise<BrokerAddress>>();
+  /** Stored bytes per offset of each partition's last response (sizes the next request). */
+  private readonly bytesPerOffset = new Map<string, number>();
+
   constructor(
     private readonly admin: () => Promise<Admin>,
     private readonly options: RawRangeReaderOptions = {},
     private readonly decompress: Decompress = kafkaJsDecompress,
   ) {}
 
-  private async leader(topic: string, partition: number): Promise<BrokerAddress> {
+  private leader(topic: string, partition: number): Promise<BrokerAddress> {
+    const key = `${partition}/${topic}`;
+    let address = this.leaders.get(key);
+    if (!address) {
+      address = this.lookUpLeader(topic, partition);
+      this.leaders.set(key, address);
+      address.catch(() => this.leaders.delete(key));
+    }
+    return address;
+  }
+
+  private async lookUpLeader(topic: string, partition: number): Promise<BrokerAddress> {
     const admin = await this.admin();
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const leaderId = metadata.topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader;
@@ -300,33 +370,95 @@ export class RawRangeReader {
     return { host: broker.host, port: broker.port, ssl: this.options.ssl ?? false };
   }
 
-  /** Reads until `to` or until at least `maxBytes` of records are held. */
-  async read(topic: string, partition: number, from: number, to: number, maxBytes: number): Promise<RawRangeResult> {
-    if (this.options.sasl) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${from}: the raw reader does not speak SASL, so an undecodable batch cannot be isolated on this cluster`);
-    const address = await this.leader(topic, partition);
+  /** One Fetch from the (cached) leader; after a leadership error or a connection failure, once more from a fresh leader. */
+  private async fetchFromLeader(topic: string, partition: number, offset: number, partitionMaxBytes: number): Promise<RawPartitionFetch> {
+    const key = `${partition}/${topic}`;
+    for (let attempt = 0; ; attempt++) {
+      let response: RawPartitionFetch;
+      try {
+        response = await rawFetch(await this.leader(topic, partition), topic, partition, offset, { partitionMaxBytes });
+      } catch (err) {
+        this.leaders.delete(key);
+        if (attempt === 0 && !(err instanceof RawReadError)) continue;
+        throw err instanceof RawReadError ? err : new RawReadError(`raw fetch ${topic}[${partition}] at ${offset}: ${(err as Error).message}`);
+      }
+      if (!leaderErrors.has(response.errorCode)) return response;
+      this.leaders.delete(key);
+      if (attempt > 0) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${offset}: broker error code ${response.errorCode} (leadership moved?)`);
+    }
+  }
+
+  /** The partition's log start offset, from ListOffsets. */
+  private async logStart(topic: string, partition: number): Promise<number> {
+    const offsets = await (await this.admin()).fetchTopicOffsets(topic);
+    const low = offsets.find((o) => o.partition === partition)?.low;
+    if (low === undefined) throw new RawReadError(`raw fetch ${topic}[${partition}]: the partition is not in the topic's offsets`);
+    return Number(low);
+  }
+
+  /** Partition byte limit of a request for `offsets` more offsets. */
+  private requestBytes(key: string, offsets: number): number {
+    const max = this.options.partitionMaxBytes ?? defaultPartitionMaxBytes;
+    const perOffset = this.bytesPerOffset.get(key);
+    // 10% and one small batch of slack, so the last batch of the range comes in the same response.
+    const wanted = perOffset === undefined ? firstRequestBytes : Math.ceil(perOffset * offsets * 1.1) + 16 * 1024;
+    return Math.max(Math.min(minimumRequestBytes, max), Math.min(max, wanted));
+  }
+
+  /**
+   * Reads until `to` or until at least `maxBytes` of record keys and values are held (at least
+   * one batch is always taken). Throws {@link RawReadError} when it cannot decide (retriable),
+   * {@link RangeIncompleteError} when the deadline passes with nothing read.
+   */
+  async read(topic: string, partition: number, from: number, to: number, maxBytes: number, readOptions: RawReadOptions = {}): Promise<RawRangeResult> {
+    if (this.options.sasl) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${from}: the raw reader does not speak SASL`);
+    const deadline = readOptions.deadline ?? Date.now() + 15_000;
+    const key = `${partition}/${topic}`;
     const records: FetchedRecord[] = [];
     const poison: PoisonBatch[] = [];
     let next = from;
     let bytes = 0;
-    const partitionMaxBytes = this.options.partitionMaxBytes ?? 1024 * 1024;
-    while (next < to && (bytes < maxBytes || (records.length === 0 && poison.length === 0))) {
-      const response = await rawFetch(address, topic, partition, next, { partitionMaxBytes });
+    const holding = (): boolean => records.length > 0 || poison.length > 0;
+    while (next < to && (bytes < maxBytes || !holding())) {
+      if (readOptions.signal?.aborted) throw readOptions.signal.reason ?? new Error('read aborted');
+      const response = await this.fetchFromLeader(topic, partition, next, this.requestBytes(key, to - next));
+      if (response.errorCode === offsetOutOfRange) {
+        const low = await this.logStart(topic, partition);
+        // Deleted below the log start offset: those offsets have no record (missing, as with KafkaJS).
+        if (next < low) {
+          next = Math.min(low, to);
+          continue;
+        }
+        throw new RawReadError(`raw fetch ${topic}[${partition}] at ${next}: offset out of range (log start offset ${low}; the log is shorter than the range?)`);
+      }
       if (response.errorCode !== 0) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${next}: broker error code ${response.errorCode}`);
-      const { batches, rest } = splitBatches(response.records);
+      const { batches, rest } = splitBatches(response.records, to);
       if (batches.length === 0) {
         if (rest && !rest.headerReadable) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${next}: the batch header at offset ${String(rest.baseOffset)} cannot be read (magic or length out of range), so its offsets are unknown`, true);
-        if (next >= response.lastStableOffset) throw new RawReadError(`raw fetch ${topic}[${partition}]: expected records up to ${to}, the last stable offset is ${response.lastStableOffset}`);
-        throw new RawReadError(`raw fetch ${topic}[${partition}] at ${next}: no whole batch in ${response.records.length} bytes`);
+        // Whole batches came, all at or past `to` (not cut): the range holds no more records.
+        if (rest === null && response.records.length > 0) {
+          next = to;
+          continue;
+        }
+        if (response.records.length > 0) throw new RawReadError(`raw fetch ${topic}[${partition}] at ${next}: no whole batch in ${response.records.length} bytes`);
+        // Nothing at `next` yet: an open transaction holds the last stable offset below the range
+        // (read_committed), or the high watermark has not caught up. Wait, as a consumer would.
+        if (Date.now() >= deadline) {
+          if (holding()) break;
+          throw new RangeIncompleteError(topic, partition, from, to, next);
+        }
+        await sleep(50, readOptions.signal);
+        continue;
       }
+      const first = batches[0]!;
+      const last = batches[batches.length - 1]!;
+      const stored = batches.reduce((n, b) => n + b.bytes.length, 0);
+      this.bytesPerOffset.set(key, stored / Math.max(1, last.lastOffset + 1 - first.baseOffset));
       const pending = [...response.abortedTransactions].sort((a, b) => a.firstOffset - b.firstOffset);
       const aborted = new Set<bigint>();
       let progressed = false;
       for (const [i, batch] of batches.entries()) {
-        if (next >= to || (bytes >= maxBytes && (records.length > 0 || poison.length > 0))) break;
-        if (batch.baseOffset >= to) {
-          next = to;
-          break;
-        }
+        if (next >= to || (bytes >= maxBytes && holding())) break;
         const following = batches[i + 1]?.baseOffset ?? null;
         // A corrupt header may claim any span: bound it by the next batch and the log's end.
         const claimedEnd = batch.lastOffset >= batch.baseOffset ? batch.lastOffset + 1 : batch.baseOffset + 1;

@@ -61,14 +61,20 @@ export interface SplitResult {
 
 /**
  * Cuts the `records` bytes of one partition of a Fetch response into batches and checks each
- * one's CRC-32C. Never throws: a header it cannot read ends the walk with `rest` set.
+ * one's CRC-32C (the Java consumer's `check.crcs=true`). Never throws: a header it cannot read
+ * ends the walk with `rest` set.
+ *
+ * `until` (an offset, @default no limit): the walk stops, `rest` null, at the first batch whose
+ * base offset is at or past it, so a reader of `[from, until)` neither cuts nor checksums the
+ * batches the broker sent beyond its range.
  */
-export function splitBatches(records: Buffer): SplitResult {
+export function splitBatches(records: Buffer, until = Infinity): SplitResult {
   const batches: RawBatch[] = [];
   let position = 0;
   while (position < records.length) {
     if (records.length - position < 17) return { batches, rest: { position, baseOffset: null, headerReadable: true } };
     const baseOffset = Number(records.readBigInt64BE(position));
+    if (baseOffset >= until) return { batches, rest: null };
     const batchLength = records.readInt32BE(position + 8);
     const magic = records.readInt8(position + 16);
     if (magic !== 2 || batchLength < batchHeaderBytes - 12) return { batches, rest: { position, baseOffset, headerReadable: false } };
@@ -120,23 +126,22 @@ class Cursor {
     if (n < 0 || this.position + n > this.buffer.length) throw new RangeError(`record field of ${n} bytes at ${this.position} is outside the ${this.buffer.length}-byte block`);
   }
 
-  /** Zigzag varint, up to 64 bits (varints and varlongs share the encoding). */
-  varlong(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
+  /**
+   * Zigzag varint or varlong (they share the encoding), decoded as a JavaScript number: exact up
+   * to 2^53 in magnitude, which covers every length, offset delta and count (int32) and any sane
+   * timestamp delta. Numbers, not BigInt: this runs for several fields of every record.
+   */
+  varint(): number {
+    let value = 0;
+    let multiplier = 1;
+    for (let i = 0; i < 10; i++) {
       this.need(1);
       const byte = this.buffer[this.position++]!;
-      result |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) break;
-      shift += 7n;
-      if (shift > 63n) throw new RangeError(`varint longer than 10 bytes at ${this.position}`);
+      value += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+      multiplier *= 128;
     }
-    return (result >> 1n) ^ -(result & 1n);
-  }
-
-  varint(): number {
-    return Number(this.varlong());
+    throw new RangeError(`varint longer than 10 bytes at ${this.position}`);
   }
 
   int8(): number {
@@ -181,7 +186,7 @@ export async function decodeRecords(batch: RawBatch, decompress: Decompress): Pr
       const length = cursor.varint();
       const start = cursor.position;
       cursor.int8(); // record attributes: unused
-      const timestampDelta = cursor.varlong();
+      const timestampDelta = cursor.varint();
       const offsetDelta = cursor.varint();
       const key = cursor.bytes();
       const value = cursor.bytes();
@@ -198,7 +203,7 @@ export async function decodeRecords(batch: RawBatch, decompress: Decompress): Pr
         offset: batch.baseOffset + offsetDelta,
         key,
         value,
-        timestamp: batch.logAppendTime ? batch.maxTimestamp : batch.baseTimestamp + Number(timestampDelta),
+        timestamp: batch.logAppendTime ? batch.maxTimestamp : batch.baseTimestamp + timestampDelta,
         headers,
       });
     }

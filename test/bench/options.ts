@@ -14,7 +14,7 @@ export interface BenchOptions {
   /** Keep the topic, databases and consumer groups for inspection instead of deleting them. @default false */
   keep: boolean;
   /** Skip a measurement by name (`raw`, `naive`, `platform`), repeatable. @default [] */
-  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency' | 'aggregation'>;
+  skip: Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'readers' | 'latency' | 'aggregation'>;
 }
 
 /** Usage text printed by `--help` and on a bad command line. */
@@ -32,6 +32,8 @@ Produces N events to a fresh topic, then measures in one run:
   (u) duplicates  landBatch in-process on the same ranges (up to 30000 offsets) with the
                 cross-batch duplicate-id check off, by lookup and by claims (24 h window), rotating
                 order: the costs are lookup/off and claims/off
+  (r) readers   the same ranges (up to 60000 offsets) read by the raw CRC-checked reader and by
+                the KafkaJS range consumer, alternating: raw/KafkaJS (npm run bench:readers alone)
   (l) latency   window final -> alert workflow signalled, p50/p99, with events paced at
                 5,000/s through the platform, beside the raw ClickHouse GROUP BY of a window
                 (npm run bench:latency runs it alone)
@@ -44,7 +46,7 @@ Options:
   --partitions N        partitions of the fresh topic (default 3)
   --invalid-fraction F  fraction of invalid events, 0..0.5 (default 0.02)
   --deadline-min M      stop the whole run after M minutes (default 15)
-  --skip NAME           skip raw | naive | platform | processor | stages | instrumented | duplicates | latency | aggregation (repeatable)
+  --skip NAME           skip raw | naive | platform | processor | stages | instrumented | duplicates | readers | latency | aggregation (repeatable)
   --keep                keep the topic, databases and groups (default: delete them)
   -h, --help            this text`;
 
@@ -92,10 +94,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   if (!Number.isFinite(deadlineMinutes) || deadlineMinutes <= 0) {
     throw new BenchUsageError(`--deadline-min: expected a positive number of minutes, got "${deadlineRaw}"`);
   }
-  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'latency' | 'aggregation'>();
+  const skip = new Set<'raw' | 'naive' | 'platform' | 'stages' | 'processor' | 'instrumented' | 'duplicates' | 'readers' | 'latency' | 'aggregation'>();
   for (const name of values.skip ?? []) {
-    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented' && name !== 'duplicates' && name !== 'latency' && name !== 'aggregation') {
-      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages, instrumented, duplicates, latency or aggregation, got "${name}"`);
+    if (name !== 'raw' && name !== 'naive' && name !== 'platform' && name !== 'stages' && name !== 'processor' && name !== 'instrumented' && name !== 'duplicates' && name !== 'readers' && name !== 'latency' && name !== 'aggregation') {
+      throw new BenchUsageError(`--skip: expected raw, naive, platform, processor, stages, instrumented, duplicates, readers, latency or aggregation, got "${name}"`);
     }
     skip.add(name);
   }

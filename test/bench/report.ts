@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { RateResult } from './raw-consume.js';
 import { formatStages, type StageBench } from './stages.js';
 import { formatDuplicateIdBench, type DuplicateIdBench } from './duplicate-ids.js';
+import { formatRangeReaderBench, type RangeReaderBench } from './range-readers.js';
 import { formatLatency, type LatencyResult } from './detection-latency.js';
 import { formatAggregationHistory, type AggregationHistoryResult } from './aggregation-history.js';
 
@@ -51,6 +52,8 @@ export interface BenchReport {
   stages?: StageBench;
   /** (u) landing with the cross-batch duplicate-id check off vs on (see duplicate-ids.ts). */
   duplicateIds?: DuplicateIdBench;
+  /** (r): raw CRC-checked range reader vs KafkaJS range consumer on the same ranges. */
+  rangeReaders?: RangeReaderBench;
   /** (d): the platform again with every instrumentation on. */
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
   /** (l): detection latency, window final -> alert workflow signalled (see detection-latency.ts). */
@@ -150,6 +153,7 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.stages) out.push('', formatStages(r.stages));
   if (r.duplicateIds) out.push('', formatDuplicateIdBench(r.duplicateIds));
+  if (r.rangeReaders) out.push('', formatRangeReaderBench(r.rangeReaders));
   if (r.latency) out.push('', formatLatency(r.latency));
   if (r.aggregationHistory) out.push('', formatAggregationHistory(r.aggregationHistory));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);

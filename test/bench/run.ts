@@ -26,6 +26,7 @@ import { produceEvents } from './produce.js';
 import { measureRawConsume } from './raw-consume.js';
 import { measureStages } from './stages.js';
 import { measureDuplicateIdCheck, formatDuplicateIdBench, duplicateIdSides, type DuplicateIdSide } from './duplicate-ids.js';
+import { formatRangeReaderBench, measureRangeReaders } from './range-readers.js';
 import { measureDetectionLatency } from './detection-latency.js';
 import { measureAggregationHistory } from './aggregation-history.js';
 import { seedServiceCatalog } from '../../activities/processing/service-catalog.js';
@@ -131,6 +132,13 @@ async function bench(options: BenchOptions): Promise<number> {
       log('(u) landBatch with the duplicate-id check off vs lookup vs claims');
       report.duplicateIds = await measureDuplicateIdCheck(kafka, sides, names.topic, extent, deadline);
       log(formatDuplicateIdBench(report.duplicateIds));
+    }
+
+    if (!options.skip.has('readers')) {
+      log('(r) range readers: raw CRC-checked vs KafkaJS on the same ranges');
+      report.rangeReaders = await measureRangeReaders(kafka, names.topic, extent, deadline);
+      log(formatRangeReaderBench(report.rangeReaders));
+      if (!report.rangeReaders.sameRecords) report.notes.push('(r) the raw reader and KafkaJS returned different records for some range');
     }
 
     if (!options.skip.has('raw')) {

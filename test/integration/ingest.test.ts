@@ -2,7 +2,8 @@
  * The ingest activities on the real broker and ClickHouse (in an activity context, outside a
  * workflow): planning, exact-range landing with validation and dead letters, de-duplication of
  * a re-landed batch, byte-capped multi-step landing, the offset edge cases (empty range, empty
- * partition, range below the log start offset) and committing a member-less group's offsets.
+ * partition, range below the log start offset), an open transaction in the range (waited out) and
+ * committing a member-less group's offsets.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -12,7 +13,7 @@ import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchR
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { planRange } from '../../schemas/ingest/batch-plan.js';
 import { createKafka, createWarehouse } from '../../workers/connections.js';
-import { produceEvents, type GeneratorSummary } from '../../workers/generator.js';
+import { generateEvents, produceEvents, type GeneratorSummary } from '../../workers/generator.js';
 import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
 const config = testConfig();
@@ -198,6 +199,41 @@ describe('ingest activities', () => {
     await env.run(activities.landBatch, { plan: planRange('big', big, 0, 0, 3, 0, 10), maxEventBytes: 64 * 1024 });
     const reasons = await rows<{ offset: string; reason_code: string }>("SELECT offset, reason_code FROM dead_letters WHERE pipeline = 'big' ORDER BY offset");
     expect(reasons.map((r) => r.reason_code)).toEqual(['oversized', 'tombstone', 'malformed_json']);
+  });
+
+  it('waits out an open transaction in the range (read_committed) and lands it once committed', { timeout: 120_000 }, async () => {
+    const txTopic = `txn-${id}`;
+    await env.run(activities.ensureTopic, { topic: txTopic, partitions: 1 });
+    const events = [...generateEvents({ count: 10, seed: 5, startTime: recentStart() })].map((r) => r.value);
+    const plain = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await plain.connect();
+    await plain.send({ topic: txTopic, acks: -1, messages: events.slice(0, 5).map((value) => ({ value })) });
+    await plain.disconnect();
+    const transactional = kafka.producer({ transactionalId: `tx-${id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await transactional.connect();
+    try {
+      const transaction = await transactional.transaction();
+      await transaction.send({ topic: txTopic, messages: events.slice(5).map((value) => ({ value })) });
+      // planBatch stops at the last stable offset (ListOffsets is read_committed): 5 here. A range
+      // planned otherwise (a replay's, a hand-made plan) can reach into the open transaction.
+      const planned = await env.run(activities.planBatch, { pipelineId: 'ingest-txn', topic: txTopic, partition: 0, cursor: 0, maxEvents: 100, consumerGroup: `g-${id}`, startFrom: 'earliest' as const });
+      expect(planned).toMatchObject({ from: 0, to: 5 });
+      const plan = planRange('ingest-txn', txTopic, 0, 0, 10, 0, 10_000);
+      // Committed once the landing runs (its first heartbeat): the reader must wait for it, not fail.
+      const landing = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+      let committed: Promise<void> | null = null;
+      landing.on('heartbeat', () => {
+        committed ??= transaction.commit();
+      });
+      const landed = (await landing.run(activities.landBatch, { plan, maxEventBytes: 1 << 20 })) as LandBatchResult;
+      await committed;
+      expect(committed).not.toBeNull();
+      expect(landed).toMatchObject({ valid: 10, rejected: 0, missing: 0 });
+      const ids = await rows<{ id: string }>('SELECT toString(event_id) AS id FROM events WHERE pipeline = {p:String} ORDER BY offset', { p: 'ingest-txn' });
+      expect(ids.map((r) => r.id)).toEqual(events.map((e) => (JSON.parse(e) as { id: string }).id));
+    } finally {
+      await transactional.disconnect();
+    }
   });
 
   it('commits progress to a member-less consumer group, partitions concurrently', async () => {

@@ -14,59 +14,39 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { crc32c } from '@aws-crypto/crc32c';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { ClickHouseClient } from '@clickhouse/client';
-import { CompressionTypes, type Kafka } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngestActivities, KafkaResources } from '../../activities/ingest/ingest.js';
 import { splitBatches } from '../../activities/ingest/kafka-record-batch.js';
-import { migrate } from '../../infra/clickhouse/migrate.js';
 import { planRange } from '../../schemas/ingest/batch-plan.js';
-import { createKafka, createWarehouse } from '../../workers/connections.js';
 import { generateEvents } from '../../workers/generator.js';
-import { startPrivateKafka, type PrivateKafka } from '../support/private-kafka.js';
-import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
+import { startPrivateLanding, type PrivateLanding } from '../support/private-landing.js';
+import { recentStart, testConfig, uniqueId } from '../support/stack.js';
 
 const config = testConfig();
 const id = uniqueId('t');
-let broker: PrivateKafka | undefined;
-let kafka: Kafka;
-let admin: ClickHouseClient;
-let warehouse: ClickHouseClient;
-let resources: KafkaResources | undefined;
-let activities: ReturnType<typeof createIngestActivities>;
+let setup: Promise<PrivateLanding>;
 const pid = process.pid;
 
 function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
   return new MockActivityEnvironment().run(fn, ...args) as Promise<R>;
 }
 
-async function rows<T>(query: string): Promise<T[]> {
-  return (await warehouse.query({ query, format: 'JSONEachRow' })).json<T>();
-}
-
-beforeAll(async () => {
-  broker = await startPrivateKafka(config);
-  const endpoints = { ...stackEndpoints(), kafkaBrokers: [broker.broker] };
-  kafka = createKafka(config, endpoints, `-${id}`);
-  admin = createWarehouse(config, endpoints, 'default');
-  warehouse = createWarehouse(config, endpoints, id);
-  await migrate(warehouse, id, { admin });
-  // Merges stopped: counts without FINAL cannot be right by a lucky merge.
-  await warehouse.command({ query: 'SYSTEM STOP MERGES events' });
-  await warehouse.command({ query: 'SYSTEM STOP MERGES dead_letters' });
-  resources = new KafkaResources(kafka);
-  activities = createIngestActivities({ kafka, warehouse, processorVersion: 'undecodable', resources, fetchTimeoutMs: 20_000 });
-}, 300_000);
+beforeAll(() => {
+  // Awaited in the test: a broker that does not start fails the test, never skips it.
+  setup = startPrivateLanding(config, id);
+  setup.catch(() => undefined);
+});
 
 afterAll(async () => {
-  await resources?.close();
-  await broker?.stop();
-  await admin?.command({ query: 'DROP DATABASE IF EXISTS {db:Identifier}', query_params: { db: id } });
-  await Promise.all([admin?.close(), warehouse?.close()]);
+  await (await setup.catch(() => null))?.close();
 }, 60_000);
 
 describe('permanently undecodable record batches', () => {
-  it('become undecodable_batch dead letters with their bytes; the good batches land once; a re-plan adds nothing', { timeout: 240_000 }, async () => {
+  it('become undecodable_batch dead letters with their bytes; the good batches land once; a re-plan adds nothing', { timeout: 360_000 }, async () => {
+    const env = await setup;
+    const { broker, kafka, warehouse } = env;
+    const rows = async <T>(query: string): Promise<T[]> => (await warehouse.query({ query, format: 'JSONEachRow' })).json<T>();
+    const activities = env.activities({ processorVersion: 'undecodable' });
     const topic = `corrupt-${id}`;
     await run(activities.ensureTopic, { topic, partitions: 1 });
     const producer = kafka.producer();
@@ -79,7 +59,7 @@ describe('permanently undecodable record batches', () => {
     await producer.disconnect();
 
     // Corrupt batches 6-11 (stored CRC left as it was) and 18-23 (CRC recomputed) in the segment file.
-    const segment = join(broker!.logDir, `${topic}-0`, '00000000000000000000.log');
+    const segment = join(broker.logDir, `${topic}-0`, '00000000000000000000.log');
     const stored = splitBatches(readFileSync(segment)).batches;
     expect(stored.map((b) => [b.baseOffset, b.recordCount, b.crcValid])).toEqual([0, 6, 12, 18, 24].map((o) => [o, 6, true]));
     let position = 0;

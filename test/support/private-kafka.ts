@@ -20,8 +20,10 @@ export interface PrivateKafka {
   logDir: string;
   /** Starts the broker again on the same ports and data (after {@link PrivateKafka.kill} or stop). */
   restart(): Promise<void>;
-  /** SIGKILLs the broker (a crash). */
+  /** SIGKILLs the broker (a crash: the next start recovers the log, checking batch CRCs). */
   kill(): void;
+  /** Stops the broker cleanly (SIGTERM, its data kept), so the next start does not recover the log. */
+  halt(): Promise<void>;
   /** Stops it and removes its state folder. */
   stop(): Promise<void>;
 }
@@ -65,6 +67,7 @@ export async function startPrivateKafka(config: PlatformConfig): Promise<Private
     logDir: logDir(own),
     restart: start,
     kill: () => child.kill('SIGKILL'),
+    halt: () => stopChild(child, 'SIGTERM'),
     async stop() {
       await stopChild(child, 'SIGTERM');
       rmSync(state, { recursive: true, force: true });

@@ -5,9 +5,13 @@
  * count of failed operations, however many operations fail while it lasts.
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
+import { createRequire } from 'node:module';
+import { Kafka, KafkaJSGroupCoordinatorNotFound, logLevel, type KafkaJSProtocolError } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { classifyOutage, OutageTracker } from '../../workers/observability/outages.js';
+import { classifyOutage, isKafkaConnectionLog, OutageTracker } from '../../workers/observability/outages.js';
+
+/** KafkaJS's own protocol error for a Kafka error code (what a broker response turns into). */
+const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error') as { createErrorFromCode: (code: number) => KafkaJSProtocolError };
 import { freePort } from '../support/observability.js';
 
 interface Line {
@@ -44,6 +48,12 @@ describe('classifyOutage', () => {
     expect(classifyOutage(Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14, details: 'No connection established', metadata: {} }), targets)).toBe('temporal');
     // Wrapped: the cause decides.
     expect(classifyOutage(new Error('landing failed', { cause: chError }), targets)).toBe('clickhouse');
+    // A group coordinator that is not serving yet after a broker restart (what commitProgress meets).
+    expect(classifyOutage(new (KafkaJSGroupCoordinatorNotFound as unknown as new (message: string) => Error)('Failed to find group coordinator'), targets)).toBe('kafka');
+    expect(classifyOutage(createErrorFromCode(14), targets)).toBe('kafka');
+    expect(classifyOutage(createErrorFromCode(3), targets)).toBeNull();
+    expect(isKafkaConnectionLog(`Response OffsetCommit(key: 8, version: 5) ${createErrorFromCode(14).message}`)).toBe(true);
+    expect(isKafkaConnectionLog('Response OffsetCommit(key: 8, version: 5) The group member needs to have a valid member id before actually entering a consumer group')).toBe(false);
   });
 });
 

@@ -29,12 +29,12 @@ function bytesField(b: Buffer | null): Buffer {
 }
 
 /** One uncompressed magic-2 batch at `base` holding `records` (offset deltas 0..n-1). */
-function batch(base: number, records: { key: Buffer | null; value: Buffer | null; headers?: [string, string][] }[], timestamp = 1_700_000_000_000): Buffer {
+function batch(base: number, records: { key: Buffer | null; value: Buffer | null; headers?: [string, string][]; timestampDelta?: number }[], timestamp = 1_700_000_000_000): Buffer {
   const body = Buffer.concat(
     records.map((r, i) => {
       const inner = Buffer.concat([
         Buffer.from([0]),
-        varint(i * 10), // timestamp delta
+        varint(r.timestampDelta ?? i * 10), // timestamp delta
         varint(i),
         bytesField(r.key),
         bytesField(r.value),
@@ -86,6 +86,22 @@ describe('record batches from raw bytes', () => {
       [11, 'k', null, 1_700_000_000_010],
     ]);
     expect(records[1]!.headers).toEqual({ h: [Buffer.from('x'), Buffer.from('y')], g: Buffer.from('') });
+  });
+
+  it('stops before the first batch at or past the range end: it is neither cut nor checksummed', () => {
+    const a = batch(0, [{ key: null, value: Buffer.from('a') }]);
+    const b = batch(1, [{ key: null, value: Buffer.from('b') }]);
+    const corrupt = Buffer.from(b);
+    corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 1) ^ 0xff, corrupt.length - 1);
+    expect(splitBatches(Buffer.concat([a, corrupt]), 1)).toEqual({ batches: [expect.objectContaining({ baseOffset: 0, crcValid: true })], rest: null });
+    expect(splitBatches(Buffer.concat([a, corrupt]), 2).batches.map((x) => x.crcValid)).toEqual([true, false]);
+  });
+
+  it('decodes varints as numbers: negative, multi-byte and beyond 32 bits', async () => {
+    const deltas = [-1, -64, 300, 2 ** 40 + 3, -(2 ** 45)];
+    const parsed = splitBatches(batch(7, deltas.map((timestampDelta) => ({ key: null, value: Buffer.alloc(200, 1), timestampDelta })), 2 ** 46)).batches[0]!;
+    const records = await decodeRecords(parsed, none);
+    expect(records.map((r) => [r.offset, r.timestamp, r.value?.length])).toEqual(deltas.map((d, i) => [7 + i, 2 ** 46 + d, 200]));
   });
 
   it('an unreadable header ends the walk; a record block that does not parse is a BatchDecodeError, not a crash', async () => {

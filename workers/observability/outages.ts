@@ -159,17 +159,24 @@ export class OutageTracker {
 /** Node's socket error codes that mean the peer cannot be reached (or dropped the connection). */
 const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 /** KafkaJS error names that mean the brokers cannot be reached. */
-const kafkaUnreachableNames = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout']);
+const kafkaUnreachableNames = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSLockTimeout', 'KafkaJSGroupCoordinatorNotFound']);
+/**
+ * KafkaJS protocol error types of a group coordinator that is not serving yet (Kafka error codes
+ * 14-16): what a broker answers group requests (offset commits) with while it starts again after
+ * an outage, until its `__consumer_offsets` partitions are loaded.
+ */
+const kafkaCoordinatorStarting = new Set(['GROUP_LOAD_IN_PROGRESS', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP']);
 /** gRPC status UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): Temporal's frontend cannot be reached. */
 const grpcUnreachable = new Set([14, 4]);
 
 /**
  * True when a KafkaJS log line is about the brokers being unreachable (a connection error, a
- * request timeout, retries exhausted on either, a consumer crash caused by one): such lines
- * belong to an outage, not to the log one by one.
+ * request timeout, retries exhausted on either, a consumer crash caused by one, a group
+ * coordinator not serving yet after a restart): such lines belong to an outage, not to the log
+ * one by one. Pass the line's message and its `error` field together.
  */
 export function isKafkaConnectionLog(message: string): boolean {
-  return /Connection error|Connection timeout|Closed connection|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSBrokerNotFound|KafkaJSRequestTimeoutError|Request .* timed out|Failed to connect/i.test(message);
+  return /Connection error|Connection timeout|Closed connection|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|KafkaJSBrokerNotFound|KafkaJSRequestTimeoutError|Request .* timed out|Failed to connect|Failed to find group coordinator|coordinator is loading|coordinator is not available|not the correct coordinator/i.test(message);
 }
 
 /** The error and its causes (`cause`, KafkaJS `originalError`, `retriedError`), outermost first, at most 8 deep. */
@@ -207,6 +214,7 @@ export function classifyOutage(err: unknown, targets: DependencyTargets): Depend
     const name = typeof e.name === 'string' ? e.name : '';
     const message = typeof e.message === 'string' ? e.message : '';
     if (kafkaUnreachableNames.has(name)) return 'kafka';
+    if (name === 'KafkaJSProtocolError' && typeof e.type === 'string' && kafkaCoordinatorStarting.has(e.type)) return 'kafka';
     if (typeof e.code === 'number' && grpcUnreachable.has(e.code) && (name === 'ServiceError' || 'details' in e || 'metadata' in e)) return 'temporal';
     const code = typeof e.code === 'string' ? e.code : '';
     if (unreachableCodes.has(code) || /socket hang up|ECONNREFUSED|ECONNRESET|other side closed/i.test(message)) {
