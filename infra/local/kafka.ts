@@ -181,11 +181,25 @@ function javaArgs(config: PlatformConfig, mainClass: string, args: string[]): st
   ];
 }
 
-/** Cluster id of the local node: made once, kept in the state folder, a Kafka Uuid (base64url of 16 bytes). */
+/**
+ * A new KRaft cluster id: a Kafka Uuid, the base64url of 16 random bytes, drawn again while it
+ * starts with `-`, as Kafka's own `Uuid.randomUuid()` does (an id like `-E__E4oo...` reads as an
+ * option to command-line parsers: `kafka-storage format -t -E__...` failed with "argument
+ * --cluster-id/-t: expected one argument", about 1 start in 64).
+ * @param random source of random bytes. @default crypto.randomBytes
+ */
+export function newClusterId(random: (n: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/** Cluster id of the local node: made once ({@link newClusterId}), kept in the state folder. */
 function clusterId(config: PlatformConfig): string {
   const file = join(componentPaths(config, 'kafka').dataDir, 'cluster-id');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const id = randomBytes(16).toString('base64url');
+  const id = newClusterId();
   writeFileSync(file, `${id}\n`);
   return id;
 }
@@ -196,7 +210,9 @@ async function formatStorage(config: PlatformConfig, log: LogFn): Promise<void> 
   const id = clusterId(config);
   log(`[kafka] formatting KRaft storage in ${logDir(config)} (cluster id ${id}) ...`);
   try {
-    await runInstall('java', javaArgs(config, 'kafka.tools.StorageTool', ['format', '-t', id, '-c', propertiesFile(config), '--ignore-formatted']), { cwd: repoRoot });
+    // `--cluster-id=<id>` is one argument: an id kept from an older state folder may start with `-`.
+    const args = ['format', `--cluster-id=${id}`, '-c', propertiesFile(config), '--ignore-formatted'];
+    await runInstall('java', javaArgs(config, 'kafka.tools.StorageTool', args), { cwd: repoRoot });
   } catch (err) {
     throw new Error(`kafka.tools.StorageTool format failed: ${(err as Error).message}`);
   }

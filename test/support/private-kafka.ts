@@ -4,7 +4,7 @@
  * shared stack's broker. Stop it with `stop()` (SIGTERM, then SIGKILL after 10 s).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKafkaJars, kafkaComponent, libsDir, logDir } from '../../infra/local/kafka.js';
@@ -43,14 +43,21 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
+/** Options of {@link startPrivateKafka}. */
+export interface PrivateKafkaOptions {
+  /** A cluster id to format with, as if kept from an earlier state folder. @default a new one */
+  clusterId?: string;
+}
+
 /** Starts a private single-node KRaft broker and waits until consumer groups can join on it. */
-export async function startPrivateKafka(config: PlatformConfig): Promise<PrivateKafka> {
+export async function startPrivateKafka(config: PlatformConfig, options: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
   await ensureKafkaJars(config, () => undefined);
   const [port, controllerPort] = [await freePort(), await freePort()];
   const state = mkdtempSync(join(tmpdir(), 'sw-private-kafka-'));
   const own: PlatformConfig = { ...config, PLATFORM_STATE_DIR: state, LOCAL_KAFKA_PORT: port, LOCAL_KAFKA_CONTROLLER_PORT: controllerPort, KAFKA_BROKERS: undefined };
   mkdirSync(join(state, 'kafka'), { recursive: true });
   symlinkSync(libsDir(config), libsDir(own));
+  if (options.clusterId !== undefined) writeFileSync(join(state, 'kafka', 'cluster-id'), `${options.clusterId}\n`);
   let child: ChildProcess;
   const start = async (): Promise<void> => {
     child = await kafkaComponent.start(own, () => undefined);
