@@ -1,7 +1,8 @@
 /**
  * Pipeline health: what landed, what was dead-lettered and why, how batches behave, and where each
  * partition's cursor stands. Reads events, dead_letters and lineage_batches
- * (infra/clickhouse/migrations/001-003).
+ * (infra/clickhouse/migrations/001-003); the panels that count a partition's flow read first
+ * landings only (`generation = 0`, migration 076), so a replay does not count its range twice.
  */
 import { DashboardBuilder, DashboardCursorSync, RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DASHBOARD_TAG, dashboardLinks, datasourceVariable, finishDashboard, pipelineVariable, statPanel, tablePanel, timeseriesPanel } from './panels.js';
@@ -54,7 +55,7 @@ export function pipelineHealthDashboard(): Dashboard {
         sql: `
           SELECT sum(rejected_count) / greatest(sum(valid_count) + sum(rejected_count), 1) AS rejected_ratio
           FROM lineage_batches FINAL
-          WHERE $__timeFilter(finished_at) AND ${pipelineFilter}`,
+          WHERE $__timeFilter(finished_at) AND ${pipelineFilter} AND generation = 0`,
       }),
     )
     .withPanel(
@@ -132,7 +133,7 @@ export function pipelineHealthDashboard(): Dashboard {
             pipeline,
             count() * 60 / $__interval_s AS batches_per_min
           FROM lineage_batches FINAL
-          WHERE $__timeFilter(finished_at) AND ${pipelineFilter}
+          WHERE $__timeFilter(finished_at) AND ${pipelineFilter} AND generation = 0
           GROUP BY time, pipeline
           ORDER BY time`,
       }),
@@ -166,7 +167,7 @@ export function pipelineHealthDashboard(): Dashboard {
             concat(topic, '/', toString(partition)) AS topic_partition,
             max(to_offset) AS next_offset
           FROM lineage_batches FINAL
-          WHERE $__timeFilter(finished_at) AND ${pipelineFilter}
+          WHERE $__timeFilter(finished_at) AND ${pipelineFilter} AND generation = 0
           GROUP BY time, topic_partition
           ORDER BY time`,
       }),
@@ -186,7 +187,7 @@ export function pipelineHealthDashboard(): Dashboard {
             countIf($__timeFilter(finished_at)) AS batches,
             max(finished_at) AS last_batch_at
           FROM lineage_batches FINAL
-          WHERE ${pipelineFilter}
+          WHERE ${pipelineFilter} AND generation = 0
           GROUP BY pipeline, topic, partition
           ORDER BY pipeline, topic, partition`,
       }),

@@ -376,6 +376,9 @@ GROUP BY batch_id, topic, partition ORDER BY topic, partition, min_offset`;
  * in `nextOffsets` from offset 0), ordered by partition then offset, at most `limit`. Columns:
  * `partition, from_offset, to_offset, min_t, max_t` (event-time bounds, ms, null without valid
  * events) and `fin` (finished_at, ms).
+ * Only first landings (`generation = 0`) are read: they tile each partition without gaps or
+ * overlaps, which the cursor relies on; a replay's batch covers offsets the cursor has passed
+ * (migration 076 keeps both rows).
  *
  * The cursor is written as one `(partition = p AND from_offset >= n)` term per partition (plus
  * `partition NOT IN (...)` for partitions it has not seen), a form the primary key
@@ -395,7 +398,7 @@ export function landedBatchesQuery(pipeline: string, nextOffsets: Record<string,
        if(isNull(min_event_time), NULL, toUnixTimestamp64Milli(assumeNotNull(min_event_time))) AS min_t,
        toUnixTimestamp64Milli(finished_at) AS fin
 FROM lineage_batches FINAL
-WHERE pipeline = {pipeline:String} AND (${cursor})
+WHERE pipeline = {pipeline:String} AND generation = 0 AND (${cursor})
 ORDER BY partition, from_offset
 LIMIT ${p.add('UInt32', limit)}`;
   return { query, params: { ...p.values, pipeline } };

@@ -1145,6 +1145,7 @@ export function createIngestActivities(deps: IngestDeps) {
           {
             pipeline: pipelineId,
             batch_id: id,
+            generation: plan.generation,
             topic,
             partition,
             from_offset: from,

@@ -4,7 +4,8 @@
  * `replay` workflow on a real worker running the fixed (working tree's) contract. They land once,
  * under a new generation (batch ids end in /g1), their dead letters are marked resolved, the replay
  * is in lineage; a second identical replay (here through `platform replay`) lands nothing new, and
- * valid rows never double. Merges are stopped so counts cannot pass by luck.
+ * valid rows never double; every generation keeps its own lineage_batches row (migration 076).
+ * Merges are stopped so counts cannot pass by luck.
  */
 import { execFile } from 'node:child_process';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -13,6 +14,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { landedBatchesQuery } from '../../activities/analytics/aggregate-sql.js';
 import { createIngestActivities, KafkaResources } from '../../activities/ingest/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import { defineSubject, subjects } from '../../schemas/contracts/index.js';
@@ -159,6 +161,35 @@ describe('replay after a contract fix', () => {
     const only = await replay({ onlyDeadLetters: true });
     expect(only).toMatchObject({ generation: 3, from: 17, to: 18, read: 1, landed: 0, rejected: 1, resolved: 0 });
     expect(await counts()).toEqual({ events: 19, uniq: 19, dead: 5, resolutions: 4, open: 1 });
+  });
+
+  it('keeps the lineage row of every generation, under FINAL too: a replay never erases the landing it re-read', { timeout: 60_000 }, async () => {
+    // Three replays started at offset 0 or 17; before migration 076 the replays' rows replaced the
+    // first landing's (same sorting key) and FINAL showed one row for offset 0.
+    const batches = await rows<{ batch_id: string; from_offset: string; valid_count: number; rejected_count: number; processor_version: string }>(
+      'SELECT batch_id, from_offset, valid_count, rejected_count, processor_version FROM lineage_batches FINAL WHERE pipeline = {p:String} ORDER BY from_offset, batch_id',
+    );
+    const base = `${pipelineId}/${topic}/0`;
+    expect(batches.map((b) => [b.batch_id, Number(b.from_offset), Number(b.valid_count), Number(b.rejected_count)])).toEqual([
+      [`${base}/0-20`, 0, 15, 5],
+      [`${base}/0-20/g1`, 0, 19, 1],
+      [`${base}/0-20/g2`, 0, 19, 1],
+      [`${base}/17-18/g3`, 17, 0, 1],
+    ]);
+    const generations = await rows<{ batch_id: string; generation: number }>('SELECT batch_id, generation FROM lineage_batches FINAL WHERE pipeline = {p:String} ORDER BY generation');
+    expect(generations.map((g) => g.generation)).toEqual([0, 1, 2, 3]);
+    expect(generations.map((g) => g.batch_id)).toEqual(batches.map((b) => b.batch_id));
+    expect(batches[0]!.processor_version).toBe('old');
+    // Every landed row and dead letter still traces to its batch.
+    const [orphans] = await rows<Record<string, string>>(
+      `SELECT (SELECT count() FROM events WHERE pipeline = {p:String} AND batch_id NOT IN (SELECT batch_id FROM lineage_batches FINAL WHERE pipeline = {p:String})) AS events,
+              (SELECT count() FROM dead_letters WHERE pipeline = {p:String} AND batch_id NOT IN (SELECT batch_id FROM lineage_batches FINAL WHERE pipeline = {p:String})) AS dead`,
+    );
+    expect([Number(orphans!.events), Number(orphans!.dead)]).toEqual([0, 0]);
+    // The aggregator's cursor reads only first landings, which tile the partition.
+    const cursor = landedBatchesQuery(pipelineId, {}, 100);
+    const landed = await (await warehouse.query({ query: cursor.query, query_params: cursor.params, format: 'JSONEachRow' })).json<{ from_offset: string; to_offset: string }>();
+    expect(landed.map((b) => [Number(b.from_offset), Number(b.to_offset)])).toEqual([[0, 20]]);
   });
 
   it('refuses a range beyond the committed offset, a missing field and a wrong workflow id, naming each', { timeout: 120_000 }, async () => {
