@@ -81,6 +81,13 @@ export const envSchema = z.object({
   LOCAL_TEMPORAL_PORT: port.default(7233),
   /** @default 8233 */
   LOCAL_TEMPORAL_UI_PORT: port.default(8233),
+  /**
+   * Durability of the local Temporal dev server's SQLite file (infra/local/temporal.ts
+   * `temporalSqliteArgs`): `normal` = write-ahead log, fsync at checkpoints (survives a killed
+   * server; an OS crash may lose the last transactions), `full` = the server's default, fsync at
+   * every commit. Applies when the stack starts the server. @default "normal"
+   */
+  LOCAL_TEMPORAL_SQLITE_SYNC: z.enum(['normal', 'full'], { message: 'expected normal or full' }).default('normal'),
   /** @default 9092 */
   LOCAL_KAFKA_PORT: port.default(9092),
   /** @default 9093 */

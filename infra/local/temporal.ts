@@ -23,8 +23,22 @@ export function temporalBinary(config: PlatformConfig): string {
   return join(componentPaths(config, 'temporal').binDir, 'temporal');
 }
 
-function dbFile(config: PlatformConfig): string {
+/** The dev server's SQLite database file (`<state>/temporal/temporal.db`). */
+export function temporalDbFile(config: PlatformConfig): string {
   return join(componentPaths(config, 'temporal').dataDir, 'temporal.db');
+}
+
+/**
+ * `--sqlite-pragma` arguments for `LOCAL_TEMPORAL_SQLITE_SYNC`. `normal` (the default): write-ahead
+ * log and fsync at checkpoints (SQLite's `journal_mode=WAL` + `synchronous=NORMAL`, see
+ * https://www.sqlite.org/pragma.html#pragma_synchronous): a commit survives the server process
+ * being killed, and only an OS crash or power loss can lose the last transactions. Every Temporal
+ * write (workflow start, signal, task completion) then costs no fsync of its own: a
+ * signal-with-start measured 6.5-8.3 ms instead of 21-25 ms here. `full`: the server's default
+ * (rollback journal, fsync at every commit), for a machine whose crashes must lose nothing.
+ */
+export function temporalSqliteArgs(config: Pick<PlatformConfig, 'LOCAL_TEMPORAL_SQLITE_SYNC'>): string[] {
+  return config.LOCAL_TEMPORAL_SQLITE_SYNC === 'normal' ? ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'] : [];
 }
 
 function installedVersion(config: PlatformConfig): string | null {
@@ -173,7 +187,7 @@ export const temporalComponent: LocalComponent = {
   extraPorts: (config) => [config.LOCAL_TEMPORAL_UI_PORT],
   address: (config) => `${host}:${config.LOCAL_TEMPORAL_PORT}`,
   external: (config) => config.TEMPORAL_ADDRESS ?? null,
-  marker: (config) => dbFile(config),
+  marker: (config) => temporalDbFile(config),
 
   async probe(config) {
     // A plain TCP check first: gRPC keeps retrying a closed port until its connect timeout.
@@ -202,7 +216,8 @@ export const temporalComponent: LocalComponent = {
       '--ip', host,
       '--port', String(config.LOCAL_TEMPORAL_PORT),
       '--ui-port', String(config.LOCAL_TEMPORAL_UI_PORT),
-      '--db-filename', dbFile(config),
+      '--db-filename', temporalDbFile(config),
+      ...temporalSqliteArgs(config),
       '--log-level', 'warn',
       '--ui-disable-news-fetch', // the UI would otherwise fetch a feed from the internet
     ];

@@ -5,7 +5,7 @@
  * component, and stopStack never touches a process that is not ours.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Partitioners } from 'kafkajs';
 import { ensureStack, stackStatus, stopStack, type ComponentResult } from '../../infra/local/stack.js';
 import { isAlive } from '../../infra/local/process.js';
-import { TEMPORAL_CLI_VERSION } from '../../infra/local/temporal.js';
+import { TEMPORAL_CLI_VERSION, temporalDbFile, temporalSqliteArgs } from '../../infra/local/temporal.js';
 import { searchAttributes } from '../../schemas/search-attributes.js';
 import { loadConfig } from '../../schemas/config.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
@@ -78,6 +78,19 @@ describe('temporal', () => {
     } finally {
       await client.connection.close();
     }
+  });
+});
+
+describe('temporal SQLite durability', () => {
+  // SQLite's file header: bytes 18 and 19 are the write and read format versions, 1 for the
+  // rollback journal and 2 for write-ahead logging (https://www.sqlite.org/fileformat.html).
+  it.runIf(local.temporal)('the dev server the stack started keeps its SQLite file in write-ahead-log mode (LOCAL_TEMPORAL_SQLITE_SYNC=normal)', () => {
+    expect(config.LOCAL_TEMPORAL_SQLITE_SYNC).toBe('normal');
+    const header = readFileSync(temporalDbFile(config)).subarray(0, 20);
+    expect(header.subarray(0, 15).toString('latin1')).toBe('SQLite format 3');
+    expect([header[18], header[19]]).toEqual([2, 2]);
+    expect(temporalSqliteArgs(config)).toEqual(['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']);
+    expect(temporalSqliteArgs({ LOCAL_TEMPORAL_SQLITE_SYNC: 'full' })).toEqual([]);
   });
 });
 

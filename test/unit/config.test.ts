@@ -36,6 +36,12 @@ describe('loadConfig', () => {
     expect(problemsOf({ KAFKA_BROKERS: 'kafka-1:9092,kafka-2' })).toContain('KAFKA_BROKERS');
   });
 
+  it('LOCAL_TEMPORAL_SQLITE_SYNC: normal by default, full on request, anything else refused naming the choices', () => {
+    expect(loadConfig({}).LOCAL_TEMPORAL_SQLITE_SYNC).toBe('normal');
+    expect(loadConfig({ LOCAL_TEMPORAL_SQLITE_SYNC: 'full' }).LOCAL_TEMPORAL_SQLITE_SYNC).toBe('full');
+    expect(() => loadConfig({ LOCAL_TEMPORAL_SQLITE_SYNC: 'off' })).toThrow(/LOCAL_TEMPORAL_SQLITE_SYNC.*expected normal or full/);
+  });
+
   it('WORKER_TASK_QUEUES: both queues by default, one of them on request, anything else refused naming the choices', () => {
     expect(loadConfig({}).WORKER_TASK_QUEUES).toBe('all');
     expect(loadConfig({ WORKER_TASK_QUEUES: 'analytics' }).WORKER_TASK_QUEUES).toBe('analytics');
