@@ -18,32 +18,24 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CompressionTypes } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LandBatchResult } from '../../activities/ingest/ingest.js';
 import { splitBatches } from '../../activities/ingest/kafka-record-batch.js';
 import { planRange } from '../../schemas/ingest/batch-plan.js';
 import { generateEvents } from '../../workers/generator.js';
-import { startPrivateLanding, type PrivateLanding } from '../support/private-landing.js';
+import { usePrivateLanding } from '../support/private-landing.js';
 import { recentStart, testConfig, uniqueId } from '../support/stack.js';
 
 const config = testConfig();
 const id = uniqueId('t');
-let setup: Promise<PrivateLanding>;
+// Awaited in the test: a broker that does not start fails the test, never skips it.
+const setup = usePrivateLanding(config, id);
 const pid = process.pid;
 
 function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
   return new MockActivityEnvironment().run(fn, ...args) as Promise<R>;
 }
 
-beforeAll(() => {
-  // Awaited in the test: a broker that does not start fails the test, never skips it.
-  setup = startPrivateLanding(config, id);
-  setup.catch(() => undefined);
-});
-
-afterAll(async () => {
-  await (await setup.catch(() => null))?.close();
-}, 60_000);
 
 /** Another hex digit in place of `c` (so a UUID stays a UUID). */
 function flipHex(c: string): string {
@@ -52,7 +44,7 @@ function flipHex(c: string): string {
 
 describe('CRC-32C checked reads', () => {
   it('KafkaJS lands corrupted batches silently; the default reader makes them crc_mismatch dead letters and lands the rest once', { timeout: 480_000 }, async () => {
-    const env = await setup;
+    const env = await setup();
     const { broker, kafka, warehouse } = env;
     const rows = async <T>(query: string, params: Record<string, unknown>): Promise<T[]> => (await warehouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
     const topic = `crc-${id}`;

@@ -15,35 +15,27 @@ import { gunzipSync } from 'node:zlib';
 import { crc32c } from '@aws-crypto/crc32c';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { CompressionTypes } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { splitBatches } from '../../activities/ingest/kafka-record-batch.js';
 import { planRange } from '../../schemas/ingest/batch-plan.js';
 import { generateEvents } from '../../workers/generator.js';
-import { startPrivateLanding, type PrivateLanding } from '../support/private-landing.js';
+import { usePrivateLanding } from '../support/private-landing.js';
 import { recentStart, testConfig, uniqueId } from '../support/stack.js';
 
 const config = testConfig();
 const id = uniqueId('t');
-let setup: Promise<PrivateLanding>;
+// Awaited in the test: a broker that does not start fails the test, never skips it.
+const setup = usePrivateLanding(config, id);
 const pid = process.pid;
 
 function run<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
   return new MockActivityEnvironment().run(fn, ...args) as Promise<R>;
 }
 
-beforeAll(() => {
-  // Awaited in the test: a broker that does not start fails the test, never skips it.
-  setup = startPrivateLanding(config, id);
-  setup.catch(() => undefined);
-});
-
-afterAll(async () => {
-  await (await setup.catch(() => null))?.close();
-}, 60_000);
 
 describe('permanently undecodable record batches', () => {
   it('become undecodable_batch dead letters with their bytes; the good batches land once; a re-plan adds nothing', { timeout: 360_000 }, async () => {
-    const env = await setup;
+    const env = await setup();
     const { broker, kafka, warehouse } = env;
     const rows = async <T>(query: string): Promise<T[]> => (await warehouse.query({ query, format: 'JSONEachRow' })).json<T>();
     const activities = env.activities({ processorVersion: 'undecodable' });

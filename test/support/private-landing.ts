@@ -10,6 +10,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
+import { afterAll, beforeAll } from 'vitest';
 import { createIngestActivities, KafkaResources, type IngestDeps } from '../../activities/ingest/ingest.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
 import type { PlatformConfig } from '../../schemas/config.js';
@@ -70,4 +71,21 @@ export async function startPrivateLanding(config: PlatformConfig, database: stri
     },
     close,
   };
+}
+
+/**
+ * Registers the suite's private landing: started in `beforeAll` without awaiting (a broker that
+ * does not start then fails each test that awaits it, with the reason, instead of skipping it),
+ * closed in `afterAll`. Returns what each test awaits.
+ */
+export function usePrivateLanding(config: PlatformConfig, database: string, stopMerges?: readonly string[]): () => Promise<PrivateLanding> {
+  let setup: Promise<PrivateLanding>;
+  beforeAll(() => {
+    setup = startPrivateLanding(config, database, stopMerges);
+    setup.catch(() => undefined);
+  });
+  afterAll(async () => {
+    await (await setup.catch(() => null))?.close();
+  }, 60_000);
+  return () => setup;
 }
