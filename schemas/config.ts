@@ -84,8 +84,9 @@ export const envSchema = z.object({
   /**
    * Durability of the local Temporal dev server's SQLite file (infra/local/temporal.ts
    * `temporalSqliteArgs`): `normal` = write-ahead log, fsync at checkpoints (survives a killed
-   * server; an OS crash may lose the last transactions), `full` = the server's default, fsync at
-   * every commit. Applies when the stack starts the server. @default "normal"
+   * server; an OS crash may lose the last transactions), `full` = rollback journal, fsync at
+   * every commit (also turns a file left in WAL mode back). Applies when the stack starts the
+   * server; a running server keeps its mode until `npm run stack:down`. @default "normal"
    */
   LOCAL_TEMPORAL_SQLITE_SYNC: z.enum(['normal', 'full'], { message: 'expected normal or full' }).default('normal'),
   /** @default 9092 */

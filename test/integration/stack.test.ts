@@ -90,7 +90,8 @@ describe('temporal SQLite durability', () => {
     expect(header.subarray(0, 15).toString('latin1')).toBe('SQLite format 3');
     expect([header[18], header[19]]).toEqual([2, 2]);
     expect(temporalSqliteArgs(config)).toEqual(['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']);
-    expect(temporalSqliteArgs({ LOCAL_TEMPORAL_SQLITE_SYNC: 'full' })).toEqual([]);
+    // full switches a file once in WAL mode back (SQLite keeps the journal mode in the file).
+    expect(temporalSqliteArgs({ LOCAL_TEMPORAL_SQLITE_SYNC: 'full' })).toEqual(['--sqlite-pragma', 'journal_mode=delete', '--sqlite-pragma', 'synchronous=full']);
   });
 });
 
