@@ -1,15 +1,22 @@
 /**
- * A pipeline without analytics declared has no aggregator, so its partition consumers must not
- * report landings to one: before, every landed batch added a SignalExternalWorkflowExecution
- * command to the partition's history that failed (`aggregator-<pipeline>` not found). Real stack:
- * one worker whose declarations cover pipeline `with`, two pipelines started as users start them
- * (the `pipeline` supervisor), real events through Kafka. The partition of `with` reports its
- * landings (the control: the history check can see signals); the one of `without` sends none and
- * has no failed signal event. The aggregator of `with` runs on the analytics task queue
- * (`<queue>-analytics`), served by the worker's own Worker for it, and reads every landing.
+ * Landing reports (`batchLanded`) reach a pipeline's aggregator, and only when it has one. Real
+ * stack: one worker whose declarations cover pipeline `with`, two pipelines started as users start
+ * them (the `pipeline` supervisor), real events through Kafka.
+ * - `without` declares no analytics, so it has no aggregator: its partition sends no report and
+ *   has no failed signal event (before, every landed batch added a SignalExternalWorkflowExecution
+ *   command that failed, `aggregator-<pipeline>` not found), and its landings are not asked to report.
+ * - `with` reports every landed batch. Since the landing activity sends the report itself, once
+ *   the lineage row is written, the aggregator's history shows one `batchLanded` per batch, sent by
+ *   a client (the worker's), not by the partition workflow, whose history has no signal command;
+ *   each landBatch result says it reported. The aggregator runs on the analytics task queue
+ *   (`<queue>-analytics`), served by the worker's own Worker for it, and reads every landing.
+ * - A report that cannot be delivered (no such aggregator) costs the landing nothing: the rows
+ *   land and the result says `reportedLanding: false`, for the workflow to send it instead.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/clickhouse/migrate.js';
@@ -20,6 +27,7 @@ import { analyticsTaskQueue } from '../../schemas/analytics/task-queue.js';
 import { connectTemporal, createKafka, createWarehouse } from '../../workers/connections.js';
 import { produceEvents } from '../../workers/generator.js';
 import { startWorker, type RunningWorker } from '../../workers/worker.js';
+import { createIngestActivities, KafkaResources, type BatchPlan, type LandBatchResult } from '../../activities/ingest/ingest.js';
 import { recentStart, stackEndpoints, testConfig, uniqueId } from '../support/stack.js';
 
 const config = { ...testConfig(), LOG_LEVEL: 'warn' as const };
@@ -74,7 +82,7 @@ afterAll(async () => {
 });
 
 /** Starts pipeline `pipelineId` on a fresh one-partition topic, lands `count` events in several batches, returns the partition's history event types. */
-async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types: string[]; batches: number; total: number }> {
+async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types: string[]; batches: number; total: number; landings: LandBatchResult[]; reportAsked: boolean[] }> {
   const topic = `topic-${pipelineId}`;
   const input: PipelineInputRaw = { pipelineId, topic, partitions: 1, batchMaxEvents: 100, pollIntervalMs: 200, detector: { enabled: false } };
   started.push(pipelineWorkflowId(pipelineId), partitionWorkflowId(pipelineId, topic, 0), aggregatorWorkflowId(pipelineId));
@@ -87,21 +95,39 @@ async function landAndReadPartitionHistory(pipelineId: string): Promise<{ types:
   });
   const history = await partition.fetchHistory();
   const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown');
-  return { types, batches: progress.batches, total: summary.total };
+  const landingIds = new Set<string>();
+  const reportAsked: boolean[] = [];
+  const landings: LandBatchResult[] = [];
+  for (const e of history.events ?? []) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name === 'landBatch') {
+      landingIds.add(String(e.eventId));
+      const arg = defaultPayloadConverter.fromPayload<{ reportLandingTo?: string }>(scheduled.input!.payloads![0]!);
+      reportAsked.push(arg.reportLandingTo === aggregatorWorkflowId(pipelineId));
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done && landingIds.has(String(done.scheduledEventId))) landings.push(defaultPayloadConverter.fromPayload<LandBatchResult>(done.result!.payloads![0]!));
+  }
+  return { types, batches: progress.batches, total: summary.total, landings, reportAsked };
 }
 
-describe('a pipeline without analytics', () => {
-  it('lands batches without signalling a nonexistent aggregator; one with analytics reports each landing', { timeout: 240_000 }, async () => {
+describe('landing reports', () => {
+  it('a pipeline without analytics lands without signalling a nonexistent aggregator; one with analytics has each landing report itself', { timeout: 240_000 }, async () => {
     const plain = await landAndReadPartitionHistory(without);
     expect(plain.batches).toBeGreaterThan(1);
     expect(plain.types.filter((t) => t === 'signalExternalWorkflowExecutionFailedEventAttributes')).toEqual([]);
     expect(plain.types.filter((t) => t === 'signalExternalWorkflowExecutionInitiatedEventAttributes')).toEqual([]);
+    expect(plain.reportAsked).not.toContain(true);
+    expect(plain.landings.map((l) => l.reportedLanding)).not.toContain(true);
 
-    // The control: the same check sees the reports of a pipeline that declares analytics.
+    // The control: a pipeline that declares analytics reports every landing, from the landing
+    // activity (the partition's history has no signal command, each result says it reported).
     const declared = await landAndReadPartitionHistory(withAnalytics);
-    const initiated = declared.types.filter((t) => t === 'signalExternalWorkflowExecutionInitiatedEventAttributes').length;
-    expect(initiated).toBeGreaterThanOrEqual(1);
-    expect(declared.types.filter((t) => t === 'signalExternalWorkflowExecutionFailedEventAttributes')).toEqual([]);
+    const landedValid = declared.landings.filter((l) => l.valid > 0);
+    expect(landedValid.length).toBeGreaterThan(1);
+    expect(declared.reportAsked.every(Boolean)).toBe(true);
+    expect(landedValid.map((l) => l.reportedLanding)).toEqual(landedValid.map(() => true));
+    expect(declared.types.filter((t) => t.startsWith('signalExternalWorkflowExecution'))).toEqual([]);
 
     // The aggregator runs on the analytics task queue, served by the worker's second Worker: it
     // read every landed batch (its cursor reached the last offset; its poll is 1 h, so the
@@ -113,5 +139,31 @@ describe('a pipeline without analytics', () => {
       const p = await aggregator.query<AggregatorProgress>('progress');
       return p.partitions['0']?.nextOffset === declared.total ? true : undefined;
     });
+    // One report per landed batch in the aggregator's history, each sent by a client (the
+    // landing activity), none by another workflow.
+    const reports = ((await aggregator.fetchHistory()).events ?? []).flatMap((e) => {
+      const s = e.workflowExecutionSignaledEventAttributes;
+      return s?.signalName === 'batchLanded' ? [s] : [];
+    });
+    expect(reports.length).toBe(landedValid.length);
+    expect(reports.filter((r) => r.externalWorkflowExecution?.workflowId)).toEqual([]);
+  });
+
+  it('a report that cannot be delivered leaves the landing whole and says so', { timeout: 120_000 }, async () => {
+    const topic = `topic-undelivered-${id}`;
+    const summary = await produceEvents(kafka, { topic, partitions: 1, count: 50, rate: 2000, seed: 5, startTime: recentStart() });
+    const resources = new KafkaResources(kafka);
+    try {
+      const activities = createIngestActivities({ kafka, warehouse, processorVersion: 'test-1', resources, temporal });
+      const mock = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+      const plan = (await mock.run(activities.planBatch, { pipelineId: `undelivered-${id}`.replaceAll('_', '-'), topic, partition: 0, cursor: null, maxEvents: 100, consumerGroup: `g-${id}`, startFrom: 'earliest' as const })) as BatchPlan;
+      const landed = (await mock.run(activities.landBatch, { plan, maxEventBytes: 1 << 20, reportLandingTo: `aggregator-nobody-${id}` })) as LandBatchResult;
+      expect(landed.valid).toBe(summary.valid);
+      expect(landed.reportedLanding).toBe(false);
+      const [row] = await (await warehouse.query({ query: 'SELECT count() AS n FROM events WHERE topic = {topic:String}', query_params: { topic }, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect(Number(row!.n)).toBe(summary.valid);
+    } finally {
+      await resources.close();
+    }
   });
 });

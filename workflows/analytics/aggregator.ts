@@ -21,6 +21,9 @@ import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTra
 import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { parseOrFail } from '../boundary.js';
 import { pipelineIdSchema } from '../../schemas/ingest/pipeline.js';
+import { aggregatorWorkflowId, batchLandedSchema, batchLandedSignalName, type BatchLanded } from '../../schemas/analytics/landing-report.js';
+
+export { aggregatorWorkflowId, batchLandedSchema, type BatchLanded };
 
 /** Input of the aggregator. `state` is what continue-as-new carries; people pass only `pipeline`. */
 export const aggregatorInputSchema = z
@@ -39,26 +42,15 @@ export const aggregatorInputSchema = z
       .optional(),
   })
   .strict();
-/** Argument of {@link batchLandedSignal}: the landed range `[from, to)` of a partition. */
-export const batchLandedSchema = z
-  .object({ partition: z.number().int().min(0), from: z.number().int().min(0), to: z.number().int().min(0) })
-  .strict();
-/** Argument of {@link batchLandedSignal}. */
-export type BatchLanded = z.infer<typeof batchLandedSchema>;
-
 /**
- * `batchLanded` (signal): a partition consumer landed a batch with valid events. Wakes the
+ * `batchLanded` (signal): a partition landed a batch with valid events (the landing activity
+ * reports it once the lineage row is written; the partition consumer when that failed). Wakes the
  * aggregator at once instead of at its next poll, so a window is judged as soon as the landing
  * that makes it final is reported. Only a nudge: the aggregator still reads what landed from
  * lineage_batches (its cursor), so a lost or repeated signal changes nothing but timing, and the
  * poll interval remains the fallback.
  */
-export const batchLandedSignal = defineSignal<[BatchLanded]>('batchLanded');
-
-/** Workflow id of a pipeline's aggregator: `aggregator-<pipeline>`. */
-export function aggregatorWorkflowId(pipeline: string): string {
-  return `aggregator-${pipeline}`;
-}
+export const batchLandedSignal = defineSignal<[BatchLanded]>(batchLandedSignalName);
 
 /** Aggregator input as written. */
 export type AggregatorInput = z.input<typeof aggregatorInputSchema>;

@@ -63,6 +63,16 @@ const slowBatchMs = 30_000;
 const fastBatchMs = 5_000;
 const minBatchEvents = 100;
 
+/**
+ * Sends `batchLanded` `{partition, from, to}` to the pipeline's aggregator, not awaited: a lost
+ * report only delays the aggregator to its next poll, so a failure (no aggregator) is ignored.
+ */
+function reportLanding(pipelineId: string, partition: number, plan: { from: number; to: number }): void {
+  getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId))
+    .signal(batchLandedSignal, { partition, from: plan.from, to: plan.to })
+    .catch(() => undefined);
+}
+
 /** Consumes one partition of a pipeline, forever (continue-as-new keeps history short). */
 export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise<void> {
   const input = parseOrFail(partitionConsumerInputSchema, raw, 'partitionConsumer input');
@@ -193,8 +203,13 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     const scope = new CancellationScope();
     landingScope = scope;
     let landed: LandBatchResult;
+    const reportEarly = patched('landing-activity-reports-batch-landed');
     try {
-      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change, duplicateIdWindowMinutes: input.duplicateIdWindowMinutes }));
+      // Since the patch the landing activity reports the batch to the aggregator itself, as soon
+      // as its lineage row is written (see reportLandingTo); the workflow reports only what the
+      // activity could not deliver.
+      const reportTo = reportEarly && input.reportLandings !== false ? { reportLandingTo: aggregatorWorkflowId(pipelineId) } : {};
+      landed = await scope.run(() => landBatch({ plan, maxEventBytes: input.maxEventBytes, change, duplicateIdWindowMinutes: input.duplicateIdWindowMinutes, ...reportTo }));
     } catch (err) {
       if (isCancellation(err) && paused && !CancellationScope.current().consideredCancelled) {
         pendingPlan = plan;
@@ -206,6 +221,14 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     } finally {
       landingScope = null;
     }
+    // Tell the pipeline's aggregator at once (it judges windows the landing made final) instead of
+    // letting it find the batch at its next poll. Not awaited: the command leaves in this workflow
+    // task, with the commit's. Since the patch above, a report the landing activity did not deliver is
+    // sent here, before the group offset commit, whose activity round trip it does not wait for
+    // (the aggregator reads the landed rows and lineage, never the group offset). A pipeline
+    // without analytics has no aggregator: the supervisor says so (reportLandings false) and
+    // nothing is sent, instead of one failed signal per batch.
+    if (reportEarly && landed.valid > 0 && input.reportLandings !== false && landed.reportedLanding !== true) reportLanding(pipelineId, partition, plan);
     // The batch landed: commit even if a stop arrives now, so group offset and warehouse agree.
     await CancellationScope.nonCancellable(async () => {
       await commitProgress({ consumerGroup, topic, partition, offset: plan.to });
@@ -224,16 +247,8 @@ export async function partitionConsumer(raw: PartitionConsumerInputRaw): Promise
     cursor = plan.to;
     lag = Math.max(0, (plan.highWatermark ?? plan.to) - plan.to);
     inFlight = null;
-    // Tell the pipeline's aggregator at once (it judges windows the landing made final) instead of
-    // letting it find the batch at its next poll. Not awaited: the command leaves with the next
-    // plan. A pipeline without analytics has no aggregator: the supervisor says so
-    // (reportLandings false) and nothing is sent, instead of one failed signal per batch.
-    // Versioned: only inputs written since the field exists carry false.
-    if (landed.valid > 0 && input.reportLandings !== false && patched('partition-reports-batch-landed')) {
-      getExternalWorkflowHandle(aggregatorWorkflowId(pipelineId))
-        .signal(batchLandedSignal, { partition, from: plan.from, to: plan.to })
-        .catch(() => undefined);
-    }
+    // Runs started before the patch above report here, after the commit, as they did.
+    if (!reportEarly && landed.valid > 0 && input.reportLandings !== false && patched('partition-reports-batch-landed')) reportLanding(pipelineId, partition, plan);
     if (plan.processor && landed.processing) {
       const settings = resolveSelection(plan.processor).processor.breaker;
       const judged = advanceBreaker(breaker, { processed: landed.processing.processed, failures: landed.processing.failures }, settings);
