@@ -2,7 +2,9 @@
  * Measurement (l): detection latency, from a window becoming final to its alert workflow being
  * signalled, through the real pipeline at a steady event rate (default 5,000 events/s).
  *
- * Shape: a worker child with its own analytics declarations (1 s tumbling windows per service, a
+ * Shape: a landing worker child and an analytics worker child (the analytics task queue in a
+ * process of its own, as docker-compose.yml deploys it; `analyticsProcess: false` serves it from
+ * the landing process, as `npm start` does) with their own analytics declarations (1 s tumbling windows per service, a
  * threshold detector on the error rate with `for` 1 and clear after 1 window), the `pipeline`
  * workflow on a fresh topic (it starts the `aggregator`), and the generator paced at `rate` with
  * `errors` shapes that flap four services between 50% and ~0% errors every other second: each
@@ -54,7 +56,8 @@ export interface LatencyOptions {
   pollMs: number;
   /**
    * Serve the analytics task queue from a second worker process (WORKER_TASK_QUEUES=platform in
-   * the first, analytics in the second) instead of a second Worker in the same process. @default false
+   * the first, analytics in the second, as docker-compose.yml deploys them) instead of a second
+   * Worker in the landing process (`all`, as `npm start` runs it). @default true
    */
   analyticsProcess?: boolean;
 }
@@ -161,7 +164,7 @@ export async function measureDetectionLatency(ctx: LatencyContext, options: Late
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
   const workerLog = join(dir, `${id}-worker-latency.log`);
-  const split = options.analyticsProcess === true;
+  const split = options.analyticsProcess !== false;
   const worker = WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: split ? 'platform' : 'all' } }, workerLog);
   const analyticsLog = join(dir, `${id}-worker-latency-analytics.log`);
   const analyticsWorker = split ? WorkerProcess.start(ctx.endpoints, { database, taskQueue, workflowBundlePath: ctx.workflowBundlePath, extraEnv: { ANALYTICS_FILE: analyticsPath, WORKER_TASK_QUEUES: 'analytics' } }, analyticsLog) : null;

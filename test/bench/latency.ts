@@ -3,7 +3,8 @@
  * (started or reused). `npm run bench` runs the same step after (a) unless `--skip latency`.
  * Options: `--rate N` (events/s, default 5000), `--seconds N` (default 60), `--poll-ms N`
  * (the aggregator's poll interval, default 250), `--deadline-min M` (default 10), `--keep`,
- * `--analytics-process` (the analytics task queue served by a second worker process).
+ * `--analytics-in-process` (the analytics task queue served by the landing worker process, as
+ * `npm start` runs it, instead of a worker process of its own, as docker-compose.yml deploys it).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -26,11 +27,11 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'poll-ms': { type: 'string' }, 'deadline-min': { type: 'string' }, keep: { type: 'boolean', default: false }, 'analytics-process': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'poll-ms': { type: 'string' }, 'deadline-min': { type: 'string' }, keep: { type: 'boolean', default: false }, 'analytics-in-process': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench:latency -- [--rate 5000] [--seconds 60] [--poll-ms 250] [--deadline-min 10] [--keep] [--analytics-process]');
+    console.log('Usage: npm run bench:latency -- [--rate 5000] [--seconds 60] [--poll-ms 250] [--deadline-min 10] [--keep] [--analytics-in-process]');
     return 0;
   }
   const config = loadConfig();
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
   try {
     const result = await measureDetectionLatency(
       { temporal, kafka, chAdmin, createWarehouse: (db) => createWarehouse(config, endpoints, db), endpoints, workflowBundlePath, stateDir, deadline, log, keep: values.keep },
-      { rate: positive('rate', values.rate, 5000), seconds: positive('seconds', values.seconds, 60), pollMs: positive('poll-ms', values['poll-ms'], 250), analyticsProcess: values['analytics-process'] },
+      { rate: positive('rate', values.rate, 5000), seconds: positive('seconds', values.seconds, 60), pollMs: positive('poll-ms', values['poll-ms'], 250), analyticsProcess: !values['analytics-in-process'] },
     );
     console.log(`\n${formatLatency(result)}`);
     const path = join(stateDir, 'bench', `latency-${new Date().toISOString().replaceAll(':', '-')}.json`);

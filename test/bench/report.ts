@@ -58,6 +58,8 @@ export interface BenchReport {
   instrumented?: Measured & LandedCounts & { exactlyOnce: boolean; batches: number | null; workerPeakRssMb: number | null };
   /** (l): detection latency, window final -> alert workflow signalled (see detection-latency.ts). */
   latency?: LatencyResult;
+  /** (l) again with the analytics queue in the landing worker process (one process, `all`), for the ratio. */
+  latencyInProcess?: LatencyResult;
   /** (h): one aggregation step as the history grows, with and without the skip indexes (see aggregation-history.ts). */
   aggregationHistory?: AggregationHistoryResult;
   ratios: { aOverB: number | null; aOverC: number | null; cOverB: number | null; dOverA?: number | null };
@@ -155,6 +157,11 @@ export function formatReport(r: BenchReport): string {
   if (r.duplicateIds) out.push('', formatDuplicateIdBench(r.duplicateIds));
   if (r.rangeReaders) out.push('', formatRangeReaderBench(r.rangeReaders));
   if (r.latency) out.push('', formatLatency(r.latency));
+  if (r.latencyInProcess) {
+    out.push('', formatLatency(r.latencyInProcess));
+    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? (a / b).toFixed(2) : '-');
+    if (r.latency) out.push(`ratio (l) analytics process of its own / in the landing process: p50 ${ratio(r.latency.latency.p50, r.latencyInProcess.latency.p50)}, p99 ${ratio(r.latency.latency.p99, r.latencyInProcess.latency.p99)}`);
+  }
   if (r.aggregationHistory) out.push('', formatAggregationHistory(r.aggregationHistory));
   if (r.stoppedEarly) out.push('', `STOPPED EARLY: ${r.stoppedEarly}`);
   for (const note of r.notes) out.push(`note: ${note}`);

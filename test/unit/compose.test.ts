@@ -113,16 +113,16 @@ function hostPort(address: string): { host: string; port: number } {
   return { host: host!, port: Number(port) };
 }
 
-const platformServices = ['worker', 'generator'];
+const platformServices = ['worker', 'analytics-worker', 'generator'];
 
 describe('docker-compose.yml', () => {
   it('defines the platform, its servers, Grafana, the init steps and the demo generator', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['clickhouse', 'dashboards', 'demo-pipeline', 'generator', 'grafana', 'kafka', 'prometheus', 'temporal', 'temporal-init', 'worker'].sort(),
+      ['analytics-worker', 'clickhouse', 'dashboards', 'demo-pipeline', 'generator', 'grafana', 'kafka', 'prometheus', 'temporal', 'temporal-init', 'worker'].sort(),
     );
     expect(service('generator').profiles).toEqual(['demo']);
     expect(service('demo-pipeline').profiles).toEqual(['demo']);
-    for (const name of ['worker', 'temporal', 'kafka', 'clickhouse', 'grafana']) {
+    for (const name of ['worker', 'analytics-worker', 'temporal', 'kafka', 'clickhouse', 'grafana']) {
       expect(service(name).profiles, `${name} starts without a profile`).toBeUndefined();
     }
   });
@@ -139,7 +139,7 @@ describe('docker-compose.yml', () => {
     }
     // The locally built image is tagged with the package version it is built from.
     const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-    for (const name of ['worker', 'dashboards', 'generator']) expect(service(name).image, name).toBe(`streamwarden/platform:${version}`);
+    for (const name of ['worker', 'analytics-worker', 'dashboards', 'generator']) expect(service(name).image, name).toBe(`streamwarden/platform:${version}`);
     const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
     const from = /^FROM\s+(\S+)/m.exec(dockerfile)?.[1] ?? '';
     expect(from).toMatch(/^node:20(\.\d+)*-/);
@@ -165,7 +165,24 @@ describe('docker-compose.yml', () => {
       expect(config.KAFKA_BROKERS, `${name}: KAFKA_BROKERS`).toBeDefined();
       expect(config.CLICKHOUSE_URL, `${name}: CLICKHOUSE_URL`).toBeDefined();
     }
-    expect(stringEnv(service('generator'))).toEqual(stringEnv(service('worker')));
+    // One environment for all: the workers differ only in the task queues they poll.
+    const { WORKER_TASK_QUEUES: _w, ...workerEnv } = stringEnv(service('worker'));
+    const { WORKER_TASK_QUEUES: _a, ...analyticsEnv } = stringEnv(service('analytics-worker'));
+    expect(stringEnv(service('generator'))).toEqual(workerEnv);
+    expect(analyticsEnv).toEqual(workerEnv);
+  });
+
+  it('serves the analytics queue from a worker of its own, and the platform queue from the other', () => {
+    const platform = loadConfig(stringEnv(service('worker')));
+    const analytics = loadConfig(stringEnv(service('analytics-worker')));
+    expect(platform.WORKER_TASK_QUEUES).toBe('platform');
+    expect(analytics.WORKER_TASK_QUEUES).toBe('analytics');
+    // The same base queue, so the aggregators the platform worker starts land on `<queue>-analytics`.
+    expect(analytics.TEMPORAL_TASK_QUEUE).toBe(platform.TEMPORAL_TASK_QUEUE);
+    expect(service('analytics-worker').command).toEqual(service('worker').command);
+    // The acknowledge endpoint is the platform worker's alone.
+    expect(publishedPorts(service('analytics-worker')).size).toBe(0);
+    expect(service('analytics-worker').depends_on).toMatchObject(service('worker').depends_on ?? {});
   });
 
   it('points the worker at the temporal service on the port the dev server listens on', () => {
@@ -375,7 +392,8 @@ describe('docker-compose.yml', () => {
     expect(prometheus.volumes).toContain('./infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
     const scrape = parse(readFileSync(join(root, 'infra/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
     const targets = scrape.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets)).sort();
-    expect(targets).toEqual([`worker:${config.METRICS_PORT}`, `worker:${config.TEMPORAL_METRICS_PORT}`].sort());
+    expect(exposedPorts(service('analytics-worker'))).toEqual(expect.arrayContaining([config.METRICS_PORT, config.TEMPORAL_METRICS_PORT]));
+    expect(targets).toEqual(['worker', 'analytics-worker'].flatMap((w) => [`${w}:${config.METRICS_PORT}`, `${w}:${config.TEMPORAL_METRICS_PORT}`]).sort());
     const ds = (parse(readFileSync(join(root, 'infra/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as { datasources: { uid: string; type: string; url: string }[] }).datasources[0]!;
     expect(ds.type).toBe(PROMETHEUS_DATASOURCE_TYPE);
     expect(ds.uid).toBe(DEFAULT_PROMETHEUS_UID);
