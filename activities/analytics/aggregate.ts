@@ -22,6 +22,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { stepWindows } from '../../schemas/analytics/step-windows.js';
 import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
+import { batchesFromReports, type BatchLanded } from '../../schemas/analytics/landing-report.js';
 import { judgeableSessionsQuery, sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
 import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, landedBatchesQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
@@ -113,12 +114,20 @@ export interface AggregateLandedInput {
   watermark: WatermarkState;
   /** Processing time of the iteration, from the workflow (idleness, finalisation stamps). */
   nowMs: number;
+  /**
+   * Landing reports received since the last iteration. When given, the batches come from them if
+   * they tile the cursor ({@link batchesFromReports}), and `lineage_batches` is read only when they
+   * do not; absent, it is read. @default absent
+   */
+  reported?: BatchLanded[];
 }
 
 /** Result of `aggregateLanded`. */
 export interface AggregateLandedResult {
   /** Batches read after the cursor. */
   batches: number;
+  /** Where they came from: the landing reports, or a read of lineage_batches. Absent before session 10. */
+  batchesFrom?: 'reports' | 'lineage';
   /** The watermark state after them (cursor advanced). */
   watermark: WatermarkState;
   /** The step (with `finalWindows`), or null when nothing landed and the watermark did not move. */
@@ -316,8 +325,8 @@ export function createAggregationActivities(deps: AggregationDeps) {
     },
 
     /**
-     * One aggregator iteration's work in one activity: the batches landed after the cursor
-     * (`readLandedBatches`), the watermark advanced over them with the pure code of
+     * One aggregator iteration's work in one activity: the batches landed after the cursor (from
+     * the landing reports in the input when they tile it, else `readLandedBatches`), the watermark advanced over them with the pure code of
      * schemas/analytics/watermark.ts at the workflow's `nowMs`, and, when anything landed or the
      * watermark moved, `aggregateStep` with the final windows returned. Deterministic for its
      * input and the landed data, so a retry (or a redone iteration) gives the same answer.
@@ -326,16 +335,17 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const nextOffsets = Object.fromEntries(Object.entries(input.watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
       const t0 = performance.now();
-      const { batches } = await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
+      const fromReports = input.reported ? batchesFromReports(input.reported, nextOffsets) : null;
+      const batches = fromReports ?? (await activities.readLandedBatches({ pipeline: spec.pipeline, nextOffsets })).batches;
       const readMs = Math.round(performance.now() - t0);
       const before = input.watermark.watermarkMs;
       const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
       const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })), policy);
       const watermark = advanceWatermark(observed, policy, input.nowMs);
-      if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, watermark, step: null };
+      if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
       const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });
-      return { batches: batches.length, watermark, step: { ...step, timingsMs: { readBatches: readMs, ...step.timingsMs } } };
+      return { batches: batches.length, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: { ...step, timingsMs: { ...(fromReports ? {} : { readBatches: readMs }), ...step.timingsMs } } };
     },
 
     /**

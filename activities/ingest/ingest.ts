@@ -148,6 +148,27 @@ export interface LandBatchInput {
   reportLandingTo?: string;
 }
 
+/** DateTime64(3) range of ClickHouse, ms: times outside it are stored clamped, so the row would not say what a report computed. */
+const dateTime64MinMs = Date.UTC(1900, 0, 1);
+const dateTime64MaxMs = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
+/**
+ * The lineage row's facts as the aggregator reads them back (`toUnixTimestamp64Milli`), for the
+ * landing report: event-time bounds from the row's `YYYY-MM-DD hh:mm:ss.sss` UTC strings, and the
+ * finish time. Empty (the report only wakes the aggregator, which then reads the row) when a bound
+ * is outside ClickHouse's DateTime64 range or does not parse.
+ */
+export function lineageFacts(minEventTime: string | null, maxEventTime: string | null, finishedAtMs: number): { minEventTimeMs: number | null; maxEventTimeMs: number | null; finishedAtMs: number } | Record<string, never> {
+  const toMs = (t: string | null): number | null | undefined => {
+    if (t === null) return null;
+    const ms = Date.parse(`${t.replace(' ', 'T')}Z`);
+    return Number.isInteger(ms) && ms >= dateTime64MinMs && ms <= dateTime64MaxMs ? ms : undefined;
+  };
+  const min = toMs(minEventTime);
+  const max = toMs(maxEventTime);
+  return min === undefined || max === undefined ? {} : { minEventTimeMs: min, maxEventTimeMs: max, finishedAtMs };
+}
+
 /** Longest wait for the landing report's signal, ms. */
 export const reportTimeoutMs = 2_000;
 
@@ -1155,6 +1176,7 @@ export function createIngestActivities(deps: IngestDeps) {
           clickhouse_settings: dedup(`${id}/switch/${input.change.change}`),
         });
       }
+      const finishedAtMs = Date.now();
       await inSpan('insert', { 'db.system': 'clickhouse', 'db.collection.name': 'lineage_batches', 'streamwarden.rows': 1 }, () => deps.warehouse.insert({
         table: 'lineage_batches',
         values: [
@@ -1191,14 +1213,16 @@ export function createIngestActivities(deps: IngestDeps) {
             run_id: ctx.info.workflowExecution?.runId ?? '',
             activity_attempt: ctx.info.attempt,
             started_at: progress.startedAt,
-            finished_at: toClickHouseTime(Date.now()),
+            finished_at: toClickHouseTime(finishedAtMs),
           },
         ],
         format: 'JSONEachRow',
         clickhouse_settings: dedup(`${id}/lineage`),
       }));
       log.debug('batch landed', { batchId: id, valid: progress.valid, rejected: progress.rejected, missing });
-      const reportedLanding = input.reportLandingTo !== undefined && progress.valid > 0 ? await reportLanding(input.reportLandingTo, { partition, from, to }) : false;
+      const reportedLanding = input.reportLandingTo !== undefined && progress.valid > 0
+        ? await reportLanding(input.reportLandingTo, { partition, from, to, ...lineageFacts(progress.minEventTime, progress.maxEventTime, finishedAtMs) })
+        : false;
       return {
         batchId: id,
         valid: progress.valid,

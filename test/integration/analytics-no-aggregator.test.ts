@@ -8,7 +8,9 @@
  * - `with` reports every landed batch. Since the landing activity sends the report itself, once
  *   the lineage row is written, the aggregator's history shows one `batchLanded` per batch, sent by
  *   a client (the worker's), not by the partition workflow, whose history has no signal command;
- *   each landBatch result says it reported. The aggregator runs on the analytics task queue
+ *   each landBatch result says it reported. The reports carry the lineage row's facts, and the
+ *   iterations they wake take the batches from them (no lineage_batches read) and end with the
+ *   watermark and cursor that lineage_batches gives. The aggregator runs on the analytics task queue
  *   (`<queue>-analytics`), served by the worker's own Worker for it, and reads every landing.
  * - A report that cannot be delivered (no such aggregator) costs the landing nothing: the rows
  *   land and the result says `reportedLanding: false`, for the workflow to send it instead.
@@ -147,6 +149,25 @@ describe('landing reports', () => {
     });
     expect(reports.length).toBe(landedValid.length);
     expect(reports.filter((r) => r.externalWorkflowExecution?.workflowId)).toEqual([]);
+    // The reports carry the lineage row's facts, and the iterations they woke took the batches
+    // from them instead of reading lineage_batches (the first, with an empty cursor, reads it); the
+    // watermark they built is the one lineage_batches gives.
+    const aggHistory = (await aggregator.fetchHistory()).events ?? [];
+    const stepIds = new Set(aggHistory.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'aggregateLanded').map((e) => String(e.eventId)));
+    const sources = aggHistory.flatMap((e) => {
+      const done = e.activityTaskCompletedEventAttributes;
+      return done && stepIds.has(String(done.scheduledEventId)) ? [defaultPayloadConverter.fromPayload<{ batchesFrom?: string; batches: number }>(done.result!.payloads![0]!)] : [];
+    });
+    expect(sources[0]?.batchesFrom).toBe('lineage');
+    expect(sources.filter((r) => r.batchesFrom === 'reports' && r.batches > 0).length).toBeGreaterThanOrEqual(1);
+    const [lineage] = await (await warehouse.query({
+      query: `SELECT toUnixTimestamp64Milli(max(assumeNotNull(max_event_time))) AS max_t, max(to_offset) AS next FROM lineage_batches FINAL WHERE pipeline = {p:String} AND generation = 0`,
+      query_params: { p: withAnalytics },
+      format: 'JSONEachRow',
+    })).json<{ max_t: string; next: string }>();
+    const progress = await aggregator.query<AggregatorProgress>('progress');
+    expect(Date.parse(progress.partitions['0']!.maxEventTime)).toBe(Number(lineage!.max_t));
+    expect(progress.partitions['0']!.nextOffset).toBe(Number(lineage!.next));
   });
 
   it('a report that cannot be delivered leaves the landing whole and says so', { timeout: 120_000 }, async () => {

@@ -52,6 +52,11 @@ export const aggregatorInputSchema = z
  */
 export const batchLandedSignal = defineSignal<[BatchLanded]>(batchLandedSignalName);
 
+/** Most landing reports kept between iterations; beyond, the next iteration reads lineage_batches instead. */
+const maxPendingReports = 2000;
+/** Iterations woken by reports still read lineage_batches at least this often (ms). */
+const lineageReadEveryMs = 5_000;
+
 /** Aggregator input as written. */
 export type AggregatorInput = z.input<typeof aggregatorInputSchema>;
 
@@ -152,14 +157,24 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
   );
 
   let landedSince = false;
+  // Reports received since the iteration last took them (their lineage facts let it skip reading
+  // lineage_batches); `reportsLost` when some could not be kept (malformed, too many, or taken by an
+  // iteration that failed), so the next iteration reads lineage_batches.
+  let reports: BatchLanded[] = [];
+  let reportsLost = false;
+  let lineageReadAtMs = -Infinity;
   setHandler(
     batchLandedSignal,
     (arg) => {
       const parsed = batchLandedSchema.safeParse(arg);
-      if (!parsed.success) log.warn('batchLanded: ignored a malformed argument (expected {partition, from, to})', { arg });
+      if (!parsed.success) {
+        log.warn('batchLanded: ignored a malformed argument (expected {partition, from, to})', { arg });
+        reportsLost = true;
+      } else if (reports.length >= maxPendingReports) reportsLost = true;
+      else reports.push(parsed.data);
       landedSince = true;
     },
-    { description: 'A partition landed a batch: run the next iteration now instead of at the next poll. Argument {"partition": 0, "from": 100, "to": 200}.' },
+    { description: 'A partition landed a batch: run the next iteration now instead of at the next poll. Argument {"partition": 0, "from": 100, "to": 200}; the landing activity adds its lineage row\'s minEventTimeMs, maxEventTimeMs and finishedAtMs, which spare the iteration a read of lineage_batches.' },
   );
 
   setHandler(aggregatorDetectorsQuery, () => detectors, { description: 'Detector state per detector and series: baseline windows, EWMA, for/clear counters, open level.' });
@@ -176,6 +191,14 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     }
     // Landings reported from here on need another iteration; those before are read now.
     landedSince = false;
+    // The batches come from the reports when they tile the cursor; lineage_batches is read when
+    // they do not, when some were lost, when none came (a poll), and at least every
+    // lineageReadEveryMs, so a batch whose report never arrived waits at most that long while
+    // others report (or the poll interval when nothing else wakes the aggregator).
+    const taken = reports;
+    const useReports = taken.length > 0 && !reportsLost && Date.now() - lineageReadAtMs < lineageReadEveryMs;
+    reports = [];
+    reportsLost = false;
     try {
       const before = watermark.watermarkMs;
       let now: number;
@@ -193,7 +216,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         // same pure code, run with the workflow's clock) and the step, which returns the windows
         // that became final. Each activity costs a dispatch round trip on a loaded worker.
         now = Date.now();
-        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now });
+        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now, ...(useReports ? { reported: taken } : {}) });
+        if (done.batchesFrom !== 'reports') lineageReadAtMs = now;
         advanced = done.watermark;
         step = done.step;
       } else {
@@ -247,6 +271,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       // A failed step is retried next iteration from the same cursor and watermark (state is only
       // advanced after the step succeeded), so nothing is skipped.
       lastError = err instanceof Error ? err.message : String(err);
+      // The reports this iteration took are gone with it: the next one reads lineage_batches.
+      reportsLost = true;
       log.warn('aggregation step failed; retrying next iteration', { error: lastError });
     }
     setCurrentDetails(`Pipeline ${spec.pipeline}: watermark ${watermark.watermarkMs === null ? 'none yet' : iso(watermark.watermarkMs)}, ${finalWindows} final windows judged, ${transitions} detector transitions.`);
