@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { stepWindows } from '../../schemas/analytics/step-windows.js';
 import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
-import { batchesFromReports, type BatchLanded } from '../../schemas/analytics/landing-report.js';
+import { batchesFromReports, type BatchLanded, type ReportedBatch } from '../../schemas/analytics/landing-report.js';
 import { judgeableSessionsQuery, sessionTableDdl } from './session-sql.js';
 import { toClickHouseTime } from '../ingest/ingest.js';
 import { affectedListLimit, affectedWindowsQuery, aggregationTableDdl, computeWindowsQuery, landedBatchesQuery, lateEventsInsert, seenKeysQuery, type AffectedWindows, type ComputedWindowRow, type OffsetRange } from './aggregate-sql.js';
@@ -35,17 +35,8 @@ export interface AggregationDeps {
   log?: Logger;
 }
 
-/** A landed batch as the aggregator sees it. */
-export interface LandedBatch {
-  partition: number;
-  fromOffset: number;
-  toOffset: number;
-  /** Smallest event time of the batch (ms), null when it had no valid events. */
-  minEventTimeMs: number | null;
-  /** Largest event time of the batch (ms), null when it had no valid events. */
-  maxEventTimeMs: number | null;
-  finishedAtMs: number;
-}
+/** A landed batch as the aggregator sees it (read from lineage_batches or taken from landing reports). */
+export type LandedBatch = ReportedBatch;
 
 /** Input of `readLandedBatches`. */
 export interface ReadLandedBatchesInput {

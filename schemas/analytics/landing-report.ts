@@ -36,8 +36,11 @@ export interface ReportedBatch {
   partition: number;
   fromOffset: number;
   toOffset: number;
+  /** Smallest event time of the batch (ms), null when it had no valid events. */
   minEventTimeMs: number | null;
+  /** Largest event time of the batch (ms), null when it had no valid events. */
   maxEventTimeMs: number | null;
+  /** `finished_at` of its lineage row (ms). */
   finishedAtMs: number;
 }
 
