@@ -184,6 +184,9 @@ describe('docker-compose.yml', () => {
     // The acknowledge endpoint is the platform worker's alone.
     expect(publishedPorts(service('analytics-worker')).size).toBe(0);
     expect(service('analytics-worker').depends_on).toMatchObject(service('worker').depends_on ?? {});
+    // What starts a pipeline, or scrapes the workers, brings both up: a pipeline without the
+    // analytics worker would land events that no detector judges.
+    for (const name of ['demo-pipeline', 'prometheus']) expect(service(name).depends_on, name).toMatchObject({ worker: { condition: 'service_started' }, 'analytics-worker': { condition: 'service_started' } });
   });
 
   it('points the worker at the temporal service on the port the dev server listens on', () => {

@@ -43,17 +43,19 @@ export const aggregatorInputSchema = z
   })
   .strict();
 /**
- * `batchLanded` (signal): a partition landed a batch with valid events (the landing activity
- * reports it once the lineage row is written; the partition consumer when that failed). Wakes the
- * aggregator at once instead of at its next poll, so a window is judged as soon as the landing
- * that makes it final is reported. Only a nudge: the aggregator still reads what landed from
- * lineage_batches (its cursor), so a lost or repeated signal changes nothing but timing, and the
- * poll interval remains the fallback.
+ * `batchLanded` (signal): a partition landed a first-generation batch with valid events (the
+ * landing activity reports it once the lineage row is written, with the row's facts; the partition
+ * consumer, without them, when that failed; replays send none). Wakes the aggregator at once
+ * instead of at its next poll, so a window is judged as soon as the landing that makes it final is
+ * reported. The iteration takes its batches from the reports when they tile its cursor
+ * (`batchesFromReports`) and reads lineage_batches otherwise, so a lost or repeated signal changes
+ * nothing but timing: a lost one is made up by the next lineage read (on the next gap, poll, or
+ * within `lineageReadEveryMs`, or half the idleness timeout when that is shorter).
  */
 export const batchLandedSignal = defineSignal<[BatchLanded]>(batchLandedSignalName);
 
-/** Most landing reports kept between iterations; beyond, the next iteration reads lineage_batches instead. */
-const maxPendingReports = 2000;
+/** Most landing reports kept between iterations (the lineage read's own limit); beyond, the next iteration reads lineage_batches instead. */
+const maxPendingReports = 500;
 /** Iterations woken by reports still read lineage_batches at least this often (ms). */
 const lineageReadEveryMs = 5_000;
 
@@ -196,7 +198,9 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     // lineageReadEveryMs, so a batch whose report never arrived waits at most that long while
     // others report (or the poll interval when nothing else wakes the aggregator).
     const taken = reports;
-    const useReports = taken.length > 0 && !reportsLost && Date.now() - lineageReadAtMs < lineageReadEveryMs;
+    // Half the idleness timeout at most: a partition whose report is late must be read before the
+    // others' reports could make it look idle.
+    const useReports = taken.length > 0 && !reportsLost && Date.now() - lineageReadAtMs < Math.min(lineageReadEveryMs, spec.watermark.idleness / 2);
     reports = [];
     reportsLost = false;
     try {
