@@ -19,7 +19,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { stepWindows } from '../../schemas/analytics/step-windows.js';
+import { stepWindows, unionWindows, type OpenWindows } from '../../schemas/analytics/step-windows.js';
 import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
 import { batchesFromReports, type BatchLanded, type ReportedBatch } from '../../schemas/analytics/landing-report.js';
@@ -60,7 +60,21 @@ export interface AggregateStepInput {
    * reads (`finalWindows`), so the workflow needs no `readFinalWindows`. @default false
    */
   returnFinalWindows?: boolean;
+  /**
+   * Which provisional windows (still open after the step) to recompute: those the ranges touch
+   * (`'touched'`), none (`'none'`, left for a later refresh), or every open window starting at or
+   * before `uptoMs` (`{ uptoMs }`, the refresh). Final, revised and newly final windows are
+   * recomputed in every mode; session aggregations ignore it. See stepWindows. @default 'touched'
+   */
+  openWindows?: OpenWindows;
 }
+
+/**
+ * What a step did to the provisional windows: `refreshed` every open window (nothing left stale),
+ * `deferred` some that new data touched (a refresh is pending), or `unchanged` (neither: a pending
+ * refresh stays pending).
+ */
+export type ProvisionalOutcome = 'refreshed' | 'deferred' | 'unchanged';
 
 /** One final window of one group, with its measures. */
 export interface FinalWindow {
@@ -96,6 +110,8 @@ export interface AggregateStepResult {
    * spent its time (the latency bench reads them).
    */
   timingsMs: Record<string, number>;
+  /** With `openWindows` other than `'touched'`: what the step did to the provisional windows. */
+  provisional?: ProvisionalOutcome;
 }
 
 /** Input of `aggregateLanded`. */
@@ -111,6 +127,15 @@ export interface AggregateLandedInput {
    * do not; absent, it is read. @default absent
    */
   reported?: BatchLanded[];
+  /**
+   * The aggregator's provisional refresh state: when it last refreshed every provisional window
+   * (processing time, ms; null = never in this run) and whether a step since left some stale. When
+   * given, the step refreshes provisional windows only once the pipeline's `provisionalRefresh` has
+   * passed (twice that when the step also makes windows final, so the final ones are judged first),
+   * and runs for a pending refresh even when nothing landed. Absent, every step recomputes the
+   * provisional windows its data touched (the behaviour before session 11). @default absent
+   */
+  provisional?: { refreshedAtMs: number | null; pending: boolean };
 }
 
 /** Result of `aggregateLanded`. */
@@ -140,6 +165,23 @@ export function pipelineSpec(analytics: AnalyticsFile, pipeline: string): Pipeli
 
 const ms = (v: string | number | null): number | null => (v === null ? null : Number(v));
 const noWatermarkMs = -9_000_000_000_000_000;
+
+/**
+ * Which provisional windows an `aggregateLanded` step recomputes (see {@link AggregateLandedInput}):
+ * without `provisional`, those touched (as before); with it, every open window up to the largest
+ * event time seen once `provisionalRefresh` has passed since the last refresh (twice that when
+ * the watermark moves in this step, so the windows becoming final are judged without waiting for
+ * the refresh), else none.
+ */
+export function provisionalPlan(spec: PipelineAnalytics, input: Pick<AggregateLandedInput, 'provisional' | 'nowMs'>, beforeMs: number | null, after: WatermarkState): OpenWindows {
+  if (!input.provisional) return 'touched';
+  const refreshMs = spec.provisionalRefresh ?? 0;
+  const since = input.provisional.refreshedAtMs === null ? Infinity : input.nowMs - input.provisional.refreshedAtMs;
+  const finalizing = after.watermarkMs !== null && after.watermarkMs !== beforeMs;
+  const uptoMs = Math.max(...Object.values(after.partitions).map((m) => m.maxEventTimeMs).filter((t) => typeof t === 'number' && Number.isFinite(t)));
+  if (!Number.isFinite(uptoMs)) return 'none';
+  return since >= refreshMs && (!finalizing || since >= 2 * refreshMs) ? { uptoMs } : 'none';
+}
 
 /** Builds the aggregation activities. */
 export function createAggregationActivities(deps: AggregationDeps) {
@@ -218,6 +260,10 @@ export function createAggregationActivities(deps: AggregationDeps) {
       // Only the landing table's event time is what lineage_batches bounds.
       const lineageBounds = bounded && spec.source.table === 'events' && spec.source.eventTimeColumn === 'event_time';
       const judged = new Set(spec.detectors.filter((d) => d.method.kind !== 'absence').map((d) => d.aggregation));
+      const openWindows = input.openWindows ?? 'touched';
+      // Per windowed aggregation: whether it refreshed every open window, or deferred some.
+      let refreshedAll = true;
+      let deferred = false;
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
         const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs };
@@ -258,7 +304,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
         }
         let affected: AffectedWindows | null = null;
         if (lineageBounds && input.watermarkBeforeMs !== null) {
-          affected = stepWindows({
+          const derived = stepWindows({
             sizeMs: a.window.size,
             slideMs: a.window.type === 'hopping' ? a.window.slide : a.window.size,
             ranges: input.ranges.map((r) => ({ minEventTimeMs: r.minEventTimeMs ?? null, maxEventTimeMs: r.maxEventTimeMs ?? null })),
@@ -266,14 +312,24 @@ export function createAggregationActivities(deps: AggregationDeps) {
             watermarkAfterMs: input.watermarkAfterMs,
             allowedLatenessMs: spec.watermark.allowedLateness,
             limit: affectedListLimit,
+            openWindows,
           });
+          if (derived?.deferredOpen) deferred = true;
+          affected = derived;
         }
         if (!affected) {
+          // The touched windows from the rows themselves (every touched window, open ones too).
           const affectedQuery = affectedWindowsQuery(spec, step);
           const [found] = await timed('affected', () => rows<{ n: string; lo: string; hi: string; list: string[] }>(affectedQuery.query, affectedQuery.params));
           const count = Number(found?.n ?? 0);
           affected = count > 0 ? { count, lo: Number(found!.lo), hi: Number(found!.hi), list: count <= affectedListLimit ? found!.list.map(Number) : null } : { count: 0, lo: 0, hi: 0, list: [] };
-        }
+          const slide = a.window.type === 'hopping' ? a.window.slide : a.window.size;
+          if (typeof openWindows === 'object' && input.watermarkAfterMs !== null) {
+            // The refresh: every open window up to uptoMs as well.
+            const open = stepWindows({ sizeMs: a.window.size, slideMs: slide, ranges: [], watermarkBeforeMs: input.watermarkAfterMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: 0, limit: affectedListLimit, openWindows });
+            affected = unionWindows(affected, open!, slide, affectedListLimit);
+          } else refreshedAll = false;
+        } else if (typeof openWindows !== 'object') refreshedAll = false;
         let computed: ComputedWindowRow[] = [];
         if (affected.count > 0) {
           const q = computeWindowsQuery(spec, step, affected);
@@ -311,8 +367,9 @@ export function createAggregationActivities(deps: AggregationDeps) {
             .sort((x, y) => x.startMs - y.startMs || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
         }
       }
-      log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized, timingsMs });
-      return { late, finalized, seen, timingsMs, ...(input.returnFinalWindows ? { finalWindows } : {}) };
+      const provisional: ProvisionalOutcome = deferred ? 'deferred' : refreshedAll ? 'refreshed' : 'unchanged';
+      log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized, timingsMs, provisional });
+      return { late, finalized, seen, timingsMs, ...(input.returnFinalWindows ? { finalWindows } : {}), ...(openWindows === 'touched' ? {} : { provisional }) };
     },
 
     /**
@@ -333,9 +390,11 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
       const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })), policy);
       const watermark = advanceWatermark(observed, policy, input.nowMs);
-      if (batches.length === 0 && watermark.watermarkMs === before) return { batches: 0, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: null };
+      const openWindows = provisionalPlan(spec, input, before, watermark);
+      const pendingRefresh = input.provisional?.pending === true && typeof openWindows === 'object';
+      if (batches.length === 0 && watermark.watermarkMs === before && !pendingRefresh) return { batches: 0, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
-      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true });
+      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true, openWindows });
       return { batches: batches.length, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: { ...step, timingsMs: { ...(fromReports ? {} : { readBatches: readMs }), ...step.timingsMs } } };
     },
 

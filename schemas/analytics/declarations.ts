@@ -109,6 +109,15 @@ export const pipelineAnalyticsSchema = z
     detectors: z.array(detectorSchema).default([]),
     /** How often the aggregator looks for newly landed batches. @default 2s */
     pollInterval: durationSchema.default(2000),
+    /**
+     * How stale a provisional window (not yet final) may get. An aggregator step recomputes the
+     * provisional windows its data touched only when this long has passed since they were last
+     * refreshed, and leaves them to the next step when it also makes windows final (it judges
+     * those first). Final windows, revisions and newly final windows are recomputed in every
+     * step, in full. `0s` refreshes them in every step. Session windows are always refreshed.
+     * @default 1s
+     */
+    provisionalRefresh: durationSchema.default(1000),
   })
   .strict()
   .superRefine((p, ctx) => {

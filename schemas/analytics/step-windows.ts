@@ -13,6 +13,12 @@
  * window without rows yields no row), so recomputing from it gives the same rows as recomputing
  * exactly the touched windows (recomputation is idempotent). Returns null when the bounds do not
  * allow an answer (no watermark yet, or a range without bounds): the caller then asks ClickHouse.
+ *
+ * Windows still open after the step (`end - 1 > watermark after`, provisional) are what
+ * `openWindows` decides: `'touched'` (default) recomputes those the ranges touch; `'none'` leaves
+ * them for a later refresh (`deferredOpen` says whether any was left); `{ uptoMs }` recomputes
+ * every open window starting at or before `uptoMs` (the largest event time seen), which covers
+ * every window left by earlier steps. Final and finalizing windows are recomputed in every mode.
  */
 import { windowStart } from './windows.js';
 
@@ -35,7 +41,15 @@ export interface StepWindowsInput {
   allowedLatenessMs: number;
   /** Above this many windows the answer is the span `[lo, hi]` (list null). */
   limit: number;
+  /**
+   * Which windows still open after the step to recompute (see the module comment). With
+   * `uptoMs` and no watermark after the step, behaves as `'touched'`. @default 'touched'
+   */
+  openWindows?: OpenWindows;
 }
+
+/** Which provisional windows a step recomputes: see {@link stepWindows}. */
+export type OpenWindows = 'touched' | 'none' | { uptoMs: number };
 
 /** The windows to recompute, by start (ms). */
 export interface StepWindows {
@@ -45,6 +59,8 @@ export interface StepWindows {
   hi: number;
   /** Every start ascending, or null when more than `limit` (then every aligned start in `[lo, hi]`). */
   list: number[] | null;
+  /** With `openWindows: 'none'`: whether a range touched a window that is left provisional. */
+  deferredOpen?: boolean;
 }
 
 /** Aligned window starts in `[from, to]` (ms), ascending; stops after `cap + 1` of them. */
@@ -74,8 +90,12 @@ function countStarts(from: number, to: number, slideMs: number): number {
 export function stepWindows(input: StepWindowsInput): StepWindows | null {
   const { sizeMs, slideMs, watermarkBeforeMs: before, watermarkAfterMs: after, allowedLatenessMs: lateness } = input;
   if (!(sizeMs > 0) || !(slideMs > 0)) throw new RangeError(`stepWindows: expected size > 0 and slide > 0 ms, got ${sizeMs}, ${slideMs}`);
+  const mode: OpenWindows = after === null && typeof input.openWindows === 'object' ? 'touched' : (input.openWindows ?? 'touched');
   // Open to revision: s + size - 1 + lateness > before  <=>  s >= before - lateness - size + 2.
   const openFrom = before - lateness - sizeMs + 2;
+  // Final after the step: s + size - 1 <= after  <=>  s <= after - size + 1 (no watermark: none is).
+  const lastFinal = after === null ? -Infinity : after - sizeMs + 1;
+  let deferredOpen = false;
   const spans: [number, number][] = [];
   for (const r of input.ranges) {
     if (r.minEventTimeMs === null || r.maxEventTimeMs === null) {
@@ -83,14 +103,26 @@ export function stepWindows(input: StepWindowsInput): StepWindows | null {
       continue;
     }
     // Windows overlapping [min, max]: s <= max and s + size > min.
-    spans.push([Math.max(r.minEventTimeMs - sizeMs + 1, openFrom), r.maxEventTimeMs]);
+    const from = Math.max(r.minEventTimeMs - sizeMs + 1, openFrom);
+    if (mode === 'touched') spans.push([from, r.maxEventTimeMs]);
+    else {
+      spans.push([from, Math.min(r.maxEventTimeMs, lastFinal)]);
+      if (mode === 'none' && countStarts(Math.max(from, lastFinal + 1), r.maxEventTimeMs, slideMs) > 0) deferredOpen = true;
+    }
   }
+  // Every open window up to the largest event time seen.
+  if (typeof mode === 'object') spans.push([lastFinal + 1, mode.uptoMs]);
   // Becoming final: before < s + size - 1 <= after.
   if (after !== null && after > before) spans.push([before - sizeMs + 2, after - sizeMs + 1]);
-  const live = spans.filter(([a, b]) => a <= b);
+  const windows = listWindows(spans.filter(([a, b]) => a <= b), slideMs, input.limit);
+  return mode === 'none' ? { ...windows, deferredOpen } : windows;
+}
+
+/** The union of the aligned starts in each span, listed up to `limit`, else as one span. */
+function listWindows(live: [number, number][], slideMs: number, limit: number): StepWindows {
   if (live.length === 0) return { count: 0, lo: 0, hi: 0, list: [] };
   const total = live.reduce((n, [a, b]) => n + countStarts(a, b, slideMs), 0);
-  if (total > input.limit) {
+  if (total > limit) {
     // Too many to list (the sum over spans bounds the union from above): take the whole span.
     let lo = Infinity;
     let hi = -Infinity;
@@ -104,8 +136,25 @@ export function stepWindows(input: StepWindowsInput): StepWindows | null {
     return { count: countStarts(lo, hi, slideMs), lo, hi, list: null };
   }
   const set = new Set<number>();
-  for (const [a, b] of live) for (const s of alignedStarts(a, b, slideMs, input.limit)) set.add(s);
+  for (const [a, b] of live) for (const s of alignedStarts(a, b, slideMs, limit)) set.add(s);
   const list = [...set].sort((x, y) => x - y);
   if (list.length === 0) return { count: 0, lo: 0, hi: 0, list: [] };
   return { count: list.length, lo: list[0]!, hi: list[list.length - 1]!, list };
+}
+
+/**
+ * The union of two window sets of the same slide: listed when both are listed and the union has at
+ * most `limit` starts, else the span from the lower `lo` to the higher `hi` (every aligned start in
+ * it, a superset).
+ */
+export function unionWindows(a: StepWindows, b: StepWindows, slideMs: number, limit: number): StepWindows {
+  if (a.count === 0) return b;
+  if (b.count === 0) return a;
+  if (a.list && b.list) {
+    const list = [...new Set([...a.list, ...b.list])].sort((x, y) => x - y);
+    if (list.length <= limit) return { count: list.length, lo: list[0]!, hi: list[list.length - 1]!, list };
+  }
+  const lo = Math.min(a.lo, b.lo);
+  const hi = Math.max(a.hi, b.hi);
+  return { count: countStarts(lo, hi, slideMs), lo, hi, list: null };
 }

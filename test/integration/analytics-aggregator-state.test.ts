@@ -202,11 +202,12 @@ describe('aggregator state', () => {
         query_params: { table, p: lateness, t0 },
         format: 'JSONEachRow',
       })).json<{ ws: string; requests: number; errors: number; final: number; revision: number }>()).map((r) => ({ ws: Number(r.ws) / minute, requests: Number(r.requests), errors: Number(r.errors), final: Number(r.final), revision: Number(r.revision) }));
-    // The watermark is the max event time (window 5's last event): windows 0-4 final, 5 provisional.
-    const watermark = (await waitFor('windows 0-4 final', async () => {
+    // The watermark is the max event time (window 5's last event): windows 0-4 final, 5 provisional
+    // (its row written by the provisional refresh, within provisionalRefresh of the step).
+    const watermark = (await waitFor('windows 0-4 final and 5 provisional', async () => {
       const p = await progress();
       const rows = await read();
-      return p.partitions['0']?.nextOffset === offset && rows.filter((r) => r.final === 1).length === 5 ? p : undefined;
+      return p.partitions['0']?.nextOffset === offset && rows.filter((r) => r.final === 1).length === 5 && rows.length === 6 ? p : undefined;
     })).watermarkMs!;
     expect(watermark).toBe(Math.max(...window(5, 0).map((e) => e.t)));
     const before = await read();

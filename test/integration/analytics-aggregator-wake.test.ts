@@ -85,11 +85,19 @@ describe('aggregator wakes on batchLanded', () => {
     await handle.signal(batchLandedSignal, { partition: 0, from: r2.from, to: r2.to });
     const judged = await waitFor('window 0 final and judged', async () => { const p = await progress(); return p.finalWindows >= 1 ? p : undefined; });
     expect(judged.watermarkMs).toBe(t0 + minute + 4000);
-    const rows = await (await warehouse.query({ query: `SELECT final, measures['requests'] AS n FROM {t:Identifier} FINAL ORDER BY window_start`, query_params: { t: `agg_${pipeline.replace(/-/g, '_')}_svc` }, format: 'JSONEachRow' })).json<{ final: number; n: number }>();
+    const read = async () => (await warehouse.query({ query: `SELECT final, measures['requests'] AS n FROM {t:Identifier} FINAL ORDER BY window_start`, query_params: { t: `agg_${pipeline.replace(/-/g, '_')}_svc` }, format: 'JSONEachRow' })).json<{ final: number; n: number }>();
+    expect((await read())[0]).toEqual({ final: 1, n: 5 });
+    // The step that made window 0 final left window 1's provisional row to the refresh, which runs
+    // within provisionalRefresh (1 s) although nothing else lands and the poll is an hour away.
+    const rows = await waitFor('window 1 provisional', async () => { const r = await read(); return r.length === 2 ? r : undefined; }, 10_000);
     expect(rows).toEqual([{ final: 1, n: 5 }, { final: 0, n: 5 }]);
+    expect((await progress()).provisional.pending).toBe(false);
     const history = await handle.fetchHistory();
     const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')));
-    expect(types.filter((t) => t === 'timerFiredEventAttributes')).toEqual([]);
+    // No timer of the one-hour poll fired: only the refresh's, of at most provisionalRefresh.
+    const fired = new Set((history.events ?? []).filter((e) => e.timerFiredEventAttributes).map((e) => String(e.timerFiredEventAttributes!.startedEventId)));
+    const firedTimeouts = (history.events ?? []).filter((e) => e.timerStartedEventAttributes && fired.has(String(e.eventId))).map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout?.seconds ?? 0));
+    expect(firedTimeouts.every((s) => s <= 1)).toBe(true);
     expect(types.filter((t) => t === 'workflowExecutionSignaledEventAttributes').length).toBe(3);
     expect((await handle.describe()).status.name).toBe('RUNNING');
   });

@@ -4,7 +4,9 @@
  * the step derives from the ranges' event-time bounds include every window that the step must
  * recompute: one holding an event of the new ranges that is still open to revision, and one that
  * becomes final (for any earlier data in it). Listed starts are aligned to the slide and the list
- * is never longer than the limit.
+ * is never longer than the limit. With the provisional refresh deferred (`openWindows: 'none'`) no
+ * window still open after the step is listed, and `deferredOpen` says so whenever one had new
+ * data; with `{ uptoMs }` every open window up to the largest event time is listed.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +57,58 @@ describe('stepWindows', () => {
               if (w.endMs - 1 > before && w.endMs - 1 <= after) expect(contains(r, listed, w.startMs, slide)).toBe(true);
             }
           }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('defers provisional windows (none) or lists every open one up to the largest event time (uptoMs)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20_000 }),
+        fc.integer({ min: 200, max: 20_000 }),
+        fc.array(fc.array(fc.integer({ min: -200_000, max: 200_000 }), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: -150_000, max: 150_000 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        fc.integer({ min: 0, max: 30_000 }),
+        (size, slide, ranges, before, advance, lateness, beyond) => {
+          const after = before + advance;
+          const base = {
+            sizeMs: size,
+            slideMs: slide,
+            ranges: ranges.map((r) => ({ minEventTimeMs: Math.min(...r), maxEventTimeMs: Math.max(...r) })),
+            watermarkBeforeMs: before,
+            watermarkAfterMs: after,
+            allowedLatenessMs: lateness,
+            limit: 100_000,
+          };
+          const events = ranges.flat();
+          const uptoMs = Math.max(...events) + beyond;
+          const none = stepWindows({ ...base, openWindows: 'none' })!;
+          const upto = stepWindows({ ...base, openWindows: { uptoMs } })!;
+          const noneSet = new Set(none.list);
+          const uptoSet = new Set(upto.list);
+          // Not deferred in either mode: final after the step, with new data open to revision, or becoming final.
+          for (const t of events) {
+            for (const w of hoppingWindows(t, size, slide)) {
+              if (w.endMs - 1 <= after && w.endMs - 1 + lateness > before) {
+                expect(noneSet.has(w.startMs)).toBe(true);
+                expect(uptoSet.has(w.startMs)).toBe(true);
+              }
+              if (w.endMs - 1 > after) {
+                expect(none.deferredOpen).toBe(true);
+                expect(uptoSet.has(w.startMs)).toBe(true);
+              }
+            }
+          }
+          for (const s of none.list!) expect(s + size - 1).toBeLessThanOrEqual(after);
+          // Every aligned open window starting at or before uptoMs.
+          let s = Math.ceil((after - size + 2) / slide) * slide;
+          for (let n = 0; s <= uptoMs && n < 50; s += slide, n++) expect(uptoSet.has(s)).toBe(true);
+          // Beyond it only windows final after the step (those becoming final may hold no data yet).
+          for (const s of upto.list!) expect(s <= uptoMs || s + size - 1 <= after).toBe(true);
         },
       ),
       { numRuns: 2000 },

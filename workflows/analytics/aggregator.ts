@@ -4,7 +4,8 @@
  * numbers only; continue-as-new carries them). Each iteration reads the batches landed since its
  * cursor (lineage_batches), advances the per-partition watermarks (bounded out-of-orderness, idle
  * partitions released after the idleness timeout), runs one aggregation step (late rows to
- * late_events, touched and newly final windows recomputed), judges the windows that became final
+ * late_events, revised and newly final windows recomputed, provisional ones at most every
+ * `provisionalRefresh` and not in a step that makes windows final), judges the windows that became final
  * with the window detectors, judges absence detectors on processing time, and hands fire /
  * upgrade / resolve transitions to the alert workflows.
  *
@@ -38,6 +39,8 @@ export const aggregatorInputSchema = z
         lastSeen: z.custom<LastSeen>((v) => typeof v === 'object' && v !== null),
         finalWindows: z.number().int().min(0),
         transitions: z.number().int().min(0),
+        /** The provisional refresh: when the last one ran (ms, workflow time) and whether a step since left windows stale. Absent before session 11. */
+        provisional: z.object({ refreshedAtMs: z.number().nullable(), pending: z.boolean() }).optional(),
       })
       .optional(),
   })
@@ -80,6 +83,8 @@ export interface AggregatorProgress {
   signalLatencyMs: { count: number; p50: number | null; p99: number | null };
   /** Open detector incidents: detector -> key -> level. */
   open: Record<string, Record<string, string>>;
+  /** When the provisional windows were last all refreshed (ISO, null = not in this run), and whether a refresh is pending. */
+  provisional: { refreshedAt: string | null; pending: boolean };
   lastError: string | null;
 }
 
@@ -125,6 +130,10 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
   let lastSeen: LastSeen = input.state?.lastSeen ?? {};
   let finalWindows = input.state?.finalWindows ?? 0;
   let transitions = input.state?.transitions ?? 0;
+  // Provisional windows are refreshed at most every `provisionalRefresh` (a spec recorded before
+  // session 11 has none: every step refreshes the windows it touched, as then).
+  const refreshMs = spec.provisionalRefresh;
+  let provisional = input.state?.provisional ?? { refreshedAtMs: null, pending: false };
   let lastError: string | null = null;
   const latencies: number[] = [];
   const pct = (q: number) => {
@@ -152,6 +161,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         transitions,
         signalLatencyMs: { count: latencies.length, p50: pct(0.5), p99: pct(0.99) },
         open,
+        provisional: { refreshedAt: provisional.refreshedAtMs === null ? null : iso(provisional.refreshedAtMs), pending: provisional.pending },
         lastError,
       };
     },
@@ -189,7 +199,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
   for (let iteration = 0; ; iteration++) {
     if (iteration >= input.iterationsPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions } });
+      return await continueAsNew<typeof aggregator>({ pipeline: spec.pipeline, iterationsPerRun: input.iterationsPerRun, state: { watermark, detectors, lastSeen, finalWindows, transitions, ...(refreshMs !== undefined ? { provisional } : {}) } });
     }
     // Landings reported from here on need another iteration; those before are read now.
     landedSince = false;
@@ -214,16 +224,20 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
       let nextSeen = lastSeen;
       let judgedWindows = 0;
       let step: AggregateStepResult | null = null;
+      let nextProvisional = provisional;
       let readFinal: ((agg: string) => Promise<FinalWindow[]>) | null = null;
       if (patched('aggregator-one-activity-per-step')) {
         // One activity per iteration: reading the landed batches, advancing the watermark (the
         // same pure code, run with the workflow's clock) and the step, which returns the windows
         // that became final. Each activity costs a dispatch round trip on a loaded worker.
         now = Date.now();
-        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now, ...(useReports ? { reported: taken } : {}) });
+        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now, ...(useReports ? { reported: taken } : {}), ...(refreshMs !== undefined ? { provisional } : {}) });
         if (done.batchesFrom !== 'reports') lineageReadAtMs = now;
         advanced = done.watermark;
         step = done.step;
+        const outcome = step?.provisional;
+        if (outcome === 'refreshed') nextProvisional = { refreshedAtMs: now, pending: false };
+        else if (outcome === 'deferred') nextProvisional = { ...provisional, pending: true };
       } else {
         const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
         const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
@@ -266,6 +280,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         if (latencies.length > 200) latencies.shift();
       }
       watermark = advanced;
+      provisional = nextProvisional;
       detectors = nextDetectors;
       lastSeen = nextSeen;
       finalWindows += judgedWindows;
@@ -282,7 +297,9 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     setCurrentDetails(`Pipeline ${spec.pipeline}: watermark ${watermark.watermarkMs === null ? 'none yet' : iso(watermark.watermarkMs)}, ${finalWindows} final windows judged, ${transitions} detector transitions.`);
     // Since the patch the loop wakes on a landing report (batchLanded) and polls only as a
     // fallback; runs started before it replay the plain poll.
-    if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, spec.pollInterval);
+    // A pending provisional refresh wakes it when the refresh is due, if that comes before the poll.
+    const untilRefresh = provisional.pending && refreshMs !== undefined ? Math.max(1, (provisional.refreshedAtMs ?? -Infinity) + refreshMs - Date.now()) : Infinity;
+    if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, Math.min(spec.pollInterval, untilRefresh));
     else await condition(() => false, spec.pollInterval);
   }
 }
