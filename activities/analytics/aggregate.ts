@@ -19,7 +19,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { aggregationTable, type AnalyticsFile, type PipelineAnalytics } from '../../schemas/analytics/declarations.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { stepWindows, unionWindows, type OpenWindows } from '../../schemas/analytics/step-windows.js';
+import { stepWindows, unionWindows, type OpenWindows, type TimeSpan } from '../../schemas/analytics/step-windows.js';
 import { advanceWatermark, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
 import { sessionStep } from './session-step.js';
 import { batchesFromReports, type BatchLanded, type ReportedBatch } from '../../schemas/analytics/landing-report.js';
@@ -62,9 +62,10 @@ export interface AggregateStepInput {
   returnFinalWindows?: boolean;
   /**
    * Which provisional windows (still open after the step) to recompute: those the ranges touch
-   * (`'touched'`), none (`'none'`, left for a later refresh), or every open window starting at or
-   * before `uptoMs` (`{ uptoMs }`, the refresh). Final, revised and newly final windows are
-   * recomputed in every mode; session aggregations ignore it. See stepWindows. @default 'touched'
+   * (`'touched'`), none (`'none'`, left for a later refresh), or those the ranges touch and every
+   * open window overlapping the event-time spans earlier steps left (`{ spans }`, the refresh).
+   * Final, revised and newly final windows are recomputed in every mode; session aggregations
+   * ignore it. See stepWindows. @default 'touched'
    */
   openWindows?: OpenWindows;
 }
@@ -112,6 +113,8 @@ export interface AggregateStepResult {
   timingsMs: Record<string, number>;
   /** With `openWindows` other than `'touched'`: what the step did to the provisional windows. */
   provisional?: ProvisionalOutcome;
+  /** With `provisional: 'deferred'`: the event-time spans of the ranges whose provisional windows were left (ms, inclusive). */
+  deferredSpans?: TimeSpan[];
 }
 
 /** Input of `aggregateLanded`. */
@@ -128,14 +131,21 @@ export interface AggregateLandedInput {
    */
   reported?: BatchLanded[];
   /**
-   * The aggregator's provisional refresh state: when it last refreshed every provisional window
-   * (processing time, ms; null = never in this run) and whether a step since left some stale. When
+   * The aggregator's provisional refresh state: when it last refreshed the provisional windows
+   * (processing time, ms; null = never in this run) and the event-time spans of the ranges whose
+   * provisional windows steps have left since (`pending`, ms, inclusive; empty = none). When
    * given, the step refreshes provisional windows only once the pipeline's `provisionalRefresh` has
    * passed (twice that when the step also makes windows final, so the final ones are judged first),
    * and runs for a pending refresh even when nothing landed. Absent, every step recomputes the
    * provisional windows its data touched (the behaviour before session 11). @default absent
    */
-  provisional?: { refreshedAtMs: number | null; pending: boolean };
+  provisional?: ProvisionalState;
+}
+
+/** See {@link AggregateLandedInput.provisional}. */
+export interface ProvisionalState {
+  refreshedAtMs: number | null;
+  pending: TimeSpan[];
 }
 
 /** Result of `aggregateLanded`. */
@@ -168,19 +178,17 @@ const noWatermarkMs = -9_000_000_000_000_000;
 
 /**
  * Which provisional windows an `aggregateLanded` step recomputes (see {@link AggregateLandedInput}):
- * without `provisional`, those touched (as before); with it, every open window up to the largest
- * event time seen once `provisionalRefresh` has passed since the last refresh (twice that when
- * the watermark moves in this step, so the windows becoming final are judged without waiting for
- * the refresh), else none.
+ * without `provisional`, those touched (as before); with it, the touched ones and those of the
+ * pending spans once `provisionalRefresh` has passed since the last refresh (twice that when the
+ * watermark moves in this step, so the windows becoming final are judged without waiting for the
+ * refresh), else none.
  */
 export function provisionalPlan(spec: PipelineAnalytics, input: Pick<AggregateLandedInput, 'provisional' | 'nowMs'>, beforeMs: number | null, after: WatermarkState): OpenWindows {
   if (!input.provisional) return 'touched';
   const refreshMs = spec.provisionalRefresh ?? 0;
   const since = input.provisional.refreshedAtMs === null ? Infinity : input.nowMs - input.provisional.refreshedAtMs;
   const finalizing = after.watermarkMs !== null && after.watermarkMs !== beforeMs;
-  const uptoMs = Math.max(...Object.values(after.partitions).map((m) => m.maxEventTimeMs).filter((t) => typeof t === 'number' && Number.isFinite(t)));
-  if (!Number.isFinite(uptoMs)) return 'none';
-  return since >= refreshMs && (!finalizing || since >= 2 * refreshMs) ? { uptoMs } : 'none';
+  return since >= refreshMs && (!finalizing || since >= 2 * refreshMs) ? { spans: input.provisional.pending } : 'none';
 }
 
 /** Builds the aggregation activities. */
@@ -325,7 +333,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
           affected = count > 0 ? { count, lo: Number(found!.lo), hi: Number(found!.hi), list: count <= affectedListLimit ? found!.list.map(Number) : null } : { count: 0, lo: 0, hi: 0, list: [] };
           const slide = a.window.type === 'hopping' ? a.window.slide : a.window.size;
           if (typeof openWindows === 'object' && input.watermarkAfterMs !== null) {
-            // The refresh: every open window up to uptoMs as well.
+            // The refresh: the open windows of the pending spans as well.
             const open = stepWindows({ sizeMs: a.window.size, slideMs: slide, ranges: [], watermarkBeforeMs: input.watermarkAfterMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: 0, limit: affectedListLimit, openWindows });
             affected = unionWindows(affected, open!, slide, affectedListLimit);
           } else refreshedAll = false;
@@ -368,8 +376,10 @@ export function createAggregationActivities(deps: AggregationDeps) {
         }
       }
       const provisional: ProvisionalOutcome = deferred ? 'deferred' : refreshedAll ? 'refreshed' : 'unchanged';
+      // The ranges' own bounds: the refresh recomputes the open windows overlapping them.
+      const deferredSpans = deferred ? input.ranges.filter((r) => r.minEventTimeMs != null && r.maxEventTimeMs != null).map((r): TimeSpan => [r.minEventTimeMs!, r.maxEventTimeMs!]) : undefined;
       log.debug('aggregation step', { pipeline: input.pipeline, ranges: input.ranges.length, late, finalized, timingsMs, provisional });
-      return { late, finalized, seen, timingsMs, ...(input.returnFinalWindows ? { finalWindows } : {}), ...(openWindows === 'touched' ? {} : { provisional }) };
+      return { late, finalized, seen, timingsMs, ...(input.returnFinalWindows ? { finalWindows } : {}), ...(openWindows === 'touched' ? {} : { provisional }), ...(deferredSpans ? { deferredSpans } : {}) };
     },
 
     /**
@@ -391,7 +401,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const observed = observeBatches(input.watermark, batches.map((b) => ({ partition: b.partition, toOffset: b.toOffset, maxEventTimeMs: b.maxEventTimeMs, finishedAtMs: b.finishedAtMs })), policy);
       const watermark = advanceWatermark(observed, policy, input.nowMs);
       const openWindows = provisionalPlan(spec, input, before, watermark);
-      const pendingRefresh = input.provisional?.pending === true && typeof openWindows === 'object';
+      const pendingRefresh = (input.provisional?.pending.length ?? 0) > 0 && typeof openWindows === 'object';
       if (batches.length === 0 && watermark.watermarkMs === before && !pendingRefresh) return { batches: 0, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
       const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true, openWindows });

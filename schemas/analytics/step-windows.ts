@@ -16,9 +16,10 @@
  *
  * Windows still open after the step (`end - 1 > watermark after`, provisional) are what
  * `openWindows` decides: `'touched'` (default) recomputes those the ranges touch; `'none'` leaves
- * them for a later refresh (`deferredOpen` says whether any was left); `{ uptoMs }` recomputes
- * every open window starting at or before `uptoMs` (the largest event time seen), which covers
- * every window left by earlier steps. Final and finalizing windows are recomputed in every mode.
+ * them for a later refresh (`deferredOpen` says whether any was left); `{ spans }` recomputes those
+ * the ranges touch and every open window overlapping one of the event-time spans, the spans of
+ * the ranges earlier steps left (see {@link mergeSpans}). Final and finalizing windows are
+ * recomputed in every mode.
  */
 import { windowStart } from './windows.js';
 
@@ -42,14 +43,17 @@ export interface StepWindowsInput {
   /** Above this many windows the answer is the span `[lo, hi]` (list null). */
   limit: number;
   /**
-   * Which windows still open after the step to recompute (see the module comment). With
-   * `uptoMs` and no watermark after the step, behaves as `'touched'`. @default 'touched'
+   * Which windows still open after the step to recompute (see the module comment). Without a
+   * watermark after the step, `{ spans }` recomputes every window overlapping the spans. @default 'touched'
    */
   openWindows?: OpenWindows;
 }
 
+/** An event-time span `[fromMs, toMs]` (both inclusive, ms). */
+export type TimeSpan = [number, number];
+
 /** Which provisional windows a step recomputes: see {@link stepWindows}. */
-export type OpenWindows = 'touched' | 'none' | { uptoMs: number };
+export type OpenWindows = 'touched' | 'none' | { spans: readonly TimeSpan[] };
 
 /** The windows to recompute, by start (ms). */
 export interface StepWindows {
@@ -90,7 +94,7 @@ function countStarts(from: number, to: number, slideMs: number): number {
 export function stepWindows(input: StepWindowsInput): StepWindows | null {
   const { sizeMs, slideMs, watermarkBeforeMs: before, watermarkAfterMs: after, allowedLatenessMs: lateness } = input;
   if (!(sizeMs > 0) || !(slideMs > 0)) throw new RangeError(`stepWindows: expected size > 0 and slide > 0 ms, got ${sizeMs}, ${slideMs}`);
-  const mode: OpenWindows = after === null && typeof input.openWindows === 'object' ? 'touched' : (input.openWindows ?? 'touched');
+  const mode: OpenWindows = input.openWindows ?? 'touched';
   // Open to revision: s + size - 1 + lateness > before  <=>  s >= before - lateness - size + 2.
   const openFrom = before - lateness - sizeMs + 2;
   // Final after the step: s + size - 1 <= after  <=>  s <= after - size + 1 (no watermark: none is).
@@ -104,14 +108,14 @@ export function stepWindows(input: StepWindowsInput): StepWindows | null {
     }
     // Windows overlapping [min, max]: s <= max and s + size > min.
     const from = Math.max(r.minEventTimeMs - sizeMs + 1, openFrom);
-    if (mode === 'touched') spans.push([from, r.maxEventTimeMs]);
+    if (mode !== 'none') spans.push([from, r.maxEventTimeMs]);
     else {
       spans.push([from, Math.min(r.maxEventTimeMs, lastFinal)]);
-      if (mode === 'none' && countStarts(Math.max(from, lastFinal + 1), r.maxEventTimeMs, slideMs) > 0) deferredOpen = true;
+      if (countStarts(Math.max(from, lastFinal + 1), r.maxEventTimeMs, slideMs) > 0) deferredOpen = true;
     }
   }
-  // Every open window up to the largest event time seen.
-  if (typeof mode === 'object') spans.push([lastFinal + 1, mode.uptoMs]);
+  // The refresh: the open windows overlapping each span earlier steps left.
+  if (typeof mode === 'object') for (const [a, b] of mode.spans) spans.push([Math.max(a - sizeMs + 1, lastFinal + 1), b]);
   // Becoming final: before < s + size - 1 <= after.
   if (after !== null && after > before) spans.push([before - sizeMs + 2, after - sizeMs + 1]);
   const windows = listWindows(spans.filter(([a, b]) => a <= b), slideMs, input.limit);
@@ -157,4 +161,26 @@ export function unionWindows(a: StepWindows, b: StepWindows, slideMs: number, li
   const lo = Math.min(a.lo, b.lo);
   const hi = Math.max(a.hi, b.hi);
   return { count: countStarts(lo, hi, slideMs), lo, hi, list: null };
+}
+
+/**
+ * Adds event-time spans to a list of disjoint ones, ascending, merging those that overlap or
+ * touch; beyond `max` spans, the two closest are merged (a wider span only recomputes more
+ * windows, never fewer). Pure; the aggregator keeps the spans of the ranges whose provisional
+ * windows a step left, until the refresh. @default max 32
+ */
+export function mergeSpans(spans: readonly TimeSpan[], add: readonly TimeSpan[], max = 32): TimeSpan[] {
+  const all = [...spans, ...add].map(([a, b]): TimeSpan => [a, b]).filter(([a, b]) => a <= b).sort((x, y) => x[0] - y[0]);
+  const out: TimeSpan[] = [];
+  for (const [a, b] of all) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  while (out.length > Math.max(1, max)) {
+    let at = 0;
+    for (let i = 1; i < out.length - 1; i++) if (out[i + 1]![0] - out[i]![1] < out[at + 1]![0] - out[at]![1]) at = i;
+    out.splice(at, 2, [out[at]![0], Math.max(out[at]![1], out[at + 1]![1])]);
+  }
+  return out;
 }

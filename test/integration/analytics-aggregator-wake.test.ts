@@ -91,7 +91,7 @@ describe('aggregator wakes on batchLanded', () => {
     // within provisionalRefresh (1 s) although nothing else lands and the poll is an hour away.
     const rows = await waitFor('window 1 provisional', async () => { const r = await read(); return r.length === 2 ? r : undefined; }, 10_000);
     expect(rows).toEqual([{ final: 1, n: 5 }, { final: 0, n: 5 }]);
-    expect((await progress()).provisional.pending).toBe(false);
+    expect((await progress()).provisional.pending).toEqual([]);
     const history = await handle.fetchHistory();
     const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')));
     // No timer of the one-hour poll fired: only the refresh's, of at most provisionalRefresh.

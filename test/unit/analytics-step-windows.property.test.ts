@@ -6,11 +6,12 @@
  * becomes final (for any earlier data in it). Listed starts are aligned to the slide and the list
  * is never longer than the limit. With the provisional refresh deferred (`openWindows: 'none'`) no
  * window still open after the step is listed, and `deferredOpen` says so whenever one had new
- * data; with `{ uptoMs }` every open window up to the largest event time is listed.
+ * data; with `{ spans }` every open window overlapping a span (or touched) is listed, and no open
+ * window that neither does. `mergeSpans` keeps every instant of the spans it merges.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { stepWindows } from '../../schemas/analytics/step-windows.js';
+import { mergeSpans, stepWindows, type TimeSpan } from '../../schemas/analytics/step-windows.js';
 import { hoppingWindows } from '../../schemas/analytics/windows.js';
 
 const contains = (r: NonNullable<ReturnType<typeof stepWindows>>, listed: Set<number>, s: number, slide: number) =>
@@ -63,7 +64,7 @@ describe('stepWindows', () => {
     );
   });
 
-  it('defers provisional windows (none) or lists every open one up to the largest event time (uptoMs)', () => {
+  it('defers provisional windows (none) or lists the open ones touched or overlapping the pending spans', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 20_000 }),
@@ -72,8 +73,8 @@ describe('stepWindows', () => {
         fc.integer({ min: -150_000, max: 150_000 }),
         fc.integer({ min: 0, max: 60_000 }),
         fc.integer({ min: 0, max: 60_000 }),
-        fc.integer({ min: 0, max: 30_000 }),
-        (size, slide, ranges, before, advance, lateness, beyond) => {
+        fc.array(fc.tuple(fc.integer({ min: -200_000, max: 200_000 }), fc.integer({ min: 0, max: 20_000 })), { maxLength: 4 }),
+        (size, slide, ranges, before, advance, lateness, pendingRaw) => {
           const after = before + advance;
           const base = {
             sizeMs: size,
@@ -85,9 +86,9 @@ describe('stepWindows', () => {
             limit: 100_000,
           };
           const events = ranges.flat();
-          const uptoMs = Math.max(...events) + beyond;
+          const spans = pendingRaw.map(([a, w]): TimeSpan => [a, a + w]);
           const none = stepWindows({ ...base, openWindows: 'none' })!;
-          const upto = stepWindows({ ...base, openWindows: { uptoMs } })!;
+          const upto = stepWindows({ ...base, openWindows: { spans } })!;
           const noneSet = new Set(none.list);
           const uptoSet = new Set(upto.list);
           // Not deferred in either mode: final after the step, with new data open to revision, or becoming final.
@@ -104,14 +105,36 @@ describe('stepWindows', () => {
             }
           }
           for (const s of none.list!) expect(s + size - 1).toBeLessThanOrEqual(after);
-          // Every aligned open window starting at or before uptoMs.
-          let s = Math.ceil((after - size + 2) / slide) * slide;
-          for (let n = 0; s <= uptoMs && n < 50; s += slide, n++) expect(uptoSet.has(s)).toBe(true);
-          // Beyond it only windows final after the step (those becoming final may hold no data yet).
-          for (const s of upto.list!) expect(s <= uptoMs || s + size - 1 <= after).toBe(true);
+          // Open windows listed by the refresh: exactly those touched or overlapping a span (aligned starts).
+          const overlaps = (s: number, [a, b]: readonly [number, number]) => s <= b && s + size > a;
+          const touched = (s: number) => base.ranges.some((r) => overlaps(s, [r.minEventTimeMs, r.maxEventTimeMs]));
+          for (const [a, b] of spans) {
+            let s = Math.ceil((Math.max(a - size + 1, after - size + 2)) / slide) * slide;
+            for (let n = 0; s <= b && n < 50; s += slide, n++) expect(uptoSet.has(s)).toBe(true);
+          }
+          for (const s of upto.list!) if (s + size - 1 > after) expect(touched(s) || spans.some((sp) => overlaps(s, sp))).toBe(true);
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it('mergeSpans keeps every instant, returns sorted disjoint spans, at most max of them', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 0, max: 100 })), { maxLength: 12 }),
+        fc.array(fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 0, max: 100 })), { maxLength: 12 }),
+        fc.integer({ min: 1, max: 6 }),
+        (x, y, max) => {
+          const a = x.map(([s, w]): TimeSpan => [s, s + w]);
+          const b = y.map(([s, w]): TimeSpan => [s, s + w]);
+          const out = mergeSpans(mergeSpans([], a, max), b, max);
+          expect(out.length).toBeLessThanOrEqual(max);
+          for (let i = 1; i < out.length; i++) expect(out[i]![0]).toBeGreaterThan(out[i - 1]![1] + 1);
+          for (const [s, e] of [...a, ...b]) for (const t of [s, e, Math.floor((s + e) / 2)]) expect(out.some(([p, q]) => t >= p && t <= q)).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 

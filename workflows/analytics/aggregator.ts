@@ -16,7 +16,8 @@
  */
 import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { AggregateStepResult, AggregationActivities, FinalWindow } from '../../activities/analytics/aggregate.js';
+import type { AggregateStepResult, AggregationActivities, FinalWindow, ProvisionalState } from '../../activities/analytics/aggregate.js';
+import { mergeSpans } from '../../schemas/analytics/step-windows.js';
 import type { DetectionActivities } from '../../activities/analytics/detect.js';
 import { evaluateAbsence, evaluateWindows, type DetectorStates, type DetectorTransition } from '../../schemas/analytics/evaluate.js';
 import { advanceWatermark, emptyWatermarkState, idlePartitions, observeBatches, type WatermarkState } from '../../schemas/analytics/watermark.js';
@@ -39,8 +40,8 @@ export const aggregatorInputSchema = z
         lastSeen: z.custom<LastSeen>((v) => typeof v === 'object' && v !== null),
         finalWindows: z.number().int().min(0),
         transitions: z.number().int().min(0),
-        /** The provisional refresh: when the last one ran (ms, workflow time) and whether a step since left windows stale. Absent before session 11. */
-        provisional: z.object({ refreshedAtMs: z.number().nullable(), pending: z.boolean() }).optional(),
+        /** The provisional refresh: when the last one ran (ms, workflow time) and the event-time spans steps since left stale. Absent before session 11. */
+        provisional: z.object({ refreshedAtMs: z.number().nullable(), pending: z.array(z.tuple([z.number(), z.number()])) }).optional(),
       })
       .optional(),
   })
@@ -83,8 +84,8 @@ export interface AggregatorProgress {
   signalLatencyMs: { count: number; p50: number | null; p99: number | null };
   /** Open detector incidents: detector -> key -> level. */
   open: Record<string, Record<string, string>>;
-  /** When the provisional windows were last all refreshed (ISO, null = not in this run), and whether a refresh is pending. */
-  provisional: { refreshedAt: string | null; pending: boolean };
+  /** When the provisional windows were last refreshed (ISO, null = not in this run), and the event-time spans whose provisional windows wait for the next refresh. */
+  provisional: { refreshedAt: string | null; pending: [string, string][] };
   lastError: string | null;
 }
 
@@ -133,7 +134,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
   // Provisional windows are refreshed at most every `provisionalRefresh` (a spec recorded before
   // session 11 has none: every step refreshes the windows it touched, as then).
   const refreshMs = spec.provisionalRefresh;
-  let provisional = input.state?.provisional ?? { refreshedAtMs: null, pending: false };
+  let provisional: ProvisionalState = input.state?.provisional ?? { refreshedAtMs: null, pending: [] };
   let lastError: string | null = null;
   const latencies: number[] = [];
   const pct = (q: number) => {
@@ -161,7 +162,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         transitions,
         signalLatencyMs: { count: latencies.length, p50: pct(0.5), p99: pct(0.99) },
         open,
-        provisional: { refreshedAt: provisional.refreshedAtMs === null ? null : iso(provisional.refreshedAtMs), pending: provisional.pending },
+        provisional: { refreshedAt: provisional.refreshedAtMs === null ? null : iso(provisional.refreshedAtMs), pending: provisional.pending.map(([a, b]) => [iso(a), iso(b)]) },
         lastError,
       };
     },
@@ -236,8 +237,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         advanced = done.watermark;
         step = done.step;
         const outcome = step?.provisional;
-        if (outcome === 'refreshed') nextProvisional = { refreshedAtMs: now, pending: false };
-        else if (outcome === 'deferred') nextProvisional = { ...provisional, pending: true };
+        if (outcome === 'refreshed') nextProvisional = { refreshedAtMs: now, pending: [] };
+        else if (outcome === 'deferred') nextProvisional = { ...provisional, pending: mergeSpans(provisional.pending, step?.deferredSpans ?? []) };
       } else {
         const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
         const { batches } = await acts.readLandedBatches({ pipeline: spec.pipeline, nextOffsets });
@@ -298,7 +299,7 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     // Since the patch the loop wakes on a landing report (batchLanded) and polls only as a
     // fallback; runs started before it replay the plain poll.
     // A pending provisional refresh wakes it when the refresh is due, if that comes before the poll.
-    const untilRefresh = provisional.pending && refreshMs !== undefined ? Math.max(1, (provisional.refreshedAtMs ?? -Infinity) + refreshMs - Date.now()) : Infinity;
+    const untilRefresh = provisional.pending.length > 0 && refreshMs !== undefined ? Math.max(1, (provisional.refreshedAtMs ?? -Infinity) + refreshMs - Date.now()) : Infinity;
     if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, Math.min(spec.pollInterval, untilRefresh));
     else await condition(() => false, spec.pollInterval);
   }
