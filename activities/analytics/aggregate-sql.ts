@@ -262,7 +262,7 @@ export interface ComputedWindowRow {
  * SELECT that recomputes, from the source, every window in `affected` (those touched by the new
  * ranges and not past their allowed lateness, plus those that become final in this step), one row
  * per window and group: `ws_ms` (start), `k` (key id), `keys_map`, `measures`, `events`, `is_final`,
- * `revision` (landed batches of the window ingested after it first became final) and `fin_ms` (the
+ * `revision` (landed batches of the window ingested after it first became final, 0 in the step that first makes it final) and `fin_ms` (the
  * processing time it first became final, kept from the previous row; 0 = not final). The
  * activity inserts the rows as they are (a recomputed row replaces the previous one,
  * ReplacingMergeTree(version)) and judges the final ones without reading them back.
@@ -283,7 +283,8 @@ export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, a
   const hi = p.add('Int64', affected.hi);
   const groupKeys = a.groupBy.map((g) => alias(g));
   const keyId = groupKeys.length === 0 ? `''` : `arrayStringConcat([${groupKeys.join(', ')}], '/')`;
-  const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g) => `${p.add('String', g)}, ${alias(g)}`).join(', ')})`;
+  // The key map is built once per group from one row's key values (any of a tuple), not per row.
+  const keysMap = groupKeys.length === 0 ? 'map()' : `map(${a.groupBy.map((g, i) => `${p.add('String', g)}, tupleElement(any(tuple(${groupKeys.join(', ')})), ${i + 1})`).join(', ')})`;
   const measures = measuresMap(spec, a, p);
   const innerCols = ['t', 'src_topic', 'src_partition', 'src_offset', 'src_batch', 'src_ingested', ...usedFields(a).map(alias)].join(', ');
   // Rows of a window go to late_events only once `start + size - 1 + allowed lateness` is at or
@@ -296,24 +297,36 @@ export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, a
   const late = noLateRows ? '1' : `(src_topic, src_partition, src_offset, ws) NOT IN (SELECT topic, partition, offset, toUnixTimestamp64Milli(window_start) FROM late_events
       WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
         AND window_start >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND window_start <= fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC'))`;
+  // Likewise a window can have been final before this step only if `start + size - 1` is at or
+  // before the watermark before it. When even the earliest window recomputed here is past that,
+  // none was final: its first-final time is this step's (or 0), no revision is possible, and the
+  // previous rows need not be read or joined to every source row (the join and the per-row
+  // revision count were about a third of the statement). Without a watermark yet it stays.
+  const neverFinal = input.watermarkBeforeMs !== null && affected.lo + a.window.size - 1 > input.watermarkBeforeMs;
   const table = p.add('Identifier', input.table);
-  const query = `WITH previous AS (
+  const windowRows = `SELECT ${innerCols}, ws, ${keyId} AS k
+    FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi} + ${size}, -2208988800000), 'UTC')`)})
+    ${windowJoin(a, p)}
+    WHERE ${inAffected('ws')} AND ${late}`;
+  const isFinal = `toUInt8(ws + ${size} - 1 <= ${wmAfter})`;
+  const query = neverFinal
+    ? `SELECT toString(ws) AS ws_ms, k, ${keysMap} AS keys_map, ${measures} AS measures, toString(count()) AS events,
+       ${isFinal} AS is_final, toUInt32(0) AS revision, toString(if(is_final = 1, ${step}, 0)) AS fin_ms
+FROM (${windowRows})
+GROUP BY ws, k
+ORDER BY ws, k`
+    : `WITH previous AS (
        SELECT toUnixTimestamp64Milli(window_start) AS pws, key_id AS pkey, argMax(finalized_at_ms, version) AS pfin
        FROM ${table} WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
          AND ${inAffected('toUnixTimestamp64Milli(window_start)')}
        GROUP BY pws, pkey)
-SELECT toString(ws) AS ws_ms, k, any(kmap) AS keys_map, ${measures} AS measures, toString(count()) AS events,
-       toUInt8(ws + ${size} - 1 <= ${wmAfter}) AS is_final,
-       toUInt32(uniqExactIf(src_batch, fin > 0 AND src_ingested > fin)) AS revision,
+SELECT toString(ws) AS ws_ms, k, ${keysMap} AS keys_map, ${measures} AS measures, toString(count()) AS events,
+       ${isFinal} AS is_final,
+       toUInt32(uniqExactIf(src_batch, pf > 0 AND src_ingested > pf)) AS revision,
        toString(any(fin)) AS fin_ms
 FROM (
-  SELECT r.*, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
-  FROM (
-    SELECT ${innerCols}, ws, ${keyId} AS k, ${keysMap} AS kmap
-    FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi} + ${size}, -2208988800000), 'UTC')`)})
-    ${windowJoin(a, p)}
-    WHERE ${inAffected('ws')} AND ${late}
-  ) AS r
+  SELECT r.*, pr.pfin AS pf, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin
+  FROM (${windowRows}) AS r
   LEFT JOIN previous AS pr ON pr.pws = r.ws AND pr.pkey = r.k
 )
 GROUP BY ws, k

@@ -187,7 +187,9 @@ describe('windows derived from the batches\' event-time bounds', () => {
       }
       const before = watermark;
       watermark = maxT - 2_000;
-      const stepMs = t0 + step;
+      // Processing time, as the aggregator passes it: after the landing of the step's rows (a
+      // revision is a batch ingested after the step that first made its window final).
+      const stepMs = Date.now();
       const bounded = await run(a.aggregateStep, { pipeline: 'bounded', ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark, stepMs, returnFinalWindows: true });
       const scanned = await run(a.aggregateStep, { pipeline: 'scanned', ranges: ranges.map(({ partition, from, to }) => ({ partition, from, to })), watermarkBeforeMs: before, watermarkAfterMs: watermark, stepMs });
       expect(bounded.late).toEqual(scanned.late);
