@@ -181,6 +181,8 @@ export interface StepInput {
   allowedLatenessMs: number;
   /** Processing time of the step (ms), from the workflow: stamps first finalisation and the row version. */
   stepMs: number;
+  /** Latest `end - 1` (ms) of a window an earlier aggregator run made final, if any (see AggregateStepInput.finalFloorMs). @default null */
+  finalFloorMs?: number | null;
 }
 
 /** Stands for "no watermark yet" in SQL comparisons (far before any event time). */
@@ -262,7 +264,7 @@ export interface ComputedWindowRow {
  * SELECT that recomputes, from the source, every window in `affected` (those touched by the new
  * ranges and not past their allowed lateness, plus those that become final in this step), one row
  * per window and group: `ws_ms` (start), `k` (key id), `keys_map`, `measures`, `events`, `is_final`,
- * `revision` (landed batches of the window ingested after it first became final, 0 in the step that first makes it final) and `fin_ms` (the
+ * `revision` (landed batches of the window ingested after it first became final, 0 in the step that first makes it final, a retry of that step included) and `fin_ms` (the
  * processing time it first became final, kept from the previous row; 0 = not final). The
  * activity inserts the rows as they are (a recomputed row replaces the previous one,
  * ReplacingMergeTree(version)) and judges the final ones without reading them back.
@@ -298,11 +300,13 @@ export function computeWindowsQuery(spec: PipelineAnalytics, input: StepInput, a
       WHERE pipeline = {pipeline:String} AND aggregation = {aggregation:String}
         AND window_start >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND window_start <= fromUnixTimestamp64Milli(greatest(${hi}, -2208988800000), 'UTC'))`;
   // Likewise a window can have been final before this step only if `start + size - 1` is at or
-  // before the watermark before it. When even the earliest window recomputed here is past that,
-  // none was final: its first-final time is this step's (or 0), no revision is possible, and the
-  // previous rows need not be read or joined to every source row (the join and the per-row
-  // revision count were about a third of the statement). Without a watermark yet it stays.
-  const neverFinal = input.watermarkBeforeMs !== null && affected.lo + a.window.size - 1 > input.watermarkBeforeMs;
+  // before the watermark before it, or before the last window an earlier run made final (an
+  // aggregator started again from an empty state rebuilds its watermark below it). When even the
+  // earliest window recomputed here is past both, none was final: its first-final time is this
+  // step's (or 0), no revision is possible, and the previous rows need not be read or joined to
+  // every source row (the join and the per-row revision count were about a third of the
+  // statement). Without a watermark yet it stays.
+  const neverFinal = input.watermarkBeforeMs !== null && affected.lo + a.window.size - 1 > Math.max(input.watermarkBeforeMs, input.finalFloorMs ?? -Infinity);
   const table = p.add('Identifier', input.table);
   const windowRows = `SELECT ${innerCols}, ws, ${keyId} AS k
     FROM (${sourceRows(spec, a, p, `${etime} >= fromUnixTimestamp64Milli(greatest(${lo}, -2208988800000), 'UTC') AND ${etime} < fromUnixTimestamp64Milli(greatest(${hi} + ${size}, -2208988800000), 'UTC')`)})
@@ -322,7 +326,7 @@ ORDER BY ws, k`
        GROUP BY pws, pkey)
 SELECT toString(ws) AS ws_ms, k, ${keysMap} AS keys_map, ${measures} AS measures, toString(count()) AS events,
        ${isFinal} AS is_final,
-       toUInt32(uniqExactIf(src_batch, pf > 0 AND src_ingested > pf)) AS revision,
+       toUInt32(uniqExactIf(src_batch, pf > 0 AND pf != ${step} AND src_ingested > pf)) AS revision,
        toString(any(fin)) AS fin_ms
 FROM (
   SELECT r.*, pr.pfin AS pf, if(pr.pfin > 0, pr.pfin, if(r.ws + ${size} - 1 <= ${wmAfter}, ${step}, 0)) AS fin

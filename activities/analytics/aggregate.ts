@@ -68,6 +68,13 @@ export interface AggregateStepInput {
    * ignore it. See stepWindows. @default 'touched'
    */
   openWindows?: OpenWindows;
+  /**
+   * Per aggregation, the latest `end - 1` (ms) of a window an earlier run made final (from
+   * `ensureAggregationTables`): windows up to it may be final although the watermark before this
+   * step is below them, so their first-final time and revisions are read from the stored rows.
+   * @default none
+   */
+  finalFloorMs?: Record<string, number>;
 }
 
 /**
@@ -135,17 +142,25 @@ export interface AggregateLandedInput {
    * (processing time, ms; null = never in this run) and the event-time spans of the ranges whose
    * provisional windows steps have left since (`pending`, ms, inclusive; empty = none). When
    * given, the step refreshes provisional windows only once the pipeline's `provisionalRefresh` has
-   * passed (twice that when the step also makes windows final, so the final ones are judged first),
+   * passed (twice that when the step also moves the watermark, so the windows it makes final are judged first),
    * and runs for a pending refresh even when nothing landed. Absent, every step recomputes the
    * provisional windows its data touched (the behaviour before session 11). @default absent
    */
   provisional?: ProvisionalState;
+  /** See {@link AggregateStepInput.finalFloorMs}. @default none */
+  finalFloorMs?: Record<string, number>;
 }
 
 /** See {@link AggregateLandedInput.provisional}. */
 export interface ProvisionalState {
   refreshedAtMs: number | null;
   pending: TimeSpan[];
+  /**
+   * The refresh interval the workflow runs with (ms; its recorded spec's `provisionalRefresh`),
+   * so that the activity and the workflow's wake-up timer agree even if the declarations file
+   * changed since the run started. @default the worker's declaration
+   */
+  refreshMs?: number;
 }
 
 /** Result of `aggregateLanded`. */
@@ -185,7 +200,7 @@ const noWatermarkMs = -9_000_000_000_000_000;
  */
 export function provisionalPlan(spec: PipelineAnalytics, input: Pick<AggregateLandedInput, 'provisional' | 'nowMs'>, beforeMs: number | null, after: WatermarkState): OpenWindows {
   if (!input.provisional) return 'touched';
-  const refreshMs = spec.provisionalRefresh ?? 0;
+  const refreshMs = input.provisional.refreshMs ?? spec.provisionalRefresh ?? 0;
   const since = input.provisional.refreshedAtMs === null ? Infinity : input.nowMs - input.provisional.refreshedAtMs;
   const finalizing = after.watermarkMs !== null && after.watermarkMs !== beforeMs;
   return since >= refreshMs && (!finalizing || since >= 2 * refreshMs) ? { spans: input.provisional.pending } : 'none';
@@ -214,17 +229,32 @@ export function createAggregationActivities(deps: AggregationDeps) {
       return { declared: deps.analytics.pipelines.some((p) => p.pipeline === input.pipeline) };
     },
 
-    /** Creates the table of every aggregation of the pipeline (idempotent). */
-    async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[] }> {
+    /**
+     * Creates the table of every aggregation of the pipeline (idempotent), and returns, per
+     * tumbling or hopping aggregation with a final window stored, the latest final window's
+     * `end - 1` (ms, `finalUptoMs`). The aggregator passes it to its steps as `finalFloorMs`: an
+     * aggregator that starts again from an empty state (after `pipeline stop`) rebuilds its
+     * watermark from the first batch, below windows that an earlier run already made final.
+     */
+    async ensureAggregationTables(input: { pipeline: string }): Promise<{ tables: string[]; finalUptoMs: Record<string, number> }> {
       const spec = pipelineSpec(deps.analytics, input.pipeline);
       const tables: string[] = [];
+      const finalUptoMs: Record<string, number> = {};
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
         const ddl = a.window.type === 'session' ? sessionTableDdl(table) : aggregationTableDdl(table);
         await deps.warehouse.command({ query: ddl.query, query_params: ddl.params });
         tables.push(table);
+        if (a.window.type === 'session') continue;
+        // A window once final stays final in every later version, so no FINAL is needed.
+        const [last] = await rows<{ e: string }>(
+          `SELECT toString(toUnixTimestamp64Milli(window_end) - 1) AS e FROM {table:Identifier}
+           WHERE pipeline = {p:String} AND aggregation = {a:String} AND final = 1 ORDER BY window_start DESC LIMIT 1`,
+          { table, p: spec.pipeline, a: a.name },
+        );
+        if (last) finalUptoMs[a.name] = Number(last.e);
       }
-      return { tables };
+      return { tables, finalUptoMs };
     },
 
     /** Batches landed after the cursor, oldest first per partition: offsets and event-time bounds only. */
@@ -239,7 +269,8 @@ export function createAggregationActivities(deps: AggregationDeps) {
     /**
      * One aggregation step for every aggregation of the pipeline: too-late rows of the new ranges
      * to late_events (judged against the watermark before the step), then recomputation of the
-     * touched and newly final windows. Safe to retry: the side output insert carries a
+     * revised and newly final windows, and of the provisional windows that `openWindows` asks
+     * for (by default those touched). Safe to retry: the side output insert carries a
      * de-duplication token of the step, and a recomputation replaces its rows.
      *
      * Statements per aggregation in the common case (every range carries its event-time bounds,
@@ -274,7 +305,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       let deferred = false;
       for (const a of spec.aggregations) {
         const table = aggregationTable(spec.pipeline, a);
-        const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs };
+        const step = { pipeline: spec.pipeline, aggregation: a, table, ranges: input.ranges, watermarkBeforeMs: input.watermarkBeforeMs, watermarkAfterMs: input.watermarkAfterMs, allowedLatenessMs: spec.watermark.allowedLateness, stepMs: input.stepMs, finalFloorMs: input.finalFloorMs?.[a.name] ?? null };
         if (input.ranges.length > 0) {
           // A row can be late only if its event time is at or before watermark - allowed lateness
           // (its window ends after it); a range whose smallest event time is later holds none.
@@ -404,7 +435,7 @@ export function createAggregationActivities(deps: AggregationDeps) {
       const pendingRefresh = (input.provisional?.pending.length ?? 0) > 0 && typeof openWindows === 'object';
       if (batches.length === 0 && watermark.watermarkMs === before && !pendingRefresh) return { batches: 0, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: null };
       const ranges = batches.map((b) => ({ partition: b.partition, from: b.fromOffset, to: b.toOffset, minEventTimeMs: b.minEventTimeMs, maxEventTimeMs: b.maxEventTimeMs }));
-      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true, openWindows });
+      const step = await activities.aggregateStep({ pipeline: spec.pipeline, ranges, watermarkBeforeMs: before, watermarkAfterMs: watermark.watermarkMs, stepMs: input.nowMs, returnFinalWindows: true, openWindows, ...(input.finalFloorMs ? { finalFloorMs: input.finalFloorMs } : {}) });
       return { batches: batches.length, batchesFrom: fromReports ? 'reports' : 'lineage', watermark, step: { ...step, timingsMs: { ...(fromReports ? {} : { readBatches: readMs }), ...step.timingsMs } } };
     },
 

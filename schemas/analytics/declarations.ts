@@ -110,11 +110,13 @@ export const pipelineAnalyticsSchema = z
     /** How often the aggregator looks for newly landed batches. @default 2s */
     pollInterval: durationSchema.default(2000),
     /**
-     * How stale a provisional window (not yet final) may get. An aggregator step recomputes the
-     * provisional windows its data touched only when this long has passed since they were last
-     * refreshed, and leaves them to the next step when it also makes windows final (it judges
-     * those first). Final windows, revisions and newly final windows are recomputed in every
-     * step, in full. `0s` refreshes them in every step. Session windows are always refreshed.
+     * How often provisional windows (not yet final) are refreshed. An aggregator step recomputes
+     * the provisional windows its data touched only when this long has passed since the last
+     * refresh, and not when it moves the watermark (it judges the windows becoming final first)
+     * unless twice this long has passed; a pending refresh wakes the aggregator when due. Under
+     * steady load a provisional row is thus at most about twice this old. Final windows,
+     * revisions and newly final windows are recomputed in every step, in full. `0s` refreshes
+     * them in every step. Session windows are always refreshed.
      * @default 1s
      */
     provisionalRefresh: durationSchema.default(1000),

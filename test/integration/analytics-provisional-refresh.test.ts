@@ -6,7 +6,8 @@
  * first step, no provisional window is refreshed until the test makes the refresh due). After every
  * step both must hold the same final rows (measures, events, revision, first-final time) and
  * return the same windows to judge, the same late rows and the same watermark; once the refresh
- * runs, every row, provisional ones included, must be the same.
+ * runs, every row, provisional ones included, must be the same. Last, a step of an aggregator
+ * started again from an empty state must not rewrite a final window's first-final time.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -119,5 +120,17 @@ describe('provisional refresh', () => {
     // Nothing pending and nothing new: no step.
     const idle = await run(a.aggregateLanded, { pipeline: 'deferred', watermark: due.watermark, nowMs: Date.now() + 7_200_000, provisional: { refreshedAtMs: Date.now() + 3_600_000, pending: [] } });
     expect(idle.step).toBeNull();
+
+    // An aggregator started again from an empty state (pipeline stop, then start) rebuilds its
+    // watermark from the first batch, below windows the first run made final. Recomputing one of
+    // them (here: made final again by a watermark move) keeps its first-final time and revisions,
+    // because ensureAggregationTables reports the last final window (finalFloorMs).
+    const { finalUptoMs } = await run(a.ensureAggregationTables, { pipeline: 'every' });
+    expect(Object.keys(finalUptoMs).sort()).toEqual(['hop', 'tum']);
+    const stored = await table('every', 'tum', true) as { ws: string }[];
+    const end = Number(stored[0]!.ws) + 5000;
+    const again = await run(a.aggregateStep, { pipeline: 'every', ranges: [], watermarkBeforeMs: end - 2, watermarkAfterMs: end - 1, stepMs: Date.now(), finalFloorMs: finalUptoMs, returnFinalWindows: true });
+    expect(again.finalWindows?.tum?.length).toBeGreaterThan(0);
+    expect(await table('every', 'tum', true)).toEqual(stored);
   }, 120_000);
 });

@@ -5,7 +5,7 @@
  * cursor (lineage_batches), advances the per-partition watermarks (bounded out-of-orderness, idle
  * partitions released after the idleness timeout), runs one aggregation step (late rows to
  * late_events, revised and newly final windows recomputed, provisional ones at most every
- * `provisionalRefresh` and not in a step that makes windows final), judges the windows that became final
+ * `provisionalRefresh` and not in a step that moves the watermark unless overdue), judges the windows that became final
  * with the window detectors, judges absence detectors on processing time, and hands fire /
  * upgrade / resolve transitions to the alert workflows.
  *
@@ -124,7 +124,8 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     setCurrentDetails(`Pipeline ${input.pipeline} declares no analytics; nothing to aggregate.`);
     return { pipeline: input.pipeline, declared: false };
   }
-  await acts.ensureAggregationTables({ pipeline: spec.pipeline });
+  // The last window earlier runs made final, per aggregation (absent in histories before session 11).
+  const { finalUptoMs } = await acts.ensureAggregationTables({ pipeline: spec.pipeline });
   const policy = { outOfOrdernessMs: spec.watermark.outOfOrderness, idlenessMs: spec.watermark.idleness };
   let watermark: WatermarkState = input.state?.watermark ?? emptyWatermarkState();
   let detectors: DetectorStates = input.state?.detectors ?? {};
@@ -232,12 +233,14 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
         // same pure code, run with the workflow's clock) and the step, which returns the windows
         // that became final. Each activity costs a dispatch round trip on a loaded worker.
         now = Date.now();
-        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now, ...(useReports ? { reported: taken } : {}), ...(refreshMs !== undefined ? { provisional } : {}) });
+        const done = await acts.aggregateLanded({ pipeline: spec.pipeline, watermark, nowMs: now, ...(useReports ? { reported: taken } : {}), ...(refreshMs !== undefined ? { provisional: { ...provisional, refreshMs } } : {}), ...(finalUptoMs && Object.keys(finalUptoMs).length > 0 ? { finalFloorMs: finalUptoMs } : {}) });
         if (done.batchesFrom !== 'reports') lineageReadAtMs = now;
         advanced = done.watermark;
         step = done.step;
         const outcome = step?.provisional;
         if (outcome === 'refreshed') nextProvisional = { refreshedAtMs: now, pending: [] };
+        // A worker from before session 11 answers without an outcome (it refreshed what it touched):
+        // the pending spans stay, and the timer below waits at least 50 ms instead of spinning.
         else if (outcome === 'deferred') nextProvisional = { ...provisional, pending: mergeSpans(provisional.pending, step?.deferredSpans ?? []) };
       } else {
         const nextOffsets = Object.fromEntries(Object.entries(watermark.partitions).map(([p, m]) => [p, m.nextOffset]));
@@ -299,7 +302,9 @@ export async function aggregator(raw: AggregatorInput): Promise<{ pipeline: stri
     // Since the patch the loop wakes on a landing report (batchLanded) and polls only as a
     // fallback; runs started before it replay the plain poll.
     // A pending provisional refresh wakes it when the refresh is due, if that comes before the poll.
-    const untilRefresh = provisional.pending.length > 0 && refreshMs !== undefined ? Math.max(1, (provisional.refreshedAtMs ?? -Infinity) + refreshMs - Date.now()) : Infinity;
+    // At least 50 ms (or the interval, if shorter) between such wake-ups, so that a worker that
+    // cannot refresh (one from before session 11, during a rolling upgrade) is not asked in a loop.
+    const untilRefresh = provisional.pending.length > 0 && refreshMs !== undefined ? Math.max(Math.min(50, refreshMs), 1, (provisional.refreshedAtMs ?? -Infinity) + refreshMs - Date.now()) : Infinity;
     if (patched('aggregator-wakes-on-batch-landed')) await condition(() => landedSince, Math.min(spec.pollInterval, untilRefresh));
     else await condition(() => false, spec.pollInterval);
   }
